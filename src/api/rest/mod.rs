@@ -1,0 +1,63 @@
+//! REST under `/api/v1`: JSON, snake_case, bearer tokens; every error is
+//! `{"error": {"code", "message"}}` and bad input is never a 500.
+
+mod accounts;
+mod auth;
+mod error;
+mod health;
+mod organizations;
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::middleware::from_fn;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+pub use error::RestError;
+
+/// Registers every route, the JSON error handlers and the body size limit.
+pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(max_body_bytes)
+            .error_handler(move |e, _| json_error(e, max_body_bytes).into()),
+    )
+    .app_data(web::PayloadConfig::default().limit(max_body_bytes))
+    .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
+    .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
+    .service(web::resource("/healthz").get(health::healthz))
+    .service(web::resource("/readyz").get(health::readyz))
+    .service(
+        web::scope("/api/v1")
+            .wrap(from_fn(auth::authenticate))
+            .configure(organizations::routes)
+            .configure(accounts::routes)
+            .default_service(web::to(not_found)),
+    )
+    .default_service(web::to(not_found));
+}
+
+fn json_error(e: JsonPayloadError, limit: usize) -> RestError {
+    match e {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            RestError::too_large(limit)
+        }
+        JsonPayloadError::ContentType => {
+            RestError::bad_request("invalid_content_type", "expected Content-Type: application/json")
+        }
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            RestError::bad_request("invalid_field", e.to_string())
+        }
+        other => RestError::bad_request("invalid_json", other.to_string()),
+    }
+}
+
+fn query_error(e: QueryPayloadError) -> RestError {
+    RestError::bad_request("invalid_query", e.to_string())
+}
+
+fn path_error(e: PathError) -> RestError {
+    RestError::bad_request("invalid_path", e.to_string())
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, RestError> {
+    Err(crate::app::AppError::NotFound(format!("{} {}", req.method(), req.path())).into())
+}

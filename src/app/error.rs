@@ -1,0 +1,122 @@
+use cqrs_es::AggregateError;
+
+use crate::crypto::CryptoError;
+use crate::domain::account::AccountError;
+use crate::domain::organization::OrganizationError;
+use crate::domain::InvalidValue;
+use crate::store::StoreError;
+
+/// Every way a use case can fail, each with a stable code that REST and GraphQL show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed (400).
+    #[error("{message}")]
+    Invalid {
+        /// A stable machine-readable code.
+        code: &'static str,
+        /// What is wrong, for people.
+        message: String,
+    },
+    /// No valid token (401).
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// The token's role may not do this (403).
+    #[error("this needs the admin role")]
+    Forbidden,
+    /// The thing asked for does not exist (404).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request conflicts with the current state (409).
+    #[error("{message}")]
+    Conflict {
+        /// A stable machine-readable code.
+        code: &'static str,
+        /// What it conflicts with.
+        message: String,
+    },
+    /// Well-formed, but AWS or the rules refuse it (422).
+    #[error("{message}")]
+    Rejected {
+        /// A stable machine-readable code.
+        code: &'static str,
+        /// Why, naming the failed step and AWS's error code.
+        message: String,
+    },
+    /// A failure of orgsync or its store, never of the input (500).
+    #[error("internal error: {0}")]
+    Unexpected(String),
+}
+
+impl AppError {
+    /// The stable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { code, .. } | Self::Conflict { code, .. } | Self::Rejected { code, .. } => {
+                code
+            }
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::Unexpected(_) => "internal",
+        }
+    }
+}
+
+impl From<InvalidValue> for AppError {
+    fn from(e: InvalidValue) -> Self {
+        Self::Invalid {
+            code: "invalid_field",
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        Self::Unexpected(e.to_string())
+    }
+}
+
+impl From<CryptoError> for AppError {
+    fn from(e: CryptoError) -> Self {
+        tracing::error!(error = %e, "sealing failure");
+        Self::Unexpected(e.to_string())
+    }
+}
+
+impl From<OrganizationError> for AppError {
+    fn from(e: OrganizationError) -> Self {
+        match e {
+            OrganizationError::AlreadyRegistered => Self::Conflict {
+                code: "already_registered",
+                message: e.to_string(),
+            },
+            OrganizationError::NotRegistered => Self::NotFound("organization".into()),
+        }
+    }
+}
+
+impl From<AccountError> for AppError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::NotListed => Self::NotFound("account".into()),
+        }
+    }
+}
+
+impl<E: std::error::Error + Into<AppError>> From<AggregateError<E>> for AppError {
+    fn from(e: AggregateError<E>) -> Self {
+        match e {
+            AggregateError::UserError(e) => e.into(),
+            AggregateError::AggregateConflict => Self::Conflict {
+                code: "concurrent_update",
+                message: "the record changed concurrently too often; try again".into(),
+            },
+            other => {
+                tracing::error!(error = %other, "event store failure");
+                Self::Unexpected(other.to_string())
+            }
+        }
+    }
+}

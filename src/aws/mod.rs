@@ -1,0 +1,105 @@
+//! What orgsync asks of AWS, as a trait: registration and the harvest call it, tests and
+//! benchmarks can put an in-process organization behind it, and [`SdkAws`] is the one real
+//! implementation, on the AWS SDK for Rust.
+
+mod sdk;
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::crypto::Secret;
+use crate::domain::account::Tags;
+use crate::domain::{AccountId, AccountState, OrgId, OrgPath, RoleArn, SessionDuration, SessionName};
+
+pub use sdk::SdkAws;
+
+/// The temporary credentials of an assumed role.
+pub type SessionCredentials = aws_sdk_sts::config::Credentials;
+
+/// A role to assume.
+#[derive(Debug)]
+pub struct AssumeRole<'a> {
+    /// The role.
+    pub role_arn: &'a RoleArn,
+    /// The STS session name.
+    pub session_name: &'a SessionName,
+    /// How long the session lasts.
+    pub duration: SessionDuration,
+    /// The installation's external ID.
+    pub external_id: &'a Secret<String>,
+}
+
+/// An assumed role's session.
+#[derive(Debug, Clone)]
+pub struct RoleSession {
+    /// Its temporary credentials.
+    pub credentials: SessionCredentials,
+}
+
+/// What DescribeOrganization tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationInfo {
+    /// The organization's id.
+    pub id: OrgId,
+    /// Its management account.
+    pub management_account_id: AccountId,
+}
+
+/// One account as a complete listing of the organization shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedAccount {
+    /// The account id.
+    pub id: AccountId,
+    /// Its name.
+    pub name: String,
+    /// Its root email address.
+    pub email: String,
+    /// Its state (R7).
+    pub state: AccountState,
+    /// Where it sits, root first.
+    pub org_path: OrgPath,
+    /// Its resource tags.
+    pub tags: Tags,
+}
+
+/// An AWS call that failed, with the operation and AWS's error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct AwsError {
+    /// The API operation, e.g. `sts:AssumeRole`.
+    pub operation: &'static str,
+    /// AWS's error code, when AWS answered with one.
+    pub code: Option<String>,
+    /// What AWS or the transport said.
+    pub message: String,
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{} failed: {code}: {}", self.operation, self.message),
+            None => write!(f, "{} failed: {}", self.operation, self.message),
+        }
+    }
+}
+
+/// The AWS calls orgsync makes.
+#[async_trait]
+pub trait AwsApi: Send + Sync + 'static {
+    /// Assumes a role with the daemon's own credentials and the external ID.
+    async fn assume_role(&self, request: AssumeRole<'_>) -> Result<RoleSession, AwsError>;
+
+    /// Describes the organization the session's account manages or belongs to.
+    async fn describe_organization(
+        &self,
+        session: &RoleSession,
+    ) -> Result<OrganizationInfo, AwsError>;
+
+    /// Walks the whole OU tree from the root and reads every account's tags, with at most
+    /// `concurrency` calls at a time. Either every account or an error: never a partial list.
+    async fn list_accounts(
+        &self,
+        session: &RoleSession,
+        concurrency: usize,
+    ) -> Result<Vec<ListedAccount>, AwsError>;
+}

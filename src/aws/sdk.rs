@@ -1,0 +1,316 @@
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_organizations::error::{DisplayErrorContext, ProvideErrorMetadata};
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
+
+use crate::domain::account::Tags;
+use crate::domain::{AccountId, AccountState, OrgPath, OrgUnit, ParentId};
+
+use super::{
+    AssumeRole, AwsApi, AwsError, ListedAccount, OrganizationInfo, RoleSession,
+    SessionCredentials,
+};
+
+type Organizations = aws_sdk_organizations::Client;
+
+/// The AWS SDK for Rust behind [`AwsApi`]; the daemon's own credentials come from the SDK's
+/// default chain (instance role, environment, profile).
+#[derive(Debug, Clone)]
+pub struct SdkAws {
+    config: SdkConfig,
+    sts: aws_sdk_sts::Client,
+}
+
+impl SdkAws {
+    /// Loads the default credential chain for `region`, sending every call to `endpoint_url`
+    /// when one is given.
+    pub async fn new(region: &str, endpoint_url: Option<&str>) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .retry_config(RetryConfig::standard().with_max_attempts(5))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .build(),
+            );
+        if let Some(url) = endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let config = loader.load().await;
+        Self {
+            sts: aws_sdk_sts::Client::new(&config),
+            config,
+        }
+    }
+
+    fn organizations(&self, session: &RoleSession) -> Organizations {
+        let config = aws_sdk_organizations::config::Builder::from(&self.config)
+            .credentials_provider(session.credentials.clone())
+            .build();
+        Organizations::from_conf(config)
+    }
+}
+
+fn aws_error<E>(operation: &'static str, err: E) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    AwsError {
+        operation,
+        code: err.code().map(str::to_owned),
+        message: err
+            .message()
+            .map(str::to_owned)
+            .unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
+    }
+}
+
+fn malformed(operation: &'static str, message: String) -> AwsError {
+    AwsError {
+        operation,
+        code: None,
+        message,
+    }
+}
+
+#[async_trait]
+impl AwsApi for SdkAws {
+    async fn assume_role(&self, request: AssumeRole<'_>) -> Result<RoleSession, AwsError> {
+        const OP: &str = "sts:AssumeRole";
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(request.role_arn.as_str())
+            .role_session_name(request.session_name.as_str())
+            .duration_seconds(request.duration.seconds())
+            .external_id(request.external_id.expose())
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, e))?;
+        let creds = out
+            .credentials()
+            .ok_or_else(|| malformed(OP, "the answer holds no credentials".into()))?;
+        let expiry = std::time::SystemTime::try_from(*creds.expiration()).ok();
+        Ok(RoleSession {
+            credentials: SessionCredentials::new(
+                creds.access_key_id(),
+                creds.secret_access_key(),
+                Some(creds.session_token().to_owned()),
+                expiry,
+                "orgsync-assumed-role",
+            ),
+        })
+    }
+
+    async fn describe_organization(
+        &self,
+        session: &RoleSession,
+    ) -> Result<OrganizationInfo, AwsError> {
+        const OP: &str = "organizations:DescribeOrganization";
+        let out = self
+            .organizations(session)
+            .describe_organization()
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, e))?;
+        let org = out
+            .organization()
+            .ok_or_else(|| malformed(OP, "the answer holds no organization".into()))?;
+        let id = org.id().unwrap_or_default().to_owned();
+        let management = org.master_account_id().unwrap_or_default().to_owned();
+        Ok(OrganizationInfo {
+            id: id.try_into().map_err(|e| malformed(OP, format!("{e}")))?,
+            management_account_id: management
+                .try_into()
+                .map_err(|e| malformed(OP, format!("{e}")))?,
+        })
+    }
+
+    async fn list_accounts(
+        &self,
+        session: &RoleSession,
+        concurrency: usize,
+    ) -> Result<Vec<ListedAccount>, AwsError> {
+        let client = self.organizations(session);
+        let mut pending: VecDeque<Task> = list_roots(&client)
+            .await?
+            .into_iter()
+            .flat_map(|root| {
+                let path = vec![root];
+                [
+                    Task::Units(path.clone()),
+                    Task::Accounts(path),
+                ]
+            })
+            .collect();
+        let mut running = FuturesUnordered::new();
+        let mut accounts = Vec::new();
+        loop {
+            while running.len() < concurrency.max(1) {
+                let Some(task) = pending.pop_front() else {
+                    break;
+                };
+                running.push(task.run(&client));
+            }
+            let Some(done) = running.next().await else {
+                break;
+            };
+            match done? {
+                Found::Units(units) => {
+                    pending.extend(units.into_iter().flat_map(|path| {
+                        [Task::Units(path.clone()), Task::Accounts(path)]
+                    }));
+                }
+                Found::Accounts(listed) => {
+                    pending.extend(listed.into_iter().map(|a| Task::Tags(Box::new(a))));
+                }
+                Found::Tagged(account) => accounts.push(*account),
+            }
+        }
+        accounts.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(accounts)
+    }
+}
+
+/// One call, or one paginated series of calls, of the tree walk.
+enum Task {
+    /// The OUs directly below the last unit of the path.
+    Units(OrgPath),
+    /// The accounts directly below the last unit of the path.
+    Accounts(OrgPath),
+    /// The tags of an account.
+    Tags(Box<ListedAccount>),
+}
+
+enum Found {
+    Units(Vec<OrgPath>),
+    Accounts(Vec<ListedAccount>),
+    Tagged(Box<ListedAccount>),
+}
+
+impl Task {
+    async fn run(self, client: &Organizations) -> Result<Found, AwsError> {
+        match self {
+            Task::Units(path) => list_units(client, path).await.map(Found::Units),
+            Task::Accounts(path) => list_accounts(client, path).await.map(Found::Accounts),
+            Task::Tags(mut account) => {
+                account.tags = list_tags(client, &account.id).await?;
+                Ok(Found::Tagged(account))
+            }
+        }
+    }
+}
+
+fn parent_of(path: &OrgPath) -> &str {
+    path.last()
+        .expect("a path holds at least the root")
+        .id
+        .as_str()
+}
+
+async fn list_roots(client: &Organizations) -> Result<Vec<OrgUnit>, AwsError> {
+    const OP: &str = "organizations:ListRoots";
+    let pages = client
+        .list_roots()
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| aws_error(OP, e))?;
+    pages
+        .iter()
+        .flat_map(|page| page.roots())
+        .map(|root| unit(OP, root.id(), root.name()))
+        .collect()
+}
+
+async fn list_units(client: &Organizations, path: OrgPath) -> Result<Vec<OrgPath>, AwsError> {
+    const OP: &str = "organizations:ListOrganizationalUnitsForParent";
+    let pages = client
+        .list_organizational_units_for_parent()
+        .parent_id(parent_of(&path))
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| aws_error(OP, e))?;
+    pages
+        .iter()
+        .flat_map(|page| page.organizational_units())
+        .map(|ou| {
+            let mut child = path.clone();
+            child.push(unit(OP, ou.id(), ou.name())?);
+            Ok(child)
+        })
+        .collect()
+}
+
+fn unit(op: &'static str, id: Option<&str>, name: Option<&str>) -> Result<OrgUnit, AwsError> {
+    Ok(OrgUnit {
+        id: ParentId::try_from(id.unwrap_or_default()).map_err(|e| malformed(op, e.to_string()))?,
+        name: name.unwrap_or_default().to_owned(),
+    })
+}
+
+async fn list_accounts(
+    client: &Organizations,
+    path: OrgPath,
+) -> Result<Vec<ListedAccount>, AwsError> {
+    const OP: &str = "organizations:ListAccountsForParent";
+    let pages = client
+        .list_accounts_for_parent()
+        .parent_id(parent_of(&path))
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| aws_error(OP, e))?;
+    pages
+        .iter()
+        .flat_map(|page| page.accounts())
+        .map(|account| {
+            let id = AccountId::try_from(account.id().unwrap_or_default())
+                .map_err(|e| malformed(OP, e.to_string()))?;
+            // R7: `State` is the truth; the retired `Status` only where `State` is absent.
+            let raw_state = account
+                .state()
+                .map(|s| s.as_str())
+                .or_else(|| account.status().map(|s| s.as_str()))
+                .unwrap_or_default();
+            let state = AccountState::parse(raw_state)
+                .ok_or_else(|| malformed(OP, format!("account {id} has unknown state {raw_state:?}")))?;
+            Ok(ListedAccount {
+                id,
+                name: account.name().unwrap_or_default().to_owned(),
+                email: account.email().unwrap_or_default().to_owned(),
+                state,
+                org_path: path.clone(),
+                tags: Tags::new(),
+            })
+        })
+        .collect()
+}
+
+async fn list_tags(client: &Organizations, id: &AccountId) -> Result<Tags, AwsError> {
+    const OP: &str = "organizations:ListTagsForResource";
+    let pages = client
+        .list_tags_for_resource()
+        .resource_id(id.as_str())
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| aws_error(OP, e))?;
+    Ok(pages
+        .iter()
+        .flat_map(|page| page.tags())
+        .map(|tag| (tag.key().to_owned(), tag.value().to_owned()))
+        .collect())
+}

@@ -1,0 +1,276 @@
+//! Sealing of credentials and the external ID with AES-SIV (R14).
+//!
+//! A sealed value reads `siv1:<key id>:<base64 of nonce and ciphertext>`; the key id lets a
+//! key ring holding old and new keys open values sealed before a rotation. The key file holds
+//! one base64 key per line, the last being the one that seals.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use aes_siv::aead::{Aead, KeyInit};
+use aes_siv::{Aes256SivAead, Key, Nonce};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use rand::rngs::OsRng;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+const PREFIX: &str = "siv1";
+
+/// Why sealing or opening failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    /// The key file could not be read or written.
+    #[error("key file {path}: {source}")]
+    KeyFile {
+        /// The key file.
+        path: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The key file is there but holds no usable key.
+    #[error("key file {0}: expected one base64-encoded 64-byte key per line")]
+    MalformedKeyFile(String),
+    /// A sealed value names a key this ring does not have.
+    #[error("sealed with key {0}, which is not in the key file")]
+    UnknownKey(String),
+    /// A sealed value is damaged or was sealed under a different key.
+    #[error("sealed value cannot be opened")]
+    Corrupt,
+}
+
+/// A value that must never be printed: `Debug` and `Display` show `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    /// Wraps a secret value.
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// The secret itself; call only where it is about to be used.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A sealed value as stored in events and tables.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Sealed(String);
+
+impl Sealed {
+    /// The stored form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Wraps a stored form read back from the store.
+    pub fn from_stored(value: String) -> Self {
+        Self(value)
+    }
+
+    fn key_id(&self) -> Option<&str> {
+        let mut parts = self.0.splitn(3, ':');
+        (parts.next() == Some(PREFIX)).then(|| parts.next()).flatten()
+    }
+}
+
+impl fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sealed({})", self.key_id().unwrap_or("?"))
+    }
+}
+
+struct SealingKey {
+    id: String,
+    cipher: Aes256SivAead,
+}
+
+impl SealingKey {
+    fn new(bytes: &[u8]) -> Option<Self> {
+        Some(Self {
+            id: hex::encode(&Sha256::digest(bytes)[..4]),
+            cipher: Aes256SivAead::new(&Key::<Aes256SivAead>::try_from(bytes).ok()?),
+        })
+    }
+}
+
+/// The keys that open sealed values; the last one seals new ones.
+pub struct KeyRing {
+    keys: Vec<SealingKey>,
+}
+
+impl KeyRing {
+    /// Loads the key file, creating it with one fresh key (mode 0600) when it is absent.
+    pub fn load_or_create(path: &Path) -> Result<Self, CryptoError> {
+        let io_err = |source| CryptoError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        };
+        if !path.exists() {
+            let mut key = [0u8; 64];
+            OsRng.fill_bytes(&mut key);
+            write_private(path, format!("{}\n", B64.encode(key)).as_bytes()).map_err(io_err)?;
+        }
+        let text = std::fs::read_to_string(path).map_err(io_err)?;
+        Self::parse(&text).ok_or_else(|| CryptoError::MalformedKeyFile(path.display().to_string()))
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        let keys = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(|line| B64.decode(line).ok().and_then(|bytes| SealingKey::new(&bytes)))
+            .collect::<Option<Vec<_>>>()?;
+        (!keys.is_empty()).then_some(Self { keys })
+    }
+
+    /// Seals `plaintext` under the current key.
+    pub fn seal(&self, plaintext: &[u8]) -> Sealed {
+        let key = self.keys.last().expect("a key ring holds at least one key");
+        let mut nonce = Nonce::default();
+        OsRng.fill_bytes(&mut nonce);
+        let ciphertext = key
+            .cipher
+            .encrypt(&nonce, plaintext)
+            .expect("AES-SIV encryption does not fail on in-memory input");
+        let mut blob = nonce.to_vec();
+        blob.extend_from_slice(&ciphertext);
+        Sealed(format!("{PREFIX}:{}:{}", key.id, B64.encode(blob)))
+    }
+
+    /// Opens a value sealed under any key of the ring.
+    pub fn open(&self, sealed: &Sealed) -> Result<Secret<Vec<u8>>, CryptoError> {
+        let mut parts = sealed.0.splitn(3, ':');
+        let (Some(PREFIX), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(CryptoError::Corrupt);
+        };
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.id == key_id)
+            .ok_or_else(|| CryptoError::UnknownKey(key_id.to_owned()))?;
+        let blob = B64.decode(body).map_err(|_| CryptoError::Corrupt)?;
+        if blob.len() < 16 {
+            return Err(CryptoError::Corrupt);
+        }
+        let (nonce, ciphertext) = blob.split_at(16);
+        let nonce = Nonce::try_from(nonce).map_err(|_| CryptoError::Corrupt)?;
+        key.cipher
+            .decrypt(&nonce, ciphertext)
+            .map(Secret::new)
+            .map_err(|_| CryptoError::Corrupt)
+    }
+
+    /// Seals a value serialized as JSON.
+    pub fn seal_json<T: Serialize>(&self, value: &T) -> Sealed {
+        self.seal(&serde_json::to_vec(value).expect("sealed values serialize"))
+    }
+
+    /// Opens a value sealed with [`KeyRing::seal_json`].
+    pub fn open_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        sealed: &Sealed,
+    ) -> Result<Secret<T>, CryptoError> {
+        let bytes = self.open(sealed)?;
+        serde_json::from_slice(bytes.expose())
+            .map(Secret::new)
+            .map_err(|_| CryptoError::Corrupt)
+    }
+}
+
+/// Writes a file only its owner can read, replacing none: fails if the file exists.
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+/// A random string of `len` letters and digits from the operating system's CSPRNG.
+pub fn random_token(len: usize) -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    Alphanumeric.sample_string(&mut OsRng, len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring() -> KeyRing {
+        KeyRing::parse(&B64.encode([7u8; 64])).unwrap()
+    }
+
+    #[test]
+    fn sealed_values_open_and_hide_the_plaintext() {
+        let ring = ring();
+        let sealed = ring.seal(b"arn:aws:iam::111122223333:role/Secret");
+        assert!(!sealed.as_str().contains("Secret"));
+        assert!(sealed.as_str().starts_with("siv1:"));
+        assert_eq!(
+            ring.open(&sealed).unwrap().expose(),
+            b"arn:aws:iam::111122223333:role/Secret"
+        );
+    }
+
+    #[test]
+    fn sealing_twice_gives_different_ciphertexts() {
+        let ring = ring();
+        assert_ne!(ring.seal(b"x").as_str(), ring.seal(b"x").as_str());
+    }
+
+    #[test]
+    fn tampered_values_are_refused() {
+        let ring = ring();
+        let mut stored = ring.seal(b"secret").as_str().to_owned();
+        let last = stored.pop().unwrap();
+        stored.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(ring.open(&Sealed::from_stored(stored)).is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let secret = Secret::new("hunter2".to_owned());
+        assert_eq!(format!("{secret:?} {secret}"), "[redacted] [redacted]");
+    }
+
+    #[test]
+    fn key_file_is_created_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orgsync.key");
+        let first = KeyRing::load_or_create(&path).unwrap();
+        let again = KeyRing::load_or_create(&path).unwrap();
+        let sealed = first.seal(b"v");
+        assert_eq!(again.open(&sealed).unwrap().expose(), b"v");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

@@ -1,0 +1,75 @@
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{AccountState, OrgId, OrgPath};
+
+use super::Tags;
+
+/// What happened to an account. Names and versions never change once stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AccountEvent {
+    /// An organization listed the account, for the first time or again.
+    AccountDiscovered {
+        /// The organization that lists it.
+        organization_id: OrgId,
+        /// Its name.
+        name: String,
+        /// Its root email address.
+        email: String,
+        /// Its state.
+        state: AccountState,
+        /// Where it sits in the OU tree.
+        org_path: OrgPath,
+    },
+    /// The account's name changed.
+    AccountRenamed {
+        /// The new name.
+        name: String,
+    },
+    /// The account's root email address changed.
+    AccountEmailChanged {
+        /// The new address.
+        email: String,
+    },
+    /// The account moved in the OU tree.
+    AccountMoved {
+        /// Its new place.
+        org_path: OrgPath,
+    },
+    /// The account's state changed.
+    AccountStateChanged {
+        /// The new state.
+        state: AccountState,
+    },
+    /// The account's resource tags changed.
+    AccountTagsChanged {
+        /// Tags added or given a new value.
+        set: Tags,
+        /// Keys of tags removed.
+        removed: Vec<String>,
+    },
+    /// The organization no longer lists the account.
+    AccountLeftOrganization {
+        /// The organization it left.
+        organization_id: OrgId,
+    },
+}
+
+impl DomainEvent for AccountEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::AccountDiscovered { .. } => "AccountDiscovered",
+            Self::AccountRenamed { .. } => "AccountRenamed",
+            Self::AccountEmailChanged { .. } => "AccountEmailChanged",
+            Self::AccountMoved { .. } => "AccountMoved",
+            Self::AccountStateChanged { .. } => "AccountStateChanged",
+            Self::AccountTagsChanged { .. } => "AccountTagsChanged",
+            Self::AccountLeftOrganization { .. } => "AccountLeftOrganization",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_owned()
+    }
+}

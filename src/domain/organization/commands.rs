@@ -1,0 +1,52 @@
+use crate::crypto::Sealed;
+use crate::domain::{AccountId, OrgId};
+
+use super::Filters;
+
+/// Everything that can be asked of an organization.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrganizationCommand {
+    /// Register it; refused when it is registered already.
+    Register(RegisterOrganization),
+    /// Record how a harvest ended.
+    RecordHarvest(RecordHarvest),
+}
+
+/// Registers an organization whose role was assumed and whose id was read from AWS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisterOrganization {
+    /// The id AWS reported for it.
+    pub org_id: OrgId,
+    /// The name operators know it by.
+    pub nickname: String,
+    /// The management account, as AWS reported it.
+    pub management_account_id: AccountId,
+    /// The sealed [`super::Credentials`].
+    pub credentials: Sealed,
+    /// The scope and badge filters.
+    pub filters: Filters,
+}
+
+/// Records the end of a harvest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordHarvest {
+    /// How it ended.
+    pub outcome: HarvestOutcome,
+}
+
+/// How a harvest ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HarvestOutcome {
+    /// The whole organization was read and applied.
+    Completed {
+        /// Accounts listed by AWS and in scope.
+        accounts_seen: usize,
+        /// Events the harvest appended to accounts.
+        changes: usize,
+    },
+    /// The harvest stopped; no membership changed.
+    Failed {
+        /// What stopped it.
+        error: String,
+    },
+}

@@ -1,0 +1,52 @@
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::Sealed;
+use crate::domain::{AccountId, OrgId};
+
+use super::Filters;
+
+/// What happened to an organization. Names and versions never change once stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum OrganizationEvent {
+    /// It was registered.
+    OrganizationRegistered {
+        /// The AWS organization id.
+        org_id: OrgId,
+        /// The name operators know it by.
+        nickname: String,
+        /// The management account.
+        management_account_id: AccountId,
+        /// The sealed credentials.
+        credentials: Sealed,
+        /// The scope and badge filters.
+        filters: Filters,
+    },
+    /// A harvest completed after a failure, or changed something.
+    HarvestCompleted {
+        /// Accounts listed by AWS and in scope.
+        accounts_seen: usize,
+        /// Events the harvest appended to accounts.
+        changes: usize,
+    },
+    /// A harvest failed, for a reason different from the last failure's.
+    HarvestFailed {
+        /// What stopped it.
+        error: String,
+    },
+}
+
+impl DomainEvent for OrganizationEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::OrganizationRegistered { .. } => "OrganizationRegistered",
+            Self::HarvestCompleted { .. } => "HarvestCompleted",
+            Self::HarvestFailed { .. } => "HarvestFailed",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_owned()
+    }
+}

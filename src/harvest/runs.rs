@@ -1,0 +1,80 @@
+//! `harvest_runs`: when each organization's last harvest ran and how it ended. Operational
+//! status that the scheduler and the API read; the audit trail is in the event log.
+
+use chrono::{DateTime, Utc};
+use sqlx::{AnyPool, Row};
+
+use crate::domain::OrgId;
+use crate::store::{parse_timestamp, timestamp, StoreError};
+
+/// Records that a harvest started.
+pub async fn started(pool: &AnyPool, org: &OrgId, at: DateTime<Utc>) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO harvest_runs (organization_id, started_at, outcome) VALUES ($1, $2, 'running') \
+         ON CONFLICT (organization_id) DO UPDATE SET started_at = excluded.started_at, \
+         finished_at = NULL, outcome = 'running', accounts_seen = NULL, error = NULL",
+    )
+    .bind(org.as_str())
+    .bind(timestamp(at))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Records that a harvest completed, having listed `accounts_seen` accounts in scope.
+pub async fn completed(
+    pool: &AnyPool,
+    org: &OrgId,
+    at: DateTime<Utc>,
+    accounts_seen: usize,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE harvest_runs SET finished_at = $1, outcome = 'completed', accounts_seen = $2, \
+         last_completed_at = $1 WHERE organization_id = $3",
+    )
+    .bind(timestamp(at))
+    .bind(i64::try_from(accounts_seen).unwrap_or(i64::MAX))
+    .bind(org.as_str())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Records that a harvest failed.
+pub async fn failed(pool: &AnyPool, org: &OrgId, at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE harvest_runs SET finished_at = $1, outcome = 'failed', error = $2 \
+         WHERE organization_id = $3",
+    )
+    .bind(timestamp(at))
+    .bind(error)
+    .bind(org.as_str())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The last start of each registered organization's harvest, `None` where none ran, and
+/// whether that harvest is still marked running.
+pub async fn last_starts(
+    pool: &AnyPool,
+) -> Result<Vec<(OrgId, Option<DateTime<Utc>>, bool)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT o.id, h.started_at, h.outcome FROM organizations o \
+         LEFT JOIN harvest_runs h ON h.organization_id = o.id ORDER BY o.id",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let id: String = row.try_get("id")?;
+            let started: Option<String> = row.try_get("started_at")?;
+            let outcome: Option<String> = row.try_get("outcome")?;
+            Ok((
+                OrgId::try_from(id).map_err(|e| StoreError::Malformed(e.to_string()))?,
+                started.as_deref().map(parse_timestamp).transpose()?,
+                outcome.as_deref() == Some("running"),
+            ))
+        })
+        .collect()
+}

@@ -1,0 +1,94 @@
+//! The scheduler: its loop only calls [`Scheduler::tick`], so tests call `tick` with the
+//! instant they want instead of waiting.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::app::{App, AppError};
+use crate::domain::OrgId;
+
+use super::runs;
+
+/// Starts harvests of organizations that are due: never harvested, left marked running by a
+/// process that stopped, or last started an interval (plus jitter) ago (R5).
+pub struct Scheduler {
+    app: App,
+    interval: Duration,
+    tick: Duration,
+}
+
+impl Scheduler {
+    /// A scheduler for `app` with its configured interval and tick.
+    pub fn new(app: App) -> Self {
+        let settings = &app.inner().harvest;
+        Self {
+            interval: settings.interval,
+            tick: settings.tick,
+            app,
+        }
+    }
+
+    /// Starts the harvests due at `now`; returns the organizations it started.
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<Vec<OrgId>, AppError> {
+        let mut started = Vec::new();
+        for (org, last_start, marked_running) in runs::last_starts(self.app.store().pool()).await? {
+            let abandoned = marked_running && !self.app.is_harvesting(&org);
+            let due = match last_start {
+                None => true,
+                Some(_) if abandoned => true,
+                Some(at) => at + self.interval + jitter(&org, at, self.interval) <= now,
+            };
+            if due && self.app.start_harvest(&org) {
+                started.push(org);
+            }
+        }
+        Ok(started)
+    }
+
+    /// Ticks every `harvest.tick` until the daemon stops.
+    pub async fn run(self) {
+        let shutdown = self.app.inner().shutdown.clone();
+        let mut ticker = tokio::time::interval(self.tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = ticker.tick() => {
+                    if let Err(e) = self.tick(Utc::now()).await {
+                        tracing::error!(error = %e, "scheduler tick failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Up to a tenth of the interval, fixed for one organization and one run, so organizations
+/// registered together drift apart instead of hitting AWS at the same instant.
+fn jitter(org: &OrgId, last_start: DateTime<Utc>, interval: Duration) -> chrono::Duration {
+    let digest = Sha256::digest(format!("{org}@{}", last_start.timestamp_millis()));
+    let value = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
+    let span = u64::try_from(interval.as_millis() / 10).unwrap_or(u64::MAX).max(1);
+    chrono::Duration::milliseconds(i64::try_from(value % span).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_a_tenth_and_differs_between_organizations() {
+        let interval = Duration::from_secs(3600);
+        let at = Utc::now();
+        let a: OrgId = "o-aaaaaaaaaa".try_into().unwrap();
+        let b: OrgId = "o-bbbbbbbbbb".try_into().unwrap();
+        for org in [&a, &b] {
+            let j = jitter(org, at, interval);
+            assert!(j >= chrono::Duration::zero() && j < chrono::Duration::seconds(360));
+            assert_eq!(j, jitter(org, at, interval));
+        }
+        assert_ne!(jitter(&a, at, interval), jitter(&b, at, interval));
+    }
+}

@@ -1,0 +1,107 @@
+//! The `orgsync` command line: parse, load the configuration, call the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use orgsync::app::{tokens, Role};
+use orgsync::config::Settings;
+use orgsync::projections::Projector;
+use orgsync::startup::{open_store, Application};
+
+#[derive(Parser)]
+#[command(version, about = "Keeps a cloud-security inventory in step with AWS Organizations")]
+struct Cli {
+    /// Configuration file, layered over the built-in defaults.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: API, scheduler and harvests.
+    Serve,
+    /// Apply the store's pending migrations and exit.
+    Migrate,
+    /// Rebuild every read table from the event log.
+    RebuildProjections,
+    /// Check the configuration and exit: 0 when it is valid.
+    CheckConfig,
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it, once.
+    Create {
+        /// What the token may do.
+        #[arg(long, value_enum)]
+        role: Role,
+        /// A unique name; events the token causes carry it.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("orgsync: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Command::CheckConfig = cli.command {
+        println!("configuration is valid");
+        return ExitCode::SUCCESS;
+    }
+    orgsync::telemetry::init(&settings.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime starts");
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("orgsync: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
+        Command::Serve => {
+            let application = Application::build(settings).await?;
+            application.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            open_store(&settings).await?.close().await;
+            println!("migrations applied");
+        }
+        Command::RebuildProjections => {
+            let store = open_store(&settings).await?;
+            let applied = Projector::new(store.clone()).rebuild().await?;
+            store.close().await;
+            println!("read tables rebuilt from {applied} events");
+        }
+        Command::CheckConfig => unreachable!("handled before the runtime starts"),
+        Command::Token {
+            command: TokenCommand::Create { role, name },
+        } => {
+            let store = open_store(&settings).await?;
+            let token = tokens::create(store.pool(), role, &name).await?;
+            store.close().await;
+            println!("{}", token.expose());
+        }
+    }
+    Ok(())
+}

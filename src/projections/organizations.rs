@@ -1,0 +1,158 @@
+//! The `organizations` table: one row per registered organization.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use crate::crypto::Sealed;
+use crate::domain::organization::{Filters, OrganizationEvent};
+use crate::domain::{AccountId, OrgId};
+use crate::store::{parse_timestamp, timestamp, StoreError, StoredEvent};
+
+pub(super) async fn apply(
+    conn: &mut AnyConnection,
+    stored: &StoredEvent,
+    event: OrganizationEvent,
+) -> Result<(), StoreError> {
+    match event {
+        OrganizationEvent::OrganizationRegistered {
+            org_id,
+            nickname,
+            management_account_id,
+            credentials,
+            filters,
+        } => {
+            sqlx::query(
+                "INSERT INTO organizations \
+                 (id, nickname, management_account_id, credentials, filters, registered_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (id) DO UPDATE SET nickname = excluded.nickname, \
+                 management_account_id = excluded.management_account_id, \
+                 credentials = excluded.credentials, filters = excluded.filters, \
+                 registered_at = excluded.registered_at",
+            )
+            .bind(org_id.as_str())
+            .bind(nickname)
+            .bind(management_account_id.as_str())
+            .bind(credentials.as_str())
+            .bind(serde_json::to_string(&filters)?)
+            .bind(timestamp(stored.metadata.at))
+            .execute(conn)
+            .await?;
+        }
+        // The outcome of each run lives in `harvest_runs`; these events are its audit trail.
+        OrganizationEvent::HarvestCompleted { .. } | OrganizationEvent::HarvestFailed { .. } => {}
+    }
+    Ok(())
+}
+
+/// An organization as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrganizationView {
+    /// The AWS organization id.
+    pub id: OrgId,
+    /// The name operators know it by.
+    pub nickname: String,
+    /// Its management account.
+    pub management_account_id: AccountId,
+    /// Its scope and badge filters.
+    pub filters: Filters,
+    /// Accounts in the listing.
+    pub account_count: i64,
+    /// The last harvest, if any ran.
+    pub last_harvest: Option<LastHarvest>,
+}
+
+/// How the last harvest went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LastHarvest {
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended; absent while it runs.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `running`, `completed` or `failed`.
+    pub outcome: String,
+    /// Accounts it listed in scope, when it completed.
+    pub accounts_seen: Option<i64>,
+    /// What stopped it, when it failed.
+    pub error: Option<String>,
+}
+
+/// What a harvest needs of an organization.
+#[derive(Debug, Clone)]
+pub struct OrganizationRecord {
+    /// The AWS organization id.
+    pub id: OrgId,
+    /// The sealed credentials.
+    pub credentials: Sealed,
+    /// Its filters.
+    pub filters: Filters,
+}
+
+const SELECT_VIEW: &str = "SELECT o.id, o.nickname, o.management_account_id, o.filters, \
+    (SELECT COUNT(*) FROM accounts a WHERE a.organization_id = o.id) AS account_count, \
+    h.started_at, h.finished_at, h.outcome, h.accounts_seen, h.error \
+    FROM organizations o LEFT JOIN harvest_runs h ON h.organization_id = o.id";
+
+fn view(row: &AnyRow) -> Result<OrganizationView, StoreError> {
+    let id: String = row.try_get("id")?;
+    let management: String = row.try_get("management_account_id")?;
+    let filters: String = row.try_get("filters")?;
+    let started_at: Option<String> = row.try_get("started_at")?;
+    let last_harvest = match started_at {
+        None => None,
+        Some(started_at) => {
+            let finished_at: Option<String> = row.try_get("finished_at")?;
+            Some(LastHarvest {
+                started_at: parse_timestamp(&started_at)?,
+                finished_at: finished_at.as_deref().map(parse_timestamp).transpose()?,
+                outcome: row.try_get("outcome")?,
+                accounts_seen: row.try_get("accounts_seen")?,
+                error: row.try_get("error")?,
+            })
+        }
+    };
+    Ok(OrganizationView {
+        id: id.try_into().map_err(|e| StoreError::Malformed(format!("{e}")))?,
+        nickname: row.try_get("nickname")?,
+        management_account_id: management
+            .try_into()
+            .map_err(|e| StoreError::Malformed(format!("{e}")))?,
+        filters: serde_json::from_str(&filters)?,
+        account_count: row.try_get("account_count")?,
+        last_harvest,
+    })
+}
+
+/// Every organization, by id.
+pub async fn list(pool: &AnyPool) -> Result<Vec<OrganizationView>, StoreError> {
+    let rows = sqlx::query(&format!("{SELECT_VIEW} ORDER BY o.id"))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(view).collect()
+}
+
+/// One organization.
+pub async fn get(pool: &AnyPool, id: &OrgId) -> Result<Option<OrganizationView>, StoreError> {
+    let row = sqlx::query(&format!("{SELECT_VIEW} WHERE o.id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(view).transpose()
+}
+
+/// What a harvest of `id` needs.
+pub async fn record(pool: &AnyPool, id: &OrgId) -> Result<Option<OrganizationRecord>, StoreError> {
+    let row = sqlx::query("SELECT credentials, filters FROM organizations WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(pool)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let filters: String = row.try_get("filters")?;
+    Ok(Some(OrganizationRecord {
+        id: id.clone(),
+        credentials: Sealed::from_stored(row.try_get("credentials")?),
+        filters: serde_json::from_str(&filters)?,
+    }))
+}

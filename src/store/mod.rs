@@ -1,0 +1,290 @@
+//! The store: the event log and the read tables, on SQLite (the embedded default) or
+//! PostgreSQL, chosen by `store.url`.
+//!
+//! Appends go through cqrs-es's [`PersistedEventRepository`]: postgres-es on PostgreSQL and
+//! [`SqliteEventRepository`] on SQLite. Everything else (projections, queries, tokens) is
+//! written once in SQL both dialects accept, on an [`AnyPool`]; JSON and timestamps are kept
+//! as text so both read them alike.
+
+mod postgres;
+mod sqlite;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream,
+    SerializedEvent, SerializedSnapshot,
+};
+use cqrs_es::Aggregate;
+use serde::Deserialize;
+use serde_json::Value;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Row};
+
+pub use sqlite::SqliteEventRepository;
+
+use crate::domain::Actor;
+
+/// A failure of the store itself, never of the caller's input.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database said no or could not be reached.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back.
+    #[error("stored value is malformed: {0}")]
+    Malformed(String),
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Malformed(e.to_string())
+    }
+}
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite, one file.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// The event repository behind cqrs-es for the configured database.
+pub enum EventRepository {
+    /// SQLite, on the shared pool.
+    Sqlite(SqliteEventRepository),
+    /// PostgreSQL, through postgres-es.
+    Postgres(postgres_es::PostgresEventRepository),
+}
+
+/// The event log and the read tables.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+    pg: Option<sqlx::PgPool>,
+}
+
+impl Store {
+    /// Connects to `url`, creating an SQLite file when it is absent. Applies no migration.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else {
+            Dialect::Postgres
+        };
+        let pg = match dialect {
+            Dialect::Sqlite => {
+                sqlite::create_if_missing(url).await?;
+                None
+            }
+            Dialect::Postgres => Some(postgres::connect(url, max_connections).await?),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .connect(url)
+            .await?;
+        Ok(Self { pool, dialect, pg })
+    }
+
+    /// Applies the migrations of this dialect that are not applied yet.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.pg {
+            Some(pg) => postgres::migrate(pg).await,
+            None => sqlite::migrate(&self.pool).await,
+        }
+    }
+
+    /// The pool every query but appends runs on.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Which database this is.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// A cqrs-es event store for aggregate `A`, in plain event-store mode (no snapshots).
+    pub fn event_store<A: Aggregate>(&self) -> PersistedEventStore<EventRepository, A> {
+        let repo = match &self.pg {
+            Some(pg) => EventRepository::Postgres(postgres_es::PostgresEventRepository::new(
+                pg.clone(),
+            )),
+            None => EventRepository::Sqlite(SqliteEventRepository::new(self.pool.clone())),
+        };
+        PersistedEventStore::new_event_store(repo)
+    }
+
+    /// Up to `limit` events with a global position after `after`, in order.
+    pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(&format!("{SELECT_EVENTS} WHERE seq > $1 ORDER BY seq LIMIT $2"))
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(StoredEvent::from_row).collect()
+    }
+
+    /// Every event of one aggregate, oldest first.
+    pub async fn events_of(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_EVENTS} WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence"
+        ))
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(StoredEvent::from_row).collect()
+    }
+
+    /// How many events the log holds.
+    pub async fn event_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM events")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+        if let Some(pg) = &self.pg {
+            pg.close().await;
+        }
+    }
+}
+
+const SELECT_EVENTS: &str = "SELECT seq, aggregate_type, aggregate_id, sequence, event_type, \
+    CAST(payload AS TEXT) AS payload, CAST(metadata AS TEXT) AS metadata FROM events";
+
+/// Who caused an event and when, as stored beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Metadata {
+    /// The actor.
+    pub actor: String,
+    /// When it was appended.
+    pub at: DateTime<Utc>,
+}
+
+/// The metadata cqrs-es stores with each event.
+pub fn metadata(actor: &Actor) -> HashMap<String, String> {
+    HashMap::from([
+        ("actor".to_owned(), actor.as_str().to_owned()),
+        ("at".to_owned(), timestamp(Utc::now())),
+    ])
+}
+
+/// An event as read back from the log.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    /// Its global position.
+    pub seq: i64,
+    /// `Organization` or `Account`.
+    pub aggregate_type: String,
+    /// The aggregate's id.
+    pub aggregate_id: String,
+    /// Its position within the aggregate, from 1.
+    pub sequence: i64,
+    /// Its type name.
+    pub event_type: String,
+    /// Its body, as serialized by serde.
+    pub payload: Value,
+    /// Who and when.
+    pub metadata: Metadata,
+}
+
+impl StoredEvent {
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, StoreError> {
+        let payload: String = row.try_get("payload")?;
+        let metadata: String = row.try_get("metadata")?;
+        Ok(Self {
+            seq: row.try_get("seq")?,
+            aggregate_type: row.try_get("aggregate_type")?,
+            aggregate_id: row.try_get("aggregate_id")?,
+            sequence: row.try_get("sequence")?,
+            event_type: row.try_get("event_type")?,
+            payload: serde_json::from_str(&payload)?,
+            metadata: serde_json::from_str(&metadata)?,
+        })
+    }
+}
+
+/// The one text form of timestamps in the store: RFC 3339, UTC, milliseconds, so that text
+/// order is time order.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Reads a timestamp written by [`timestamp`].
+pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Malformed(format!("timestamp {text:?}: {e}")))
+}
+
+impl PersistedEventRepository for EventRepository {
+    async fn get_events<A: Aggregate>(&self, id: &str) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        match self {
+            Self::Sqlite(r) => r.get_events::<A>(id).await,
+            Self::Postgres(r) => r.get_events::<A>(id).await,
+        }
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        match self {
+            Self::Sqlite(r) => r.get_last_events::<A>(id, last_sequence).await,
+            Self::Postgres(r) => r.get_last_events::<A>(id, last_sequence).await,
+        }
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        match self {
+            Self::Sqlite(r) => r.get_snapshot::<A>(id).await,
+            Self::Postgres(r) => r.get_snapshot::<A>(id).await,
+        }
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        match self {
+            Self::Sqlite(r) => r.persist::<A>(events, snapshot_update).await,
+            Self::Postgres(r) => r.persist::<A>(events, snapshot_update).await,
+        }
+    }
+
+    async fn stream_events<A: Aggregate>(&self, id: &str) -> Result<ReplayStream, PersistenceError> {
+        match self {
+            Self::Sqlite(r) => r.stream_events::<A>(id).await,
+            Self::Postgres(r) => r.stream_events::<A>(id).await,
+        }
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        match self {
+            Self::Sqlite(r) => r.stream_all_events::<A>().await,
+            Self::Postgres(r) => r.stream_all_events::<A>().await,
+        }
+    }
+}
