@@ -100,7 +100,9 @@ pub struct LogSettings {
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
-    humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!("expected a duration such as 30s, 15m or 1h, got {text:?} ({e})"))
+    })
 }
 
 /// Why the settings could not be loaded.

@@ -67,6 +67,8 @@ pub(crate) struct Inner {
     pub(crate) harvest: HarvestSettings,
     harvest_locks: Mutex<HashMap<OrgId, Arc<AsyncMutex<()>>>>,
     tasks: TaskTracker,
+    // Harvests run on the daemon's runtime, not on the HTTP worker that asked for them.
+    runtime: tokio::runtime::Handle,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -92,6 +94,7 @@ impl App {
             harvest,
             harvest_locks: Mutex::new(HashMap::new()),
             tasks: TaskTracker::new(),
+            runtime: tokio::runtime::Handle::current(),
             shutdown: CancellationToken::new(),
         })))
     }
@@ -238,12 +241,13 @@ impl App {
         };
         let app = self.clone();
         let id = id.clone();
-        self.0.tasks.spawn(async move {
+        let harvest = async move {
             let _running = running;
             if let Err(e) = crate::harvest::run(&app, &id).await {
                 tracing::error!(org_id = %id, error = %e, "harvest could not run");
             }
-        });
+        };
+        self.0.tasks.spawn_on(harvest, &self.0.runtime);
         true
     }
 

@@ -372,7 +372,7 @@ mod tests {
             "arn:aws-us-gov:iam::111122223333:role/path/to/Role",
             "arn:aws-cn:iam::111122223333:role/r",
         ] {
-            let parsed = RoleArn::try_from(arn).unwrap();
+            let parsed = RoleArn::try_from(arn.to_owned()).unwrap();
             assert_eq!(parsed.as_str(), arn);
             assert_eq!(parsed.account_id().as_str(), "111122223333");
         }
@@ -390,7 +390,7 @@ mod tests {
             "arn:aws:iam::111122223333:role/",
             "arn:aws:iam::111122223333:role/has space",
         ] {
-            assert!(RoleArn::try_from(arn).is_err(), "{arn} was accepted");
+            assert!(RoleArn::try_from(arn.to_owned()).is_err(), "{arn} was accepted");
         }
     }
 
