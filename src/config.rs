@@ -101,7 +101,9 @@ pub struct LogSettings {
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     humantime::parse_duration(&text).map_err(|e| {
-        serde::de::Error::custom(format!("expected a duration such as 30s, 15m or 1h, got {text:?} ({e})"))
+        serde::de::Error::custom(format!(
+            "expected a duration such as 30s, 15m or 1h, got {text:?} ({e})"
+        ))
     })
 }
 
@@ -113,10 +115,8 @@ pub struct ConfigError(String);
 impl Settings {
     /// Loads the defaults, then `file` when given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut builder = config::Config::builder().add_source(config::File::from_str(
-            DEFAULTS,
-            config::FileFormat::Toml,
-        ));
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(file) = file {
             builder = builder.add_source(
                 config::File::from(file)
@@ -153,11 +153,19 @@ impl Settings {
             return fail("store.max_connections must be at least 2".into());
         }
         let url = self.store_url();
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
-            return fail(format!("store.url must start with sqlite: or postgres:, got {url:?}"));
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
+            return fail(format!(
+                "store.url must start with sqlite: or postgres:, got {url:?}"
+            ));
         }
         if !["json", "text"].contains(&self.log.format.as_str()) {
-            return fail(format!("log.format must be json or text, got {:?}", self.log.format));
+            return fail(format!(
+                "log.format must be json or text, got {:?}",
+                self.log.format
+            ));
         }
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
             return fail(format!(

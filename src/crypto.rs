@@ -87,7 +87,9 @@ impl Sealed {
 
     fn key_id(&self) -> Option<&str> {
         let mut parts = self.0.splitn(3, ':');
-        (parts.next() == Some(PREFIX)).then(|| parts.next()).flatten()
+        (parts.next() == Some(PREFIX))
+            .then(|| parts.next())
+            .flatten()
     }
 }
 
@@ -137,7 +139,11 @@ impl KeyRing {
             .lines()
             .map(str::trim)
             .filter(|line| !line.is_empty())
-            .map(|line| B64.decode(line).ok().and_then(|bytes| SealingKey::new(&bytes)))
+            .map(|line| {
+                B64.decode(line)
+                    .ok()
+                    .and_then(|bytes| SealingKey::new(&bytes))
+            })
             .collect::<Option<Vec<_>>>()?;
         (!keys.is_empty()).then_some(Self { keys })
     }

@@ -11,7 +11,10 @@ use orgsync::projections::Projector;
 use orgsync::startup::{open_store, Application};
 
 #[derive(Parser)]
-#[command(version, about = "Keeps a cloud-security inventory in step with AWS Organizations")]
+#[command(
+    version,
+    about = "Keeps a cloud-security inventory in step with AWS Organizations"
+)]
 struct Cli {
     /// Configuration file, layered over the built-in defaults.
     #[arg(long, global = true, value_name = "FILE")]

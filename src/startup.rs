@@ -58,7 +58,10 @@ impl Application {
     }
 
     /// Builds the daemon with `aws` behind it.
-    pub async fn build_with(settings: Settings, aws: Arc<dyn AwsApi>) -> Result<Self, StartupError> {
+    pub async fn build_with(
+        settings: Settings,
+        aws: Arc<dyn AwsApi>,
+    ) -> Result<Self, StartupError> {
         let store = open_store(&settings).await?;
         let keys = KeyRing::load_or_create(&settings.key_file())?;
         let app = App::new(store, keys, aws, settings.harvest.clone()).await?;

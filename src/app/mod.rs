@@ -257,7 +257,11 @@ impl App {
     }
 
     fn harvest_lock(&self, id: &OrgId) -> Arc<AsyncMutex<()>> {
-        let mut locks = self.0.harvest_locks.lock().expect("harvest lock map poisoned");
+        let mut locks = self
+            .0
+            .harvest_locks
+            .lock()
+            .expect("harvest lock map poisoned");
         locks.entry(id.clone()).or_default().clone()
     }
 

@@ -112,7 +112,8 @@ pub async fn create_initial_admin(pool: &AnyPool, file: &Path) -> Result<bool, A
         Err(e) => return Err(e),
     };
     if file.exists() {
-        std::fs::remove_file(file).map_err(|e| AppError::Unexpected(format!("{}: {e}", file.display())))?;
+        std::fs::remove_file(file)
+            .map_err(|e| AppError::Unexpected(format!("{}: {e}", file.display())))?;
     }
     write_private(file, format!("{}\n", token.expose()).as_bytes())
         .map_err(|e| AppError::Unexpected(format!("{}: {e}", file.display())))?;

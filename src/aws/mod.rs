@@ -10,7 +10,9 @@ use async_trait::async_trait;
 
 use crate::crypto::Secret;
 use crate::domain::account::Tags;
-use crate::domain::{AccountId, AccountState, OrgId, OrgPath, RoleArn, SessionDuration, SessionName};
+use crate::domain::{
+    AccountId, AccountState, OrgId, OrgPath, RoleArn, SessionDuration, SessionName,
+};
 
 pub use sdk::SdkAws;
 

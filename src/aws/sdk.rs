@@ -13,8 +13,7 @@ use crate::domain::account::Tags;
 use crate::domain::{AccountId, AccountState, OrgPath, OrgUnit, ParentId};
 
 use super::{
-    AssumeRole, AwsApi, AwsError, ListedAccount, OrganizationInfo, RoleSession,
-    SessionCredentials,
+    AssumeRole, AwsApi, AwsError, ListedAccount, OrganizationInfo, RoleSession, SessionCredentials,
 };
 
 type Organizations = aws_sdk_organizations::Client;
@@ -144,10 +143,7 @@ impl AwsApi for SdkAws {
             .into_iter()
             .flat_map(|root| {
                 let path = vec![root];
-                [
-                    Task::Units(path.clone()),
-                    Task::Accounts(path),
-                ]
+                [Task::Units(path.clone()), Task::Accounts(path)]
             })
             .collect();
         let mut running = FuturesUnordered::new();
@@ -164,9 +160,11 @@ impl AwsApi for SdkAws {
             };
             match done? {
                 Found::Units(units) => {
-                    pending.extend(units.into_iter().flat_map(|path| {
-                        [Task::Units(path.clone()), Task::Accounts(path)]
-                    }));
+                    pending.extend(
+                        units
+                            .into_iter()
+                            .flat_map(|path| [Task::Units(path.clone()), Task::Accounts(path)]),
+                    );
                 }
                 Found::Accounts(listed) => {
                     pending.extend(listed.into_iter().map(|a| Task::Tags(Box::new(a))));
@@ -284,8 +282,9 @@ async fn list_accounts(
                 .map(|s| s.as_str())
                 .or_else(|| account.status().map(|s| s.as_str()))
                 .unwrap_or_default();
-            let state = AccountState::parse(raw_state)
-                .ok_or_else(|| malformed(OP, format!("account {id} has unknown state {raw_state:?}")))?;
+            let state = AccountState::parse(raw_state).ok_or_else(|| {
+                malformed(OP, format!("account {id} has unknown state {raw_state:?}"))
+            })?;
             Ok(ListedAccount {
                 id,
                 name: account.name().unwrap_or_default().to_owned(),

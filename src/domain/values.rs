@@ -228,7 +228,9 @@ impl TryFrom<String> for RoleArn {
             .split('/')
             .all(|p| p.is_empty() || all(p, |c| c.is_ascii_graphic()));
         if !path_ok || RoleName::try_from(name).is_err() {
-            return Err(bad("role name must be 1 to 64 characters of letters, digits and _+=,.@-"));
+            return Err(bad(
+                "role name must be 1 to 64 characters of letters, digits and _+=,.@-",
+            ));
         }
         Ok(Self {
             arn,
@@ -390,7 +392,10 @@ mod tests {
             "arn:aws:iam::111122223333:role/",
             "arn:aws:iam::111122223333:role/has space",
         ] {
-            assert!(RoleArn::try_from(arn.to_owned()).is_err(), "{arn} was accepted");
+            assert!(
+                RoleArn::try_from(arn.to_owned()).is_err(),
+                "{arn} was accepted"
+            );
         }
     }
 

@@ -64,7 +64,9 @@ pub(crate) async fn run(app: &App, org_id: &OrgId) -> Result<(), AppError> {
         .organizations
         .execute(
             org_id.as_str(),
-            &[OrganizationCommand::RecordHarvest(RecordHarvest { outcome })],
+            &[OrganizationCommand::RecordHarvest(RecordHarvest {
+                outcome,
+            })],
             &actor,
         )
         .await?;
@@ -99,7 +101,12 @@ async fn list(app: &App, org: &OrganizationRecord) -> Result<Vec<ListedAccount>,
         .map_err(|e| e.to_string())
 }
 
-async fn record_failure(app: &App, org_id: &OrgId, actor: &Actor, error: String) -> Result<(), AppError> {
+async fn record_failure(
+    app: &App,
+    org_id: &OrgId,
+    actor: &Actor,
+    error: String,
+) -> Result<(), AppError> {
     let inner = app.inner();
     tracing::warn!(%error, "harvest failed");
     let outcome = HarvestOutcome::Failed {
@@ -109,7 +116,9 @@ async fn record_failure(app: &App, org_id: &OrgId, actor: &Actor, error: String)
         .organizations
         .execute(
             org_id.as_str(),
-            &[OrganizationCommand::RecordHarvest(RecordHarvest { outcome })],
+            &[OrganizationCommand::RecordHarvest(RecordHarvest {
+                outcome,
+            })],
             actor,
         )
         .await?;
@@ -127,11 +136,12 @@ async fn apply(
     actor: &Actor,
 ) -> Result<usize, AppError> {
     let inner = app.inner();
-    let known: HashMap<AccountId, AccountView> = accounts::of_organization(inner.store.pool(), org_id)
-        .await?
-        .into_iter()
-        .map(|a| (a.account_id.clone(), a))
-        .collect();
+    let known: HashMap<AccountId, AccountView> =
+        accounts::of_organization(inner.store.pool(), org_id)
+            .await?
+            .into_iter()
+            .map(|a| (a.account_id.clone(), a))
+            .collect();
     let mut work: Vec<(AccountId, Vec<AccountCommand>)> = listed
         .iter()
         .filter(|a| !known.get(&a.id).is_some_and(|view| unchanged(view, a)))
@@ -150,12 +160,17 @@ async fn apply(
         })
         .collect();
     let listed_ids: HashSet<&AccountId> = listed.iter().map(|a| &a.id).collect();
-    work.extend(known.keys().filter(|id| !listed_ids.contains(id)).map(|id| {
-        let gone = AccountCommand::RecordAccountGone(RecordAccountGone {
-            organization_id: org_id.clone(),
-        });
-        (id.clone(), vec![gone])
-    }));
+    work.extend(
+        known
+            .keys()
+            .filter(|id| !listed_ids.contains(id))
+            .map(|id| {
+                let gone = AccountCommand::RecordAccountGone(RecordAccountGone {
+                    organization_id: org_id.clone(),
+                });
+                (id.clone(), vec![gone])
+            }),
+    );
     futures::stream::iter(work)
         .map(|(id, commands)| async move {
             inner

@@ -41,7 +41,12 @@ pub async fn completed(
 }
 
 /// Records that a harvest failed.
-pub async fn failed(pool: &AnyPool, org: &OrgId, at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+pub async fn failed(
+    pool: &AnyPool,
+    org: &OrgId,
+    at: DateTime<Utc>,
+    error: &str,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE harvest_runs SET finished_at = $1, outcome = 'failed', error = $2 \
          WHERE organization_id = $3",

@@ -70,7 +70,9 @@ impl Scheduler {
 fn jitter(org: &OrgId, last_start: DateTime<Utc>, interval: Duration) -> chrono::Duration {
     let digest = Sha256::digest(format!("{org}@{}", last_start.timestamp_millis()));
     let value = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
-    let span = u64::try_from(interval.as_millis() / 10).unwrap_or(u64::MAX).max(1);
+    let span = u64::try_from(interval.as_millis() / 10)
+        .unwrap_or(u64::MAX)
+        .max(1);
     chrono::Duration::milliseconds(i64::try_from(value % span).unwrap_or(0))
 }
 

@@ -77,7 +77,9 @@ impl Projector {
         sqlx::query("UPDATE projection_checkpoint SET position = 0 WHERE name = 'read_model'")
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM accounts").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM accounts")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM organizations")
             .execute(&mut *tx)
             .await?;
@@ -119,6 +121,8 @@ async fn apply(conn: &mut AnyConnection, event: &StoredEvent) -> Result<(), Stor
         Account::TYPE => {
             accounts::apply(conn, event, serde_json::from_value(event.payload.clone())?).await
         }
-        other => Err(StoreError::Malformed(format!("unknown aggregate type {other:?}"))),
+        other => Err(StoreError::Malformed(format!(
+            "unknown aggregate type {other:?}"
+        ))),
     }
 }

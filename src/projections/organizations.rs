@@ -114,7 +114,9 @@ fn view(row: &AnyRow) -> Result<OrganizationView, StoreError> {
         }
     };
     Ok(OrganizationView {
-        id: id.try_into().map_err(|e| StoreError::Malformed(format!("{e}")))?,
+        id: id
+            .try_into()
+            .map_err(|e| StoreError::Malformed(format!("{e}")))?,
         nickname: row.try_get("nickname")?,
         management_account_id: management
             .try_into()

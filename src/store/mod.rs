@@ -13,8 +13,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use cqrs_es::persist::{
-    PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream,
-    SerializedEvent, SerializedSnapshot,
+    PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent,
+    SerializedSnapshot,
 };
 use cqrs_es::Aggregate;
 use serde::Deserialize;
@@ -115,21 +115,27 @@ impl Store {
     /// A cqrs-es event store for aggregate `A`, in plain event-store mode (no snapshots).
     pub fn event_store<A: Aggregate>(&self) -> PersistedEventStore<EventRepository, A> {
         let repo = match &self.pg {
-            Some(pg) => EventRepository::Postgres(postgres_es::PostgresEventRepository::new(
-                pg.clone(),
-            )),
+            Some(pg) => {
+                EventRepository::Postgres(postgres_es::PostgresEventRepository::new(pg.clone()))
+            }
             None => EventRepository::Sqlite(SqliteEventRepository::new(self.pool.clone())),
         };
         PersistedEventStore::new_event_store(repo)
     }
 
     /// Up to `limit` events with a global position after `after`, in order.
-    pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(&format!("{SELECT_EVENTS} WHERE seq > $1 ORDER BY seq LIMIT $2"))
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+    pub async fn events_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_EVENTS} WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(StoredEvent::from_row).collect()
     }
 
@@ -235,7 +241,10 @@ pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
 }
 
 impl PersistedEventRepository for EventRepository {
-    async fn get_events<A: Aggregate>(&self, id: &str) -> Result<Vec<SerializedEvent>, PersistenceError> {
+    async fn get_events<A: Aggregate>(
+        &self,
+        id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
         match self {
             Self::Sqlite(r) => r.get_events::<A>(id).await,
             Self::Postgres(r) => r.get_events::<A>(id).await,
@@ -274,7 +283,10 @@ impl PersistedEventRepository for EventRepository {
         }
     }
 
-    async fn stream_events<A: Aggregate>(&self, id: &str) -> Result<ReplayStream, PersistenceError> {
+    async fn stream_events<A: Aggregate>(
+        &self,
+        id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
         match self {
             Self::Sqlite(r) => r.stream_events::<A>(id).await,
             Self::Postgres(r) => r.stream_events::<A>(id).await,

@@ -66,7 +66,8 @@ impl SqliteEventRepository {
                 let metadata: String = row.try_get("metadata").map_err(connection_error)?;
                 Ok(SerializedEvent::new(
                     aggregate_id.to_owned(),
-                    usize::try_from(sequence).map_err(|e| PersistenceError::UnknownError(e.into()))?,
+                    usize::try_from(sequence)
+                        .map_err(|e| PersistenceError::UnknownError(e.into()))?,
                     aggregate_type.to_owned(),
                     row.try_get("event_type").map_err(connection_error)?,
                     row.try_get("event_version").map_err(connection_error)?,
@@ -80,13 +81,18 @@ impl SqliteEventRepository {
 
 fn connection_error(e: sqlx::Error) -> PersistenceError {
     match e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => PersistenceError::OptimisticLockError,
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            PersistenceError::OptimisticLockError
+        }
         other => PersistenceError::ConnectionError(other.into()),
     }
 }
 
 impl PersistedEventRepository for SqliteEventRepository {
-    async fn get_events<A: Aggregate>(&self, id: &str) -> Result<Vec<SerializedEvent>, PersistenceError> {
+    async fn get_events<A: Aggregate>(
+        &self,
+        id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
         self.select(A::TYPE, id, 0).await
     }
 
@@ -95,7 +101,8 @@ impl PersistedEventRepository for SqliteEventRepository {
         id: &str,
         last_sequence: usize,
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        let after = i64::try_from(last_sequence).map_err(|e| PersistenceError::UnknownError(e.into()))?;
+        let after =
+            i64::try_from(last_sequence).map_err(|e| PersistenceError::UnknownError(e.into()))?;
         self.select(A::TYPE, id, after).await
     }
 
@@ -113,8 +120,8 @@ impl PersistedEventRepository for SqliteEventRepository {
     ) -> Result<(), PersistenceError> {
         let mut tx = self.pool.begin().await.map_err(connection_error)?;
         for event in events {
-            let sequence =
-                i64::try_from(event.sequence).map_err(|e| PersistenceError::UnknownError(e.into()))?;
+            let sequence = i64::try_from(event.sequence)
+                .map_err(|e| PersistenceError::UnknownError(e.into()))?;
             sqlx::query(
                 "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
                  event_version, payload, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -133,17 +140,21 @@ impl PersistedEventRepository for SqliteEventRepository {
         tx.commit().await.map_err(connection_error)
     }
 
-    async fn stream_events<A: Aggregate>(&self, id: &str) -> Result<ReplayStream, PersistenceError> {
+    async fn stream_events<A: Aggregate>(
+        &self,
+        id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
         let events = self.get_events::<A>(id).await?;
         replay(events).await
     }
 
     async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
-        let rows = sqlx::query("SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = $1")
-            .bind(A::TYPE)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(connection_error)?;
+        let rows =
+            sqlx::query("SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = $1")
+                .bind(A::TYPE)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(connection_error)?;
         let mut events = Vec::new();
         for row in rows {
             let id: String = row.try_get("aggregate_id").map_err(connection_error)?;

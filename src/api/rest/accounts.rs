@@ -39,11 +39,17 @@ impl TryFrom<ListParams> for AccountQuery {
     fn try_from(p: ListParams) -> Result<Self, RestError> {
         let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(invalid("limit", format!("expected 1 to {MAX_LIMIT}, got {limit}")));
+            return Err(invalid(
+                "limit",
+                format!("expected 1 to {MAX_LIMIT}, got {limit}"),
+            ));
         }
         let state = p
             .state
-            .map(|s| AccountState::parse(&s).ok_or_else(|| invalid("state", format!("unknown state {s:?}"))))
+            .map(|s| {
+                AccountState::parse(&s)
+                    .ok_or_else(|| invalid("state", format!("unknown state {s:?}")))
+            })
             .transpose()?;
         let organization = p
             .organization
@@ -78,7 +84,11 @@ async fn list(
     let query = AccountQuery::try_from(params.into_inner())?;
     let accounts = app.accounts(&query).await?;
     let next_cursor = (accounts.len() as i64 == query.limit)
-        .then(|| accounts.last().map(|a| CURSOR.encode(a.account_id.as_str())))
+        .then(|| {
+            accounts
+                .last()
+                .map(|a| CURSOR.encode(a.account_id.as_str()))
+        })
         .flatten();
     Ok(HttpResponse::Ok().json(json!({"accounts": accounts, "next_cursor": next_cursor})))
 }
@@ -87,7 +97,11 @@ fn account_id(raw: String) -> Result<AccountId, RestError> {
     AccountId::try_from(raw).map_err(|e| RestError::bad_request("invalid_path", e.to_string()))
 }
 
-async fn get(_: Viewer, app: web::Data<App>, id: web::Path<String>) -> Result<HttpResponse, RestError> {
+async fn get(
+    _: Viewer,
+    app: web::Data<App>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, RestError> {
     let id = account_id(id.into_inner())?;
     Ok(HttpResponse::Ok().json(app.account(&id).await?))
 }
@@ -123,8 +137,17 @@ impl From<StoredEvent> for EventView {
     }
 }
 
-async fn history(_: Viewer, app: web::Data<App>, id: web::Path<String>) -> Result<HttpResponse, RestError> {
+async fn history(
+    _: Viewer,
+    app: web::Data<App>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, RestError> {
     let id = account_id(id.into_inner())?;
-    let events: Vec<EventView> = app.account_history(&id).await?.into_iter().map(EventView::from).collect();
+    let events: Vec<EventView> = app
+        .account_history(&id)
+        .await?
+        .into_iter()
+        .map(EventView::from)
+        .collect();
     Ok(HttpResponse::Ok().json(json!({"events": events, "next_cursor": null})))
 }

@@ -40,9 +40,10 @@ fn json_error(e: JsonPayloadError, limit: usize) -> RestError {
         JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
             RestError::too_large(limit)
         }
-        JsonPayloadError::ContentType => {
-            RestError::bad_request("invalid_content_type", "expected Content-Type: application/json")
-        }
+        JsonPayloadError::ContentType => RestError::bad_request(
+            "invalid_content_type",
+            "expected Content-Type: application/json",
+        ),
         JsonPayloadError::Deserialize(e) if e.is_data() => {
             RestError::bad_request("invalid_field", e.to_string())
         }

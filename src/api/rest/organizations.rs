@@ -11,11 +11,7 @@ use super::RestError;
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/external-id").get(external_id))
-        .service(
-            web::resource("/organizations")
-                .get(list)
-                .post(register),
-        )
+        .service(web::resource("/organizations").get(list).post(register))
         .service(web::resource("/organizations/{id}").get(get))
         .service(web::resource("/organizations/{id}/harvest").post(harvest));
 }
@@ -91,7 +87,8 @@ impl TryFrom<FiltersBody> for Filters {
         if body.exclude_name_prefixes.iter().any(String::is_empty) {
             return Err(AppError::Invalid {
                 code: "invalid_field",
-                message: "exclude_name_prefixes: an empty prefix would exclude every account".into(),
+                message: "exclude_name_prefixes: an empty prefix would exclude every account"
+                    .into(),
             });
         }
         Ok(Filters {
@@ -155,7 +152,11 @@ async fn list(_: Viewer, app: web::Data<App>) -> Result<HttpResponse, RestError>
     Ok(HttpResponse::Ok().json(json!({"organizations": app.organizations().await?})))
 }
 
-async fn get(_: Viewer, app: web::Data<App>, id: web::Path<String>) -> Result<HttpResponse, RestError> {
+async fn get(
+    _: Viewer,
+    app: web::Data<App>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, RestError> {
     let id = org_id(id.into_inner())?;
     Ok(HttpResponse::Ok().json(app.organization(&id).await?))
 }

@@ -1,0 +1,304 @@
+//! Spawning the real daemon on port 0 against a fresh store, and talking to it over HTTP.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Once;
+
+use orgsync::app::{tokens, App, Role};
+use orgsync::config::Settings;
+use orgsync::startup::Application;
+use orgsync::store::Store;
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Which store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an `async fn(Backend)` test once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use $crate::helpers::Backend;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+static INIT: Once = Once::new();
+
+fn init() {
+    INIT.call_once(|| {
+        // The daemon's own credentials come from the SDK's default chain, as in production.
+        for (key, value) in [
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ] {
+            if std::env::var_os(key).is_none() {
+                std::env::set_var(key, value);
+            }
+        }
+        if std::env::var_os("TEST_LOG").is_some() {
+            orgsync::telemetry::init(&orgsync::config::LogSettings {
+                level: "info,orgsync=debug".into(),
+                format: "text".into(),
+            });
+        }
+    });
+}
+
+async fn fresh_store_url(backend: Backend, dir: &TempDir) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("orgsync.db").display()),
+        Backend::Postgres => {
+            let admin = std::env::var("ORGSYNC_TEST_DATABASE_URL")
+                .expect("ORGSYNC_TEST_DATABASE_URL is not set: run the suite with scripts/test");
+            let name = format!("orgsync_t_{}", uuid::Uuid::new_v4().simple());
+            let pool = sqlx::PgPool::connect(&admin)
+                .await
+                .expect("connect to PostgreSQL");
+            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+                .execute(&pool)
+                .await
+                .expect("create test database");
+            pool.close().await;
+            let (base, query) = admin
+                .split_once('?')
+                .map_or((admin.as_str(), None), |(b, q)| (b, Some(q)));
+            let base = &base[..base.rfind('/').expect("database URL has a path")];
+            match query {
+                Some(q) => format!("{base}/{name}?{q}"),
+                None => format!("{base}/{name}"),
+            }
+        }
+    }
+}
+
+/// A running daemon and an HTTP client with its first admin token.
+pub struct TestApp {
+    pub address: String,
+    pub admin_token: String,
+    pub settings: Settings,
+    pub store: Store,
+    pub app: App,
+    pub client: reqwest::Client,
+    pub backend: Backend,
+    stop: CancellationToken,
+    serving: JoinHandle<std::io::Result<()>>,
+    // Kept so the state directory lives as long as the test.
+    _dir: std::sync::Arc<TempDir>,
+}
+
+impl TestApp {
+    /// A daemon on a fresh store whose AWS endpoint is moto.
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with_endpoint(backend, &crate::moto::moto_url()).await
+    }
+
+    /// A daemon on a fresh store whose AWS endpoint is `endpoint`.
+    pub async fn spawn_with_endpoint(backend: Backend, endpoint: &str) -> Self {
+        init();
+        let dir = TempDir::new().expect("temp dir");
+        let mut settings = Settings::load(None).expect("default settings");
+        settings.server.listen = "127.0.0.1:0".into();
+        settings.state.dir = dir.path().to_path_buf();
+        settings.store.url = fresh_store_url(backend, &dir).await;
+        settings.aws.endpoint_url = endpoint.to_owned();
+        Self::start(backend, settings, std::sync::Arc::new(dir)).await
+    }
+
+    async fn start(backend: Backend, settings: Settings, dir: std::sync::Arc<TempDir>) -> Self {
+        let application = Application::build(settings.clone())
+            .await
+            .expect("daemon builds");
+        let address = format!("http://127.0.0.1:{}", application.port());
+        let app = application.app().clone();
+        let store = app.store().clone();
+        let stop = application.stopper();
+        let serving = tokio::spawn(application.run_until_stopped());
+        let admin_token = std::fs::read_to_string(dir.path().join("admin.token"))
+            .expect("first start writes admin.token")
+            .trim()
+            .to_owned();
+        Self {
+            address,
+            admin_token,
+            settings,
+            store,
+            app,
+            client: reqwest::Client::new(),
+            backend,
+            stop,
+            serving,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the daemon as SIGTERM would and starts a new one on the same store and state.
+    pub async fn restart(self) -> Self {
+        let (backend, settings, dir) = (self.backend, self.settings.clone(), self._dir.clone());
+        self.stop().await;
+        Self::start(backend, settings, dir).await
+    }
+
+    /// Stops the daemon and waits until it has; the state directory lives as long as the
+    /// returned guard.
+    pub async fn stop(self) -> std::sync::Arc<TempDir> {
+        self.stop.cancel();
+        self.serving
+            .await
+            .expect("daemon task")
+            .expect("daemon stops cleanly");
+        self._dir
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self._dir.path().to_path_buf()
+    }
+
+    /// A new token of `role`.
+    pub async fn token(&self, role: Role) -> String {
+        let name = format!("{role:?}-{}", uuid::Uuid::new_v4().simple());
+        tokens::create(self.store.pool(), role, &name)
+            .await
+            .expect("token")
+            .expose()
+            .clone()
+    }
+
+    /// GET with the admin token.
+    pub async fn get(&self, path: &str) -> Response {
+        self.get_as(path, &self.admin_token).await
+    }
+
+    /// GET with `token`.
+    pub async fn get_as(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// POST a JSON body with the admin token.
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.post_as(path, body, &self.admin_token).await
+    }
+
+    /// POST a JSON body with `token`.
+    pub async fn post_as(&self, path: &str, body: &Value, token: &str) -> Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET, expecting 200, as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        expect_json(response, StatusCode::OK).await
+    }
+
+    /// Registers `org` and returns its id.
+    pub async fn register(&self, org: &crate::moto::MotoOrg) -> String {
+        let response = self
+            .post("/api/v1/organizations", &org.registration("prod"))
+            .await;
+        let body = expect_json(response, StatusCode::CREATED).await;
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Runs a harvest of `org_id` to its end (after any harvest already running) and returns
+    /// the organization as it left it.
+    pub async fn harvest(&self, org_id: &str) -> Value {
+        let response = self
+            .post(
+                &format!("/api/v1/organizations/{org_id}/harvest?wait=true"),
+                &Value::Null,
+            )
+            .await;
+        expect_json(response, StatusCode::OK).await
+    }
+
+    /// The whole listing of `org_id`, by account id, in the fields moto can tell.
+    pub async fn listing(&self, org_id: &str) -> BTreeMap<String, Value> {
+        let mut listing = BTreeMap::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/v1/accounts?organization={org_id}&limit=50");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page = self.get_json(&path).await;
+            for account in page["accounts"].as_array().expect("accounts") {
+                let keep = [
+                    "account_id",
+                    "name",
+                    "email",
+                    "state",
+                    "organization_id",
+                    "org_path",
+                    "tags",
+                ];
+                let view: serde_json::Map<String, Value> = keep
+                    .iter()
+                    .map(|k| ((*k).to_owned(), account[*k].clone()))
+                    .collect();
+                listing.insert(
+                    account["account_id"].as_str().expect("id").to_owned(),
+                    Value::Object(view),
+                );
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return listing,
+            }
+        }
+    }
+
+    /// How many events the log holds.
+    pub async fn event_count(&self) -> i64 {
+        self.store.event_count().await.expect("count events")
+    }
+}
+
+/// Asserts the status and returns the body as JSON.
+pub async fn expect_json(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let body = response.text().await.expect("body");
+    assert_eq!(actual, status, "unexpected status; body: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {body}"))
+}
+
+/// Asserts a 4xx answer in the error envelope with `code`.
+pub async fn expect_error(response: Response, status: StatusCode, code: &str) -> Value {
+    let body = expect_json(response, status).await;
+    assert_eq!(body["error"]["code"], code, "unexpected error: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "no message: {body}"
+    );
+    body
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real daemon on port 0, the real AWS SDK against moto, and every
+//! store-touching test on SQLite and on PostgreSQL. Run them with `scripts/test`.
+
+mod helpers;
+mod moto;
+mod proxy;
+
+mod harvest;
+mod input;
+mod recovery;
+mod registration;

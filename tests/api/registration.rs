@@ -1,0 +1,182 @@
+use orgsync::app::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{expect_error, expect_json, Backend, TestApp};
+use crate::moto::{MotoOrg, Shape, NESTED};
+use crate::on_both_stores;
+
+on_both_stores!(
+    registration_answers_the_organization_and_harvests_it,
+    r2_second_registration_is_a_conflict,
+    registration_of_an_account_without_organization_stores_nothing,
+    r1_external_id_is_for_admins_and_outlives_restarts,
+    tokens_gate_every_route,
+);
+
+async fn registration_answers_the_organization_and_harvests_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = MotoOrg::create(Shape {
+        ous: NESTED,
+        accounts: 5,
+    })
+    .await;
+
+    let response = app
+        .post("/api/v1/organizations", &org.registration("prod"))
+        .await;
+    let body = expect_json(response, StatusCode::CREATED).await;
+    assert_eq!(body["id"], org.id);
+    assert_eq!(body["nickname"], "prod");
+    assert_eq!(body["management_account_id"], org.management_account);
+    assert_eq!(body["filters"]["auto_badge"], true);
+
+    let harvested = app.harvest(&org.id).await;
+    assert_eq!(harvested["last_harvest"]["outcome"], "completed");
+    assert_eq!(
+        harvested["account_count"], 6,
+        "5 members and the management account"
+    );
+    assert_eq!(harvested["last_harvest"]["accounts_seen"], 6);
+
+    let list = app.get_json("/api/v1/organizations").await;
+    assert_eq!(list["organizations"].as_array().map(Vec::len), Some(1));
+    assert_eq!(list["organizations"][0]["id"], org.id);
+    app.stop().await;
+}
+
+async fn r2_second_registration_is_a_conflict(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = MotoOrg::create(Shape {
+        ous: &[],
+        accounts: 1,
+    })
+    .await;
+    app.register(&org).await;
+    let events = app.event_count().await;
+    let again = app
+        .post("/api/v1/organizations", &org.registration("again"))
+        .await;
+    expect_error(again, StatusCode::CONFLICT, "already_registered").await;
+    let stored = app
+        .get_json(&format!("/api/v1/organizations/{}", org.id))
+        .await;
+    assert_eq!(stored["nickname"], "prod");
+    assert!(app.event_count().await >= events, "nothing was removed");
+    app.stop().await;
+}
+
+async fn registration_of_an_account_without_organization_stores_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let body = json!({
+        "nickname": "nothing",
+        "org_role": {"role_arn": "arn:aws:iam::210987654321:role/OrgSync-Org-Role", "session_name": "orgsync", "duration_seconds": 3600},
+        "member_role": {"role_name": "OrgSync-Member-Role", "session_name": "orgsync", "duration_seconds": 3600}
+    });
+    let response = app.post("/api/v1/organizations", &body).await;
+    let error = expect_error(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "describe_organization_failed",
+    )
+    .await;
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("organizations:DescribeOrganization"),
+        "{message}"
+    );
+    assert!(
+        message.contains("AWSOrganizationsNotInUseException"),
+        "{message}"
+    );
+    assert_eq!(app.event_count().await, 0);
+    assert_eq!(
+        app.get_json("/api/v1/organizations").await["organizations"],
+        json!([])
+    );
+    app.stop().await;
+}
+
+async fn r1_external_id_is_for_admins_and_outlives_restarts(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let body = app.get_json("/api/v1/external-id").await;
+    let external_id = body["external_id"].as_str().unwrap().to_owned();
+    assert!(external_id.len() >= 32, "{external_id}");
+    assert!(external_id.chars().all(|c| c.is_ascii_alphanumeric()));
+
+    let viewer = app.token(Role::Viewer).await;
+    let response = app.get_as("/api/v1/external-id", &viewer).await;
+    expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+
+    let app = app.restart().await;
+    assert_eq!(
+        app.get_json("/api/v1/external-id").await["external_id"],
+        external_id
+    );
+    app.stop().await;
+}
+
+async fn tokens_gate_every_route(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = MotoOrg::create(Shape {
+        ous: &[],
+        accounts: 1,
+    })
+    .await;
+
+    let anonymous = app
+        .client
+        .get(format!("{}/api/v1/accounts", app.address))
+        .send()
+        .await
+        .unwrap();
+    expect_error(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let wrong = app.get_as("/api/v1/accounts", "osk_not-a-token").await;
+    expect_error(wrong, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // Authentication comes before the body is read: a stranger learns nothing from it.
+    let unauthenticated_junk = app
+        .post_as("/api/v1/organizations", &json!({"junk": 1}), "nope")
+        .await;
+    expect_error(
+        unauthenticated_junk,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+
+    let viewer = app.token(Role::Viewer).await;
+    let read = app.get_as("/api/v1/organizations", &viewer).await;
+    expect_json(read, StatusCode::OK).await;
+    let write = app
+        .post_as("/api/v1/organizations", &org.registration("v"), &viewer)
+        .await;
+    expect_error(write, StatusCode::FORBIDDEN, "forbidden").await;
+    let harvest = app
+        .post_as(
+            &format!("/api/v1/organizations/{}/harvest", org.id),
+            &json!(null),
+            &viewer,
+        )
+        .await;
+    expect_error(harvest, StatusCode::FORBIDDEN, "forbidden").await;
+
+    use std::os::unix::fs::PermissionsExt;
+    let token_file = std::fs::metadata(app.state_dir().join("admin.token")).unwrap();
+    assert_eq!(token_file.permissions().mode() & 0o777, 0o600);
+
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    app.stop().await;
+}
