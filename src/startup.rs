@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{web, App as HttpApp, HttpServer};
+use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::rest;
@@ -117,10 +118,13 @@ impl Application {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
         let scheduler = tokio::spawn(Scheduler::new(self.app.clone()).run());
+        notify_systemd(&[NotifyState::Ready]);
         tokio::select! {
             _ = self.stop.cancelled() => {}
             _ = terminate() => {}
+            _ = watchdog() => {}
         }
+        notify_systemd(&[NotifyState::Stopping]);
         tracing::info!("stopping");
         handle.stop(true).await;
         self.app.shutdown().await;
@@ -128,6 +132,27 @@ impl Application {
         let served = server.await.unwrap_or(Ok(()));
         self.app.store().close().await;
         served
+    }
+}
+
+/// Tells systemd (`Type=notify`) about the daemon's state; does nothing outside systemd.
+fn notify_systemd(state: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(false, state) {
+        tracing::warn!(error = %e, "cannot notify systemd");
+    }
+}
+
+/// Pings systemd's watchdog at half its timeout, from the runtime itself, so that a stuck
+/// runtime stops the pings and systemd restarts the daemon. Never returns.
+async fn watchdog() {
+    let mut usec = 0;
+    if !sd_notify::watchdog_enabled(false, &mut usec) {
+        return std::future::pending().await;
+    }
+    let mut ticker = tokio::time::interval(std::time::Duration::from_micros(usec / 2));
+    loop {
+        ticker.tick().await;
+        notify_systemd(&[NotifyState::Watchdog]);
     }
 }
 
