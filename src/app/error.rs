@@ -99,8 +99,21 @@ impl From<OrganizationError> for AppError {
 
 impl From<AccountError> for AppError {
     fn from(e: AccountError) -> Self {
-        match e {
+        match &e {
             AccountError::NotListed => Self::NotFound("account".into()),
+            AccountError::NoSuchBadge(key) => Self::NotFound(format!("badge {key:?}")),
+            AccountError::ManagedByOrganization(_) => Self::Conflict {
+                code: "managed_by_organization",
+                message: e.to_string(),
+            },
+            AccountError::AlreadyExists => Self::Conflict {
+                code: "account_exists",
+                message: e.to_string(),
+            },
+            AccountError::BadgeMirrorsTag(_) => Self::Conflict {
+                code: "badge_mirrors_tag",
+                message: e.to_string(),
+            },
         }
     }
 }

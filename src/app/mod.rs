@@ -2,11 +2,13 @@
 //! It validates nothing about shapes (the edge did that), looks up outside facts (AWS, the
 //! read model), then hands commands to the aggregates.
 
+mod accounts;
 mod commands;
 mod error;
+mod organizations;
 pub mod tokens;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use sqlx::Row;
@@ -14,33 +16,20 @@ use tokio::sync::Mutex as AsyncMutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use accounts::AccountRole;
 pub use commands::CommandBus;
 pub use error::AppError;
+pub use organizations::{FiltersPatch, OrganizationChange, Registration};
 pub use tokens::{Principal, Role};
 
-use crate::aws::{AssumeRole, AwsApi};
+use crate::aws::AwsApi;
 use crate::config::HarvestSettings;
 use crate::crypto::{random_token, KeyRing, Sealed, Secret};
 use crate::domain::account::Account;
-use crate::domain::organization::{
-    Credentials, Filters, Organization, OrganizationCommand, RegisterOrganization,
-};
-use crate::domain::{AccountId, Actor, OrgId};
-use crate::projections::accounts::{AccountQuery, AccountView};
-use crate::projections::organizations::OrganizationView;
-use crate::projections::{self, Projector};
-use crate::store::{Store, StoreError, StoredEvent};
-
-/// A registration that passed the edge's format checks (R3, first step).
-#[derive(Debug, Clone)]
-pub struct Registration {
-    /// The name operators know it by.
-    pub nickname: String,
-    /// Both roles.
-    pub credentials: Credentials,
-    /// Scope and badge filters.
-    pub filters: Filters,
-}
+use crate::domain::organization::Organization;
+use crate::domain::OrgId;
+use crate::projections::Projector;
+use crate::store::{Store, StoreError};
 
 /// Whether asking for a harvest started one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -66,6 +55,9 @@ pub(crate) struct Inner {
     pub(crate) projector: Projector,
     pub(crate) harvest: HarvestSettings,
     harvest_locks: Mutex<HashMap<OrgId, Arc<AsyncMutex<()>>>>,
+    // Organizations asked to harvest while one ran: the running one goes again when done, so
+    // a filter change made meanwhile is never left to the next interval.
+    reruns: Mutex<HashSet<OrgId>>,
     tasks: TaskTracker,
     // Harvests run on the daemon's runtime, not on the HTTP worker that asked for them.
     runtime: tokio::runtime::Handle,
@@ -93,6 +85,7 @@ impl App {
             external_id,
             harvest,
             harvest_locks: Mutex::new(HashMap::new()),
+            reruns: Mutex::new(HashSet::new()),
             tasks: TaskTracker::new(),
             runtime: tokio::runtime::Handle::current(),
             shutdown: CancellationToken::new(),
@@ -120,135 +113,46 @@ impl App {
             .ok_or(AppError::Unauthorized)
     }
 
-    /// Registers an organization after checking, in order, that its role can be assumed and
-    /// that it reads the organization (R3); stores nothing when a step fails. A harvest
-    /// starts at once (R5).
-    #[tracing::instrument(skip_all, fields(org_id))]
-    pub async fn register_organization(
-        &self,
-        actor: &Actor,
-        registration: Registration,
-    ) -> Result<OrganizationView, AppError> {
-        let inner = &self.0;
-        let org_role = &registration.credentials.org_role;
-        let session = inner
-            .aws
-            .assume_role(AssumeRole {
-                role_arn: &org_role.role_arn,
-                session_name: &org_role.session_name,
-                duration: org_role.duration_seconds,
-                external_id: &inner.external_id,
-            })
-            .await
-            .map_err(|e| AppError::Rejected {
-                code: "assume_role_failed",
-                message: e.to_string(),
-            })?;
-        let info = inner
-            .aws
-            .describe_organization(&session)
-            .await
-            .map_err(|e| AppError::Rejected {
-                code: "describe_organization_failed",
-                message: e.to_string(),
-            })?;
-        tracing::Span::current().record("org_id", info.id.as_str());
-        if &info.management_account_id != org_role.role_arn.account_id() {
-            return Err(AppError::Rejected {
-                code: "not_organization_management",
-                message: format!(
-                    "the org role is in account {}, but organization {} is managed by account {}",
-                    org_role.role_arn.account_id(),
-                    info.id,
-                    info.management_account_id
-                ),
-            });
-        }
-        let command = OrganizationCommand::Register(RegisterOrganization {
-            org_id: info.id.clone(),
-            nickname: registration.nickname,
-            management_account_id: info.management_account_id,
-            credentials: inner.keys.seal_json(&registration.credentials),
-            filters: registration.filters,
-        });
-        inner
-            .organizations
-            .execute(info.id.as_str(), &[command], actor)
-            .await?;
-        inner.projector.catch_up().await?;
-        self.start_harvest(&info.id);
-        self.organization(&info.id).await
-    }
-
-    /// Every registered organization.
-    pub async fn organizations(&self) -> Result<Vec<OrganizationView>, AppError> {
-        Ok(projections::organizations::list(self.0.store.pool()).await?)
-    }
-
-    /// One organization, or 404.
-    pub async fn organization(&self, id: &OrgId) -> Result<OrganizationView, AppError> {
-        projections::organizations::get(self.0.store.pool(), id)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("organization {id}")))
-    }
-
-    /// A page of the listing.
-    pub async fn accounts(&self, query: &AccountQuery) -> Result<Vec<AccountView>, AppError> {
-        Ok(projections::accounts::list(self.0.store.pool(), query).await?)
-    }
-
-    /// One account of the listing, or 404.
-    pub async fn account(&self, id: &AccountId) -> Result<AccountView, AppError> {
-        projections::accounts::get(self.0.store.pool(), id)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("account {id}")))
-    }
-
-    /// An account's whole history, also after it left the listing; 404 when it has none.
-    pub async fn account_history(&self, id: &AccountId) -> Result<Vec<StoredEvent>, AppError> {
-        use cqrs_es::Aggregate;
-        let events = self.0.store.events_of(Account::TYPE, id.as_str()).await?;
-        if events.is_empty() {
-            return Err(AppError::NotFound(format!("account {id}")));
-        }
-        Ok(events)
-    }
-
-    /// Starts a harvest of a registered organization unless one is running (R5).
-    pub async fn request_harvest(&self, id: &OrgId) -> Result<HarvestStart, AppError> {
-        self.organization(id).await?;
-        Ok(if self.start_harvest(id) {
-            HarvestStart::Started
-        } else {
-            HarvestStart::AlreadyRunning
-        })
-    }
-
-    /// Waits for a running harvest, runs one more, and answers the organization after it.
-    pub async fn harvest_now(&self, id: &OrgId) -> Result<OrganizationView, AppError> {
-        self.organization(id).await?;
-        let lock = self.harvest_lock(id);
-        let _running = lock.lock().await;
-        crate::harvest::run(self, id).await?;
-        self.organization(id).await
-    }
-
-    /// Starts a harvest in the background unless one of the organization is running; returns
-    /// whether it started one.
+    /// Starts a harvest in the background unless one of the organization is running, in
+    /// which case that one runs once more when it ends; returns whether it started one.
     pub(crate) fn start_harvest(&self, id: &OrgId) -> bool {
+        let mut reruns = self.0.reruns.lock().expect("rerun set poisoned");
         let Ok(running) = self.harvest_lock(id).try_lock_owned() else {
+            reruns.insert(id.clone());
             return false;
         };
+        drop(reruns);
         let app = self.clone();
         let id = id.clone();
         let harvest = async move {
-            let _running = running;
-            if let Err(e) = crate::harvest::run(&app, &id).await {
-                tracing::error!(org_id = %id, error = %e, "harvest could not run");
+            let mut running = running;
+            loop {
+                if let Err(e) = crate::harvest::run(&app, &id).await {
+                    tracing::error!(org_id = %id, error = %e, "harvest could not run");
+                }
+                match app.finish_harvest(&id, running) {
+                    Some(again) => running = again,
+                    None => return,
+                }
             }
         };
         self.0.tasks.spawn_on(harvest, &self.0.runtime);
         true
+    }
+
+    /// Ends a harvest: hands the lock back when a rerun was asked for meanwhile, else frees
+    /// it. Both happen under the rerun set's lock, so no request falls between them.
+    fn finish_harvest(
+        &self,
+        id: &OrgId,
+        running: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        let mut reruns = self.0.reruns.lock().expect("rerun set poisoned");
+        if reruns.remove(id) && !self.0.shutdown.is_cancelled() {
+            return Some(running);
+        }
+        drop(running);
+        None
     }
 
     /// Whether a harvest of the organization runs in this process now.

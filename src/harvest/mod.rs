@@ -2,7 +2,9 @@
 //! tags, then turn what changed into account commands), and the scheduler that starts them.
 //!
 //! A listing that fails or stops partway changes no membership (R8): accounts are only marked
-//! gone after AWS answered every page. Accounts whose facts equal the read model get no
+//! gone after AWS answered every page. Accounts out of the organization's scope (R6) or
+//! suspended with `auto_remove_suspended` (R7) leave the listing; every other account's
+//! member role is assumed (R4). Accounts whose facts and access equal the read model get no
 //! command at all, so a harvest that saw nothing new appends nothing (I3).
 
 mod runs;
@@ -17,11 +19,14 @@ pub use scheduler::Scheduler;
 
 use crate::app::{App, AppError};
 use crate::aws::{AssumeRole, ListedAccount};
-use crate::domain::account::{AccountCommand, RecordAccountGone, RecordAccountSeen, TagChanged};
-use crate::domain::organization::{
-    Credentials, HarvestOutcome, OrganizationCommand, RecordHarvest,
+use crate::domain::account::{
+    Access, AccessStatus, AccountCommand, RecordAccountGone, RecordAccountSeen, RemovalReason,
+    RemoveAccount, TagChanged,
 };
-use crate::domain::{AccountId, Actor, OrgId};
+use crate::domain::organization::{
+    Credentials, Filters, HarvestOutcome, OrganizationCommand, RecordHarvest,
+};
+use crate::domain::{AccountId, AccountState, Actor, OrgId, RoleArn};
 use crate::projections::accounts::{self, AccountView};
 use crate::projections::organizations::{self, OrganizationRecord};
 
@@ -41,23 +46,27 @@ pub(crate) async fn run(app: &App, org_id: &OrgId) -> Result<(), AppError> {
     let actor = Actor::harvest(org_id);
     runs::started(pool, org_id, Utc::now()).await?;
 
-    let listed = match list(app, &org).await {
+    let credentials = inner.keys.open_json::<Credentials>(&org.credentials)?;
+    let listed = match list(app, credentials.expose()).await {
         Ok(listed) => listed,
         Err(error) => return record_failure(app, org_id, &actor, error).await,
     };
+    let listing = Listing::new(&org.filters, listed);
+    let access = check_access(app, credentials.expose(), &listing.kept).await;
     if inner.shutdown.is_cancelled() {
         let error = "abandoned before applying: the daemon is stopping".to_owned();
         return record_failure(app, org_id, &actor, error).await;
     }
-    let changes = match apply(app, org_id, &listed, &actor).await {
+    let changes = match apply(app, &org, &listing, &access, &actor).await {
         Ok(changes) => changes,
         Err(e) => {
             record_failure(app, org_id, &actor, e.to_string()).await?;
             return Err(e);
         }
     };
+    let seen = listing.kept.len();
     let outcome = HarvestOutcome::Completed {
-        accounts_seen: listed.len(),
+        accounts_seen: seen,
         changes,
     };
     inner
@@ -71,19 +80,40 @@ pub(crate) async fn run(app: &App, org_id: &OrgId) -> Result<(), AppError> {
         )
         .await?;
     inner.projector.catch_up().await?;
-    runs::completed(pool, org_id, Utc::now(), listed.len()).await?;
-    tracing::info!(accounts = listed.len(), changes, "harvest completed");
+    runs::completed(pool, org_id, Utc::now(), seen).await?;
+    tracing::info!(accounts = seen, changes, "harvest completed");
     Ok(())
 }
 
+/// A complete listing split by the organization's filters.
+struct Listing {
+    /// In scope and not removed for their state: these are listed.
+    kept: Vec<ListedAccount>,
+    /// Listed by AWS but leaving orgsync's listing, and why.
+    dropped: HashMap<AccountId, RemovalReason>,
+}
+
+impl Listing {
+    fn new(filters: &Filters, listed: Vec<ListedAccount>) -> Self {
+        let mut kept = Vec::new();
+        let mut dropped = HashMap::new();
+        for account in listed {
+            if !filters.in_scope(&account.name, &account.org_path) {
+                dropped.insert(account.id, RemovalReason::Excluded);
+            } else if filters.removes(account.state) {
+                dropped.insert(account.id, RemovalReason::Suspended);
+            } else {
+                kept.push(account);
+            }
+        }
+        Self { kept, dropped }
+    }
+}
+
 /// Assumes the org role and lists every account with its tags.
-async fn list(app: &App, org: &OrganizationRecord) -> Result<Vec<ListedAccount>, String> {
+async fn list(app: &App, credentials: &Credentials) -> Result<Vec<ListedAccount>, String> {
     let inner = app.inner();
-    let credentials = inner
-        .keys
-        .open_json::<Credentials>(&org.credentials)
-        .map_err(|e| format!("credentials cannot be opened: {e}"))?;
-    let org_role = &credentials.expose().org_role;
+    let org_role = &credentials.org_role;
     let session = inner
         .aws
         .assume_role(AssumeRole {
@@ -99,6 +129,68 @@ async fn list(app: &App, org: &OrganizationRecord) -> Result<Vec<ListedAccount>,
         .list_accounts(&session, inner.harvest.concurrency)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Assumes the member role in every listed account that can be reached (R4), at most
+/// `harvest.concurrency` at a time.
+async fn check_access(
+    app: &App,
+    credentials: &Credentials,
+    accounts: &[ListedAccount],
+) -> HashMap<AccountId, Access> {
+    // Collected first: a stream mapping borrowed accounts through a closure is not `Send`
+    // enough for the spawned harvest.
+    let checks: Vec<_> = accounts
+        .iter()
+        .map(|account| check_member(app, credentials, account))
+        .collect();
+    futures::stream::iter(checks)
+        .buffer_unordered(app.inner().harvest.concurrency)
+        .collect()
+        .await
+}
+
+/// Suspended and closed accounts would fail by design and are not tried.
+async fn check_member(
+    app: &App,
+    credentials: &Credentials,
+    account: &ListedAccount,
+) -> (AccountId, Access) {
+    let inner = app.inner();
+    if !matches!(
+        account.state,
+        AccountState::Active | AccountState::PendingActivation
+    ) {
+        return (account.id.clone(), Access::not_checked());
+    }
+    let member = &credentials.member_role;
+    let role_arn = RoleArn::new(
+        credentials.org_role.role_arn.partition(),
+        &account.id,
+        &member.role_name,
+    );
+    let outcome = inner
+        .aws
+        .assume_role(AssumeRole {
+            role_arn: &role_arn,
+            session_name: &member.session_name,
+            duration: member.duration_seconds,
+            external_id: &inner.external_id,
+        })
+        .await;
+    let access = match outcome {
+        Ok(_) => Access {
+            status: AccessStatus::Ok,
+            message: None,
+            warnings: Vec::new(),
+        },
+        Err(e) => Access {
+            status: AccessStatus::AssumeRoleFailed,
+            message: Some(e.to_string()),
+            warnings: Vec::new(),
+        },
+    };
+    (account.id.clone(), access)
 }
 
 async fn record_failure(
@@ -131,21 +223,31 @@ async fn record_failure(
 /// how many events they appended.
 async fn apply(
     app: &App,
-    org_id: &OrgId,
-    listed: &[ListedAccount],
+    org: &OrganizationRecord,
+    listing: &Listing,
+    access: &HashMap<AccountId, Access>,
     actor: &Actor,
 ) -> Result<usize, AppError> {
     let inner = app.inner();
+    let org_id = &org.id;
     let known: HashMap<AccountId, AccountView> =
         accounts::of_organization(inner.store.pool(), org_id)
             .await?
             .into_iter()
             .map(|a| (a.account_id.clone(), a))
             .collect();
-    let mut work: Vec<(AccountId, Vec<AccountCommand>)> = listed
+    let not_checked = Access::not_checked();
+    let mut work: Vec<(AccountId, Vec<AccountCommand>)> = listing
+        .kept
         .iter()
-        .filter(|a| !known.get(&a.id).is_some_and(|view| unchanged(view, a)))
-        .map(|a| {
+        .filter_map(|a| {
+            let access = access.get(&a.id).unwrap_or(&not_checked);
+            if known
+                .get(&a.id)
+                .is_some_and(|view| unchanged(view, a, access))
+            {
+                return None;
+            }
             let seen = AccountCommand::RecordAccountSeen(RecordAccountSeen {
                 organization_id: org_id.clone(),
                 name: a.name.clone(),
@@ -155,22 +257,25 @@ async fn apply(
             });
             let tags = AccountCommand::TagChanged(TagChanged {
                 tags: a.tags.clone(),
+                auto_badge: org.filters.auto_badge,
             });
-            (a.id.clone(), vec![seen, tags])
+            let checked = AccountCommand::RecordAccessCheck(access.clone());
+            Some((a.id.clone(), vec![seen, tags, checked]))
         })
         .collect();
-    let listed_ids: HashSet<&AccountId> = listed.iter().map(|a| &a.id).collect();
-    work.extend(
-        known
-            .keys()
-            .filter(|id| !listed_ids.contains(id))
-            .map(|id| {
-                let gone = AccountCommand::RecordAccountGone(RecordAccountGone {
-                    organization_id: org_id.clone(),
-                });
-                (id.clone(), vec![gone])
+    let kept: HashSet<&AccountId> = listing.kept.iter().map(|a| &a.id).collect();
+    work.extend(known.keys().filter(|id| !kept.contains(id)).map(|id| {
+        let command = match listing.dropped.get(id) {
+            Some(reason) => AccountCommand::RemoveAccount(RemoveAccount {
+                organization_id: org_id.clone(),
+                reason: *reason,
             }),
-    );
+            None => AccountCommand::RecordAccountGone(RecordAccountGone {
+                organization_id: org_id.clone(),
+            }),
+        };
+        (id.clone(), vec![command])
+    }));
     futures::stream::iter(work)
         .map(|(id, commands)| async move {
             inner
@@ -184,10 +289,11 @@ async fn apply(
         .await
 }
 
-fn unchanged(view: &AccountView, listed: &ListedAccount) -> bool {
+fn unchanged(view: &AccountView, listed: &ListedAccount, access: &Access) -> bool {
     view.name == listed.name
-        && view.email == listed.email
-        && view.state == listed.state
+        && view.email.as_deref() == Some(listed.email.as_str())
+        && view.state == Some(listed.state)
         && view.org_path == listed.org_path
         && view.tags == listed.tags
+        && view.access == *access
 }

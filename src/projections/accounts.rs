@@ -1,21 +1,26 @@
-//! The `accounts` table: one row per account in the listing, with its OU path and tags.
+//! The `accounts` table: one row per account in the listing, managed or standalone, with its
+//! OU path and access status. Tags and badges live in their own tables and join in here.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use crate::domain::account::{AccountEvent, Tags};
+use crate::domain::account::{Access, AccessStatus, AccountEvent, Tags};
 use crate::domain::{AccountId, AccountState, OrgId, OrgPath};
 use crate::store::{parse_timestamp, timestamp, StoreError, StoredEvent};
+
+use super::badges::{self, BadgeView};
+use super::resource_tags;
 
 pub(super) async fn apply(
     conn: &mut AnyConnection,
     stored: &StoredEvent,
-    event: AccountEvent,
+    event: &AccountEvent,
 ) -> Result<(), StoreError> {
     let id = stored.aggregate_id.as_str();
-    let at = timestamp(stored.metadata.at);
     let (column, value) = match event {
         AccountEvent::AccountDiscovered {
             organization_id,
@@ -24,55 +29,81 @@ pub(super) async fn apply(
             state,
             org_path,
         } => {
+            // An adopted standalone account keeps its row and first sighting.
             sqlx::query(
                 "INSERT INTO accounts (account_id, organization_id, name, email, state, org_path, \
-                 tags, first_seen, updated_at) VALUES ($1, $2, $3, $4, $5, $6, '{}', $7, $7) \
+                 credentials, access_status, access_message, access_warnings, first_seen) \
+                 VALUES ($1, $2, $3, $4, $5, $6, NULL, 'not_checked', NULL, '[]', $7) \
                  ON CONFLICT (account_id) DO UPDATE SET organization_id = excluded.organization_id, \
                  name = excluded.name, email = excluded.email, state = excluded.state, \
-                 org_path = excluded.org_path, tags = excluded.tags, \
-                 first_seen = excluded.first_seen, updated_at = excluded.updated_at",
+                 org_path = excluded.org_path, credentials = NULL, access_status = 'not_checked', \
+                 access_message = NULL, access_warnings = '[]'",
             )
             .bind(id)
             .bind(organization_id.as_str())
             .bind(name)
             .bind(email)
             .bind(state.as_str())
-            .bind(serde_json::to_string(&org_path)?)
-            .bind(at)
+            .bind(serde_json::to_string(org_path)?)
+            .bind(timestamp(stored.metadata.at))
             .execute(conn)
             .await?;
             return Ok(());
         }
-        AccountEvent::AccountLeftOrganization { .. } => {
+        AccountEvent::StandaloneAccountAdded { name, credentials } => {
+            sqlx::query(
+                "INSERT INTO accounts (account_id, organization_id, name, email, state, org_path, \
+                 credentials, access_status, access_message, access_warnings, first_seen) \
+                 VALUES ($1, NULL, $2, NULL, NULL, '[]', $3, 'not_checked', NULL, '[]', $4)",
+            )
+            .bind(id)
+            .bind(name)
+            .bind(credentials.as_str())
+            .bind(timestamp(stored.metadata.at))
+            .execute(conn)
+            .await?;
+            return Ok(());
+        }
+        AccountEvent::AccountLeftOrganization { .. }
+        | AccountEvent::AccountRemoved { .. }
+        | AccountEvent::AccountDeleted => {
             sqlx::query("DELETE FROM accounts WHERE account_id = $1")
                 .bind(id)
                 .execute(conn)
                 .await?;
             return Ok(());
         }
-        AccountEvent::AccountRenamed { name } => ("name", name),
-        AccountEvent::AccountEmailChanged { email } => ("email", email),
-        AccountEvent::AccountMoved { org_path } => ("org_path", serde_json::to_string(&org_path)?),
-        AccountEvent::AccountStateChanged { state } => ("state", state.as_str().to_owned()),
-        AccountEvent::AccountTagsChanged { set, removed } => {
-            let current: String = sqlx::query("SELECT tags FROM accounts WHERE account_id = $1")
-                .bind(id)
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get("tags")?;
-            let mut tags: Tags = serde_json::from_str(&current)?;
-            for key in removed {
-                tags.remove(&key);
-            }
-            tags.extend(set);
-            ("tags", serde_json::to_string(&tags)?)
+        AccountEvent::AccountAccessChanged { access } => {
+            sqlx::query(
+                "UPDATE accounts SET access_status = $1, access_message = $2, \
+                 access_warnings = $3 WHERE account_id = $4",
+            )
+            .bind(access.status.as_str())
+            .bind(access.message.clone())
+            .bind(serde_json::to_string(&access.warnings)?)
+            .bind(id)
+            .execute(conn)
+            .await?;
+            return Ok(());
         }
+        AccountEvent::AccountRenamed { name } => ("name", Some(name.clone())),
+        AccountEvent::AccountEmailChanged { email } => ("email", Some(email.clone())),
+        AccountEvent::AccountMoved { org_path } => {
+            ("org_path", Some(serde_json::to_string(org_path)?))
+        }
+        AccountEvent::AccountStateChanged { state } => ("state", Some(state.as_str().to_owned())),
+        AccountEvent::AccountCredentialsReplaced { credentials } => {
+            ("credentials", Some(credentials.as_str().to_owned()))
+        }
+        AccountEvent::AccountAdopted { .. } => ("credentials", None),
+        AccountEvent::AccountTagsChanged { .. }
+        | AccountEvent::ManualBadgeAdded { .. }
+        | AccountEvent::ManualBadgeRemoved { .. } => return Ok(()),
     };
     sqlx::query(&format!(
-        "UPDATE accounts SET {column} = $1, updated_at = $2 WHERE account_id = $3"
+        "UPDATE accounts SET {column} = $1 WHERE account_id = $2"
     ))
     .bind(value)
-    .bind(at)
     .bind(id)
     .execute(conn)
     .await?;
@@ -86,18 +117,22 @@ pub struct AccountView {
     pub account_id: AccountId,
     /// Its name.
     pub name: String,
-    /// Its root email address.
-    pub email: String,
-    /// Its state.
-    pub state: AccountState,
-    /// The organization that lists it.
+    /// Its root email address; unknown for standalone accounts.
+    pub email: Option<String>,
+    /// Its state; unknown for standalone accounts.
+    pub state: Option<AccountState>,
+    /// The organization that manages it.
     pub organization_id: Option<OrgId>,
-    /// Whether an organization manages it.
+    /// Whether an organization manages it (R12).
     pub managed: bool,
     /// Its place in the OU tree, root first.
     pub org_path: OrgPath,
-    /// Its resource tags as last harvested.
+    /// Its AWS tags as last harvested (R11).
     pub tags: Tags,
+    /// Its badges, by key.
+    pub badges: Vec<BadgeView>,
+    /// Whether orgsync can reach it (R4, R15).
+    pub access: Access,
     /// When it entered the listing.
     pub first_seen: DateTime<Utc>,
     /// When a harvest last listed it.
@@ -111,61 +146,141 @@ pub struct AccountQuery {
     pub organization: Option<OrgId>,
     /// Only accounts in this state.
     pub state: Option<AccountState>,
+    /// Only accounts carrying every one of these badges.
+    pub badges: Vec<(String, String)>,
+    /// Only accounts whose name, id or email contains this, ignoring case.
+    pub text: Option<String>,
     /// Only accounts whose id sorts after this one.
     pub after: Option<AccountId>,
     /// At most this many.
     pub limit: i64,
 }
 
-const SELECT_VIEW: &str = "SELECT a.account_id, a.organization_id, a.name, a.email, a.state, \
-    a.org_path, a.tags, a.first_seen, h.last_completed_at FROM accounts a \
+const SELECT_ROW: &str = "SELECT a.account_id, a.organization_id, a.name, a.email, a.state, \
+    a.org_path, a.access_status, a.access_message, a.access_warnings, a.first_seen, \
+    h.last_completed_at FROM accounts a \
     LEFT JOIN harvest_runs h ON h.organization_id = a.organization_id";
 
 fn malformed(e: impl std::fmt::Display) -> StoreError {
     StoreError::Malformed(e.to_string())
 }
 
-fn view(row: &AnyRow) -> Result<AccountView, StoreError> {
+fn row_view(row: &AnyRow) -> Result<AccountView, StoreError> {
     let account_id: String = row.try_get("account_id")?;
     let organization_id: Option<String> = row.try_get("organization_id")?;
-    let state: String = row.try_get("state")?;
+    let state: Option<String> = row.try_get("state")?;
     let org_path: String = row.try_get("org_path")?;
-    let tags: String = row.try_get("tags")?;
+    let status: String = row.try_get("access_status")?;
+    let warnings: String = row.try_get("access_warnings")?;
     let first_seen: String = row.try_get("first_seen")?;
     let last_seen: Option<String> = row.try_get("last_completed_at")?;
     let organization_id = organization_id
         .map(OrgId::try_from)
         .transpose()
         .map_err(malformed)?;
+    let state = state
+        .map(|s| AccountState::parse(&s).ok_or_else(|| malformed(format!("state {s:?}"))))
+        .transpose()?;
     Ok(AccountView {
         account_id: account_id.try_into().map_err(malformed)?,
         name: row.try_get("name")?,
         email: row.try_get("email")?,
-        state: AccountState::parse(&state).ok_or_else(|| malformed(format!("state {state:?}")))?,
+        state,
         managed: organization_id.is_some(),
+        last_seen: match organization_id {
+            Some(_) => last_seen.as_deref().map(parse_timestamp).transpose()?,
+            None => None,
+        },
         organization_id,
         org_path: serde_json::from_str(&org_path)?,
-        tags: serde_json::from_str(&tags)?,
+        tags: Tags::new(),
+        badges: Vec::new(),
+        access: Access {
+            status: AccessStatus::parse(&status)
+                .ok_or_else(|| malformed(format!("access status {status:?}")))?,
+            message: row.try_get("access_message")?,
+            warnings: serde_json::from_str(&warnings)?,
+        },
         first_seen: parse_timestamp(&first_seen)?,
-        last_seen: last_seen.as_deref().map(parse_timestamp).transpose()?,
     })
+}
+
+/// Rows to views, with their tags and badges read in one query each.
+async fn views(pool: &AnyPool, rows: &[AnyRow]) -> Result<Vec<AccountView>, StoreError> {
+    let mut views = rows.iter().map(row_view).collect::<Result<Vec<_>, _>>()?;
+    let ids: Vec<&str> = views.iter().map(|v| v.account_id.as_str()).collect();
+    let mut tags = resource_tags::of_accounts(pool, &ids).await?;
+    let mut badges = badges::of_accounts(pool, &ids).await?;
+    for view in &mut views {
+        view.tags = tags.remove(view.account_id.as_str()).unwrap_or_default();
+        view.badges = badges.remove(view.account_id.as_str()).unwrap_or_default();
+    }
+    Ok(views)
+}
+
+/// `$first, $first+1, …` for `n` values.
+pub(super) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Groups `(account_id, item)` rows by account.
+pub(super) fn by_account<T>(
+    rows: impl IntoIterator<Item = (String, T)>,
+) -> HashMap<String, Vec<T>> {
+    let mut grouped: HashMap<String, Vec<T>> = HashMap::new();
+    for (id, item) in rows {
+        grouped.entry(id).or_default().push(item);
+    }
+    grouped
 }
 
 /// A page of accounts, by account id.
 pub async fn list(pool: &AnyPool, query: &AccountQuery) -> Result<Vec<AccountView>, StoreError> {
     let mut conditions = Vec::new();
-    let mut args = Vec::new();
+    let mut args: Vec<String> = Vec::new();
+    let arg = |value: String, args: &mut Vec<String>| {
+        args.push(value);
+        format!("${}", args.len())
+    };
     if let Some(org) = &query.organization {
-        args.push(org.to_string());
-        conditions.push(format!("a.organization_id = ${}", args.len()));
+        conditions.push(format!(
+            "a.organization_id = {}",
+            arg(org.to_string(), &mut args)
+        ));
     }
     if let Some(state) = query.state {
-        args.push(state.as_str().to_owned());
-        conditions.push(format!("a.state = ${}", args.len()));
+        conditions.push(format!(
+            "a.state = {}",
+            arg(state.as_str().to_owned(), &mut args)
+        ));
+    }
+    for (key, value) in &query.badges {
+        let (k, v) = (arg(key.clone(), &mut args), arg(value.clone(), &mut args));
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM badges b WHERE b.account_id = a.account_id \
+             AND b.key = {k} AND b.value = {v})"
+        ));
+    }
+    if let Some(text) = &query.text {
+        let escaped = text
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let p = arg(format!("%{escaped}%"), &mut args);
+        conditions.push(format!(
+            "(lower(a.name) LIKE {p} ESCAPE '\\' OR a.account_id LIKE {p} ESCAPE '\\' \
+             OR lower(COALESCE(a.email, '')) LIKE {p} ESCAPE '\\')"
+        ));
     }
     if let Some(after) = &query.after {
-        args.push(after.to_string());
-        conditions.push(format!("a.account_id > ${}", args.len()));
+        conditions.push(format!(
+            "a.account_id > {}",
+            arg(after.to_string(), &mut args)
+        ));
     }
     let filter = if conditions.is_empty() {
         String::new()
@@ -173,31 +288,31 @@ pub async fn list(pool: &AnyPool, query: &AccountQuery) -> Result<Vec<AccountVie
         format!(" WHERE {}", conditions.join(" AND "))
     };
     let sql = format!(
-        "{SELECT_VIEW}{filter} ORDER BY a.account_id LIMIT ${}",
+        "{SELECT_ROW}{filter} ORDER BY a.account_id LIMIT ${}",
         args.len() + 1
     );
     let mut q = sqlx::query(&sql);
-    for arg in args {
-        q = q.bind(arg);
+    for value in args {
+        q = q.bind(value);
     }
     let rows = q.bind(query.limit).fetch_all(pool).await?;
-    rows.iter().map(view).collect()
+    views(pool, &rows).await
 }
 
 /// One account of the listing.
 pub async fn get(pool: &AnyPool, id: &AccountId) -> Result<Option<AccountView>, StoreError> {
-    let row = sqlx::query(&format!("{SELECT_VIEW} WHERE a.account_id = $1"))
+    let rows = sqlx::query(&format!("{SELECT_ROW} WHERE a.account_id = $1"))
         .bind(id.as_str())
-        .fetch_optional(pool)
+        .fetch_all(pool)
         .await?;
-    row.as_ref().map(view).transpose()
+    Ok(views(pool, &rows).await?.pop())
 }
 
 /// Every account an organization lists now.
 pub async fn of_organization(pool: &AnyPool, org: &OrgId) -> Result<Vec<AccountView>, StoreError> {
-    let rows = sqlx::query(&format!("{SELECT_VIEW} WHERE a.organization_id = $1"))
+    let rows = sqlx::query(&format!("{SELECT_ROW} WHERE a.organization_id = $1"))
         .bind(org.as_str())
         .fetch_all(pool)
         .await?;
-    rows.iter().map(view).collect()
+    views(pool, &rows).await
 }

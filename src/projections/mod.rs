@@ -5,17 +5,22 @@
 //! gives the same rows as the incremental updates (I1).
 
 pub mod accounts;
+pub mod badges;
 pub mod organizations;
+pub mod resource_tags;
 
 use cqrs_es::Aggregate;
 use sqlx::{AnyConnection, Row};
 use tokio::sync::Mutex;
 
-use crate::domain::account::Account;
-use crate::domain::organization::Organization;
+use crate::domain::account::{Account, AccountEvent};
+use crate::domain::organization::{Organization, OrganizationEvent};
 use crate::store::{Store, StoreError, StoredEvent};
 
 const BATCH: i64 = 500;
+
+/// Every table the projector writes.
+const READ_TABLES: [&str; 4] = ["organizations", "accounts", "resource_tags", "badges"];
 
 /// Applies new events of the log to the read tables.
 pub struct Projector {
@@ -77,12 +82,11 @@ impl Projector {
         sqlx::query("UPDATE projection_checkpoint SET position = 0 WHERE name = 'read_model'")
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM accounts")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM organizations")
-            .execute(&mut *tx)
-            .await?;
+        for table in READ_TABLES {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&mut *tx)
+                .await?;
+        }
         let mut position = 0;
         let mut applied = 0;
         loop {
@@ -116,10 +120,15 @@ impl Projector {
 async fn apply(conn: &mut AnyConnection, event: &StoredEvent) -> Result<(), StoreError> {
     match event.aggregate_type.as_str() {
         Organization::TYPE => {
-            organizations::apply(conn, event, serde_json::from_value(event.payload.clone())?).await
+            let payload: OrganizationEvent = serde_json::from_value(event.payload.clone())?;
+            badges::apply_organization(conn, event, &payload).await?;
+            organizations::apply(conn, event, payload).await
         }
         Account::TYPE => {
-            accounts::apply(conn, event, serde_json::from_value(event.payload.clone())?).await
+            let payload: AccountEvent = serde_json::from_value(event.payload.clone())?;
+            accounts::apply(conn, event, &payload).await?;
+            resource_tags::apply(conn, event, &payload).await?;
+            badges::apply(conn, event, &payload).await
         }
         other => Err(StoreError::Malformed(format!(
             "unknown aggregate type {other:?}"

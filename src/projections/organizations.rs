@@ -15,6 +15,7 @@ pub(super) async fn apply(
     stored: &StoredEvent,
     event: OrganizationEvent,
 ) -> Result<(), StoreError> {
+    let org = stored.aggregate_id.as_str();
     match event {
         OrganizationEvent::OrganizationRegistered {
             org_id,
@@ -41,9 +42,44 @@ pub(super) async fn apply(
             .execute(conn)
             .await?;
         }
+        OrganizationEvent::CredentialsReplaced { credentials } => {
+            set(conn, org, "credentials", credentials.as_str().to_owned()).await?
+        }
+        OrganizationEvent::FiltersChanged { filters } => {
+            set(conn, org, "filters", serde_json::to_string(&filters)?).await?
+        }
+        OrganizationEvent::OrganizationRenamed { nickname } => {
+            set(conn, org, "nickname", nickname).await?
+        }
+        OrganizationEvent::OrganizationRemoved => {
+            sqlx::query("DELETE FROM organizations WHERE id = $1")
+                .bind(org)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DELETE FROM harvest_runs WHERE organization_id = $1")
+                .bind(org)
+                .execute(conn)
+                .await?;
+        }
         // The outcome of each run lives in `harvest_runs`; these events are its audit trail.
         OrganizationEvent::HarvestCompleted { .. } | OrganizationEvent::HarvestFailed { .. } => {}
     }
+    Ok(())
+}
+
+async fn set(
+    conn: &mut AnyConnection,
+    org: &str,
+    column: &str,
+    value: String,
+) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "UPDATE organizations SET {column} = $1 WHERE id = $2"
+    ))
+    .bind(value)
+    .bind(org)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

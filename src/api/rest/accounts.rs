@@ -1,87 +1,99 @@
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::app::App;
-use crate::domain::{AccountId, AccountState, OrgId};
+use crate::app::{AccountRole, App, AppError};
+use crate::domain::account::is_reserved_badge;
+use crate::domain::{AccountId, AccountState, Actor, OrgId};
 use crate::projections::accounts::AccountQuery;
 use crate::store::StoredEvent;
 
-use super::auth::Viewer;
+use super::auth::{Admin, Viewer};
 use super::RestError;
 
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/accounts").get(list))
-        .service(web::resource("/accounts/{id}").get(get))
-        .service(web::resource("/accounts/{id}/events").get(history));
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListParams {
-    organization: Option<String>,
-    state: Option<String>,
-    limit: Option<i64>,
-    cursor: Option<String>,
+    cfg.service(web::resource("/accounts").get(list).post(add))
+        .service(
+            web::resource("/accounts/{id}")
+                .get(get)
+                .patch(replace_credentials)
+                .delete(delete),
+        )
+        .service(web::resource("/accounts/{id}/events").get(history))
+        .service(web::resource("/accounts/{id}/badges").post(add_badge))
+        .service(web::resource("/accounts/{id}/badges/{key}").delete(remove_badge));
 }
 
 fn invalid(field: &str, message: impl std::fmt::Display) -> RestError {
     RestError::bad_request("invalid_query", format!("{field}: {message}"))
 }
 
-impl TryFrom<ListParams> for AccountQuery {
-    type Error = RestError;
-    fn try_from(p: ListParams) -> Result<Self, RestError> {
-        let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(invalid(
-                "limit",
-                format!("expected 1 to {MAX_LIMIT}, got {limit}"),
-            ));
+/// Parses the listing's query string: `organization`, `state`, `badge=key:value`
+/// (repeatable, all must match), `q`, `limit` and `cursor`.
+fn account_query(query_string: &str) -> Result<AccountQuery, RestError> {
+    let mut query = AccountQuery {
+        limit: DEFAULT_LIMIT,
+        ..AccountQuery::default()
+    };
+    let mut seen = std::collections::HashSet::new();
+    for (key, value) in form_urlencoded::parse(query_string.as_bytes()) {
+        if key != "badge" && !seen.insert(key.clone()) {
+            return Err(invalid(&key, "given more than once"));
         }
-        let state = p
-            .state
-            .map(|s| {
-                AccountState::parse(&s)
-                    .ok_or_else(|| invalid("state", format!("unknown state {s:?}")))
-            })
-            .transpose()?;
-        let organization = p
-            .organization
-            .map(OrgId::try_from)
-            .transpose()
-            .map_err(|e| invalid("organization", e))?;
-        let after = p
-            .cursor
-            .map(|c| {
-                CURSOR
-                    .decode(&c)
-                    .ok()
-                    .and_then(|bytes| String::from_utf8(bytes).ok())
-                    .and_then(|id| AccountId::try_from(id).ok())
-                    .ok_or_else(|| invalid("cursor", "not a cursor this API gave out"))
-            })
-            .transpose()?;
-        Ok(AccountQuery {
-            organization,
-            state,
-            after,
-            limit,
-        })
+        let value = value.into_owned();
+        match &*key {
+            "organization" => {
+                query.organization =
+                    Some(OrgId::try_from(value).map_err(|e| invalid("organization", e))?)
+            }
+            "state" => {
+                query.state = Some(
+                    AccountState::parse(&value)
+                        .ok_or_else(|| invalid("state", format!("unknown state {value:?}")))?,
+                )
+            }
+            "badge" => {
+                let (k, v) = value.split_once(':').ok_or_else(|| {
+                    invalid("badge", format!("expected key:value, got {value:?}"))
+                })?;
+                query.badges.push((k.to_owned(), v.to_owned()));
+            }
+            "q" => query.text = Some(value).filter(|q| !q.is_empty()),
+            "limit" => {
+                let limit: i64 = value
+                    .parse()
+                    .map_err(|_| invalid("limit", format!("expected a number, got {value:?}")))?;
+                if !(1..=MAX_LIMIT).contains(&limit) {
+                    return Err(invalid(
+                        "limit",
+                        format!("expected 1 to {MAX_LIMIT}, got {limit}"),
+                    ));
+                }
+                query.limit = limit;
+            }
+            "cursor" => {
+                query.after = Some(
+                    CURSOR
+                        .decode(&value)
+                        .ok()
+                        .and_then(|bytes| String::from_utf8(bytes).ok())
+                        .and_then(|id| AccountId::try_from(id).ok())
+                        .ok_or_else(|| invalid("cursor", "not a cursor this API gave out"))?,
+                )
+            }
+            other => return Err(invalid(other, "unknown parameter")),
+        }
     }
+    Ok(query)
 }
 
-async fn list(
-    _: Viewer,
-    app: web::Data<App>,
-    params: web::Query<ListParams>,
-) -> Result<HttpResponse, RestError> {
-    let query = AccountQuery::try_from(params.into_inner())?;
+async fn list(_: Viewer, app: web::Data<App>, req: HttpRequest) -> Result<HttpResponse, RestError> {
+    let query = account_query(req.query_string())?;
     let accounts = app.accounts(&query).await?;
     let next_cursor = (accounts.len() as i64 == query.limit)
         .then(|| {
@@ -104,6 +116,154 @@ async fn get(
 ) -> Result<HttpResponse, RestError> {
     let id = account_id(id.into_inner())?;
     Ok(HttpResponse::Ok().json(app.account(&id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleBody {
+    role_arn: String,
+    session_name: String,
+    duration_seconds: i64,
+}
+
+impl TryFrom<RoleBody> for AccountRole {
+    type Error = AppError;
+    fn try_from(body: RoleBody) -> Result<Self, AppError> {
+        Ok(AccountRole {
+            role_arn: body.role_arn.try_into()?,
+            session_name: body.session_name.try_into()?,
+            duration_seconds: body.duration_seconds.try_into()?,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddBody {
+    account_id: String,
+    name: String,
+    #[serde(flatten)]
+    role: RoleBody,
+}
+
+/// The role must live in the account it reaches.
+fn role_for(id: &AccountId, role: RoleBody) -> Result<AccountRole, RestError> {
+    let role = AccountRole::try_from(role)?;
+    if role.role_arn.account_id() != id {
+        return Err(RestError::bad_request(
+            "invalid_field",
+            format!(
+                "role_arn: the role must be in account {id}, not {}",
+                role.role_arn.account_id()
+            ),
+        ));
+    }
+    Ok(role)
+}
+
+async fn add(
+    Admin(who): Admin,
+    app: web::Data<App>,
+    body: web::Json<AddBody>,
+) -> Result<HttpResponse, RestError> {
+    let body = body.into_inner();
+    let id = AccountId::try_from(body.account_id).map_err(AppError::from)?;
+    let name = text_field("name", body.name, 1, 64)?;
+    let role = role_for(&id, body.role)?;
+    let account = app
+        .add_standalone_account(&Actor::token(&who.name), &id, name, role)
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/accounts/{id}")))
+        .json(account))
+}
+
+async fn replace_credentials(
+    Admin(who): Admin,
+    app: web::Data<App>,
+    id: web::Path<String>,
+    body: web::Json<RoleBody>,
+) -> Result<HttpResponse, RestError> {
+    let id = account_id(id.into_inner())?;
+    let role = role_for(&id, body.into_inner())?;
+    let account = app
+        .replace_account_credentials(&Actor::token(&who.name), &id, role)
+        .await?;
+    Ok(HttpResponse::Ok().json(account))
+}
+
+async fn delete(
+    Admin(who): Admin,
+    app: web::Data<App>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, RestError> {
+    let id = account_id(id.into_inner())?;
+    app.delete_account(&Actor::token(&who.name), &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Checks a free-text field: trimmed, `min` to `max` characters, no control characters.
+pub(super) fn text_field(
+    field: &str,
+    raw: String,
+    min: usize,
+    max: usize,
+) -> Result<String, RestError> {
+    let trimmed = raw.trim();
+    let count = trimmed.chars().count();
+    if count < min || count > max || trimmed.chars().any(char::is_control) {
+        return Err(RestError::bad_request(
+            "invalid_field",
+            format!("{field}: expected {min} to {max} printable characters, got {raw:?}"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn badge_key(raw: String) -> Result<String, RestError> {
+    let key = text_field("key", raw, 1, 128)?;
+    if is_reserved_badge(&key) {
+        return Err(RestError::bad_request(
+            "reserved_badge",
+            format!("key: {key:?} is reserved for orgsync's own badges"),
+        ));
+    }
+    Ok(key)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BadgeBody {
+    key: String,
+    value: String,
+}
+
+async fn add_badge(
+    Admin(who): Admin,
+    app: web::Data<App>,
+    id: web::Path<String>,
+    body: web::Json<BadgeBody>,
+) -> Result<HttpResponse, RestError> {
+    let id = account_id(id.into_inner())?;
+    let body = body.into_inner();
+    let key = badge_key(body.key)?;
+    let value = text_field("value", body.value, 0, 256)?;
+    let account = app
+        .add_badge(&Actor::token(&who.name), &id, key, value)
+        .await?;
+    Ok(HttpResponse::Ok().json(account))
+}
+
+async fn remove_badge(
+    Admin(who): Admin,
+    app: web::Data<App>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, RestError> {
+    let (id, key) = path.into_inner();
+    let id = account_id(id)?;
+    let key = badge_key(key)?;
+    app.remove_badge(&Actor::token(&who.name), &id, key).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// An event as the API shows it, sealed fields left out.

@@ -2,17 +2,23 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::app::{App, AppError, HarvestStart, Registration};
+use crate::app::{App, AppError, FiltersPatch, OrganizationChange, Registration};
 use crate::domain::organization::{Credentials, Filters, MemberRole, OrgRole};
-use crate::domain::{Actor, OrgId};
+use crate::domain::{Actor, OrgId, ParentId};
 
+use super::accounts::text_field;
 use super::auth::{Admin, Viewer};
 use super::RestError;
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/external-id").get(external_id))
         .service(web::resource("/organizations").get(list).post(register))
-        .service(web::resource("/organizations/{id}").get(get))
+        .service(
+            web::resource("/organizations/{id}")
+                .get(get)
+                .patch(update)
+                .delete(remove),
+        )
         .service(web::resource("/organizations/{id}/harvest").post(harvest));
 }
 
@@ -70,34 +76,29 @@ impl Default for FiltersBody {
     }
 }
 
-fn nickname(raw: String) -> Result<String, AppError> {
-    let trimmed = raw.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > 64 || trimmed.chars().any(char::is_control) {
+fn prefixes(prefixes: Vec<String>) -> Result<Vec<String>, AppError> {
+    if prefixes.iter().any(String::is_empty) {
         return Err(AppError::Invalid {
             code: "invalid_field",
-            message: format!("nickname: expected 1 to 64 printable characters, got {raw:?}"),
+            message: "exclude_name_prefixes: an empty prefix would exclude every account".into(),
         });
     }
-    Ok(trimmed.to_owned())
+    Ok(prefixes)
+}
+
+fn scope(ids: Vec<String>) -> Result<Vec<ParentId>, AppError> {
+    Ok(ids
+        .into_iter()
+        .map(ParentId::try_from)
+        .collect::<Result<_, _>>()?)
 }
 
 impl TryFrom<FiltersBody> for Filters {
     type Error = AppError;
     fn try_from(body: FiltersBody) -> Result<Self, AppError> {
-        if body.exclude_name_prefixes.iter().any(String::is_empty) {
-            return Err(AppError::Invalid {
-                code: "invalid_field",
-                message: "exclude_name_prefixes: an empty prefix would exclude every account"
-                    .into(),
-            });
-        }
         Ok(Filters {
-            exclude_name_prefixes: body.exclude_name_prefixes,
-            limit_scope_ou_ids: body
-                .limit_scope_ou_ids
-                .into_iter()
-                .map(TryInto::try_into)
-                .collect::<Result<_, _>>()?,
+            exclude_name_prefixes: prefixes(body.exclude_name_prefixes)?,
+            limit_scope_ou_ids: scope(body.limit_scope_ou_ids)?,
             auto_remove_suspended: body.auto_remove_suspended,
             auto_badge: body.auto_badge,
         })
@@ -105,25 +106,29 @@ impl TryFrom<FiltersBody> for Filters {
 }
 
 impl TryFrom<RegisterBody> for Registration {
-    type Error = AppError;
-    fn try_from(body: RegisterBody) -> Result<Self, AppError> {
+    type Error = RestError;
+    fn try_from(body: RegisterBody) -> Result<Self, RestError> {
         Ok(Registration {
-            nickname: nickname(body.nickname)?,
-            credentials: Credentials {
-                org_role: OrgRole {
-                    role_arn: body.org_role.role_arn.try_into()?,
-                    session_name: body.org_role.session_name.try_into()?,
-                    duration_seconds: body.org_role.duration_seconds.try_into()?,
-                },
-                member_role: MemberRole {
-                    role_name: body.member_role.role_name.try_into()?,
-                    session_name: body.member_role.session_name.try_into()?,
-                    duration_seconds: body.member_role.duration_seconds.try_into()?,
-                },
-            },
+            nickname: text_field("nickname", body.nickname, 1, 64)?,
+            credentials: role_credentials(body.org_role, body.member_role)?,
             filters: body.filters.try_into()?,
         })
     }
+}
+
+fn role_credentials(org: OrgRoleBody, member: MemberRoleBody) -> Result<Credentials, AppError> {
+    Ok(Credentials {
+        org_role: OrgRole {
+            role_arn: org.role_arn.try_into()?,
+            session_name: org.session_name.try_into()?,
+            duration_seconds: org.duration_seconds.try_into()?,
+        },
+        member_role: MemberRole {
+            role_name: member.role_name.try_into()?,
+            session_name: member.session_name.try_into()?,
+            duration_seconds: member.duration_seconds.try_into()?,
+        },
+    })
 }
 
 fn org_id(raw: String) -> Result<OrgId, RestError> {
@@ -181,9 +186,140 @@ async fn harvest(
         return Ok(HttpResponse::Ok().json(app.harvest_now(&id).await?));
     }
     let status = app.request_harvest(&id).await?;
-    let status = match status {
-        HarvestStart::Started => "started",
-        HarvestStart::AlreadyRunning => "already_running",
-    };
     Ok(HttpResponse::Accepted().json(json!({"status": status})))
+}
+
+/// Every field optional: PATCH takes a full credential set or none (R13).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PartialRole {
+    role_arn: Option<String>,
+    role_name: Option<String>,
+    session_name: Option<String>,
+    duration_seconds: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FiltersPatchBody {
+    exclude_name_prefixes: Option<Vec<String>>,
+    limit_scope_ou_ids: Option<Vec<String>>,
+    auto_remove_suspended: Option<bool>,
+    auto_badge: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    nickname: Option<String>,
+    filters: Option<FiltersPatchBody>,
+    org_role: Option<PartialRole>,
+    member_role: Option<PartialRole>,
+}
+
+/// Both roles with every field, or neither; anything between is a 400 naming what is missing.
+fn credentials(
+    org: Option<PartialRole>,
+    member: Option<PartialRole>,
+) -> Result<Option<Credentials>, RestError> {
+    if org.is_none() && member.is_none() {
+        return Ok(None);
+    }
+    let (org, member) = (org.unwrap_or_default(), member.unwrap_or_default());
+    let mut missing = Vec::new();
+    for (name, present) in [
+        ("org_role.role_arn", org.role_arn.is_some()),
+        ("org_role.session_name", org.session_name.is_some()),
+        ("org_role.duration_seconds", org.duration_seconds.is_some()),
+        ("member_role.role_name", member.role_name.is_some()),
+        ("member_role.session_name", member.session_name.is_some()),
+        (
+            "member_role.duration_seconds",
+            member.duration_seconds.is_some(),
+        ),
+    ] {
+        if !present {
+            missing.push(name);
+        }
+    }
+    if org.role_name.is_some() || member.role_arn.is_some() {
+        return Err(RestError::bad_request(
+            "invalid_field",
+            "org_role takes role_arn and member_role takes role_name",
+        ));
+    }
+    if !missing.is_empty() {
+        return Err(RestError::bad_request(
+            "incomplete_credentials",
+            format!(
+                "credentials are replaced whole, every field again; missing: {}",
+                missing.join(", ")
+            ),
+        ));
+    }
+    let body = RegisterBody {
+        nickname: String::new(),
+        org_role: OrgRoleBody {
+            role_arn: org.role_arn.unwrap_or_default(),
+            session_name: org.session_name.unwrap_or_default(),
+            duration_seconds: org.duration_seconds.unwrap_or_default(),
+        },
+        member_role: MemberRoleBody {
+            role_name: member.role_name.unwrap_or_default(),
+            session_name: member.session_name.unwrap_or_default(),
+            duration_seconds: member.duration_seconds.unwrap_or_default(),
+        },
+        filters: FiltersBody::default(),
+    };
+    Ok(Some(role_credentials(body.org_role, body.member_role)?))
+}
+
+impl TryFrom<UpdateBody> for OrganizationChange {
+    type Error = RestError;
+    fn try_from(body: UpdateBody) -> Result<Self, RestError> {
+        let filters = body
+            .filters
+            .map(|f| -> Result<FiltersPatch, AppError> {
+                Ok(FiltersPatch {
+                    exclude_name_prefixes: f.exclude_name_prefixes.map(prefixes).transpose()?,
+                    limit_scope_ou_ids: f.limit_scope_ou_ids.map(scope).transpose()?,
+                    auto_remove_suspended: f.auto_remove_suspended,
+                    auto_badge: f.auto_badge,
+                })
+            })
+            .transpose()?;
+        Ok(OrganizationChange {
+            nickname: body
+                .nickname
+                .map(|n| text_field("nickname", n, 1, 64))
+                .transpose()?,
+            filters,
+            credentials: credentials(body.org_role, body.member_role)?,
+        })
+    }
+}
+
+async fn update(
+    Admin(principal): Admin,
+    app: web::Data<App>,
+    id: web::Path<String>,
+    body: web::Json<UpdateBody>,
+) -> Result<HttpResponse, RestError> {
+    let id = org_id(id.into_inner())?;
+    let change = OrganizationChange::try_from(body.into_inner())?;
+    let org = app
+        .update_organization(&Actor::token(&principal.name), &id, change)
+        .await?;
+    Ok(HttpResponse::Ok().json(org))
+}
+
+async fn remove(
+    Admin(principal): Admin,
+    app: web::Data<App>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, RestError> {
+    let id = org_id(id.into_inner())?;
+    app.remove_organization(&Actor::token(&principal.name), &id)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -1,16 +1,34 @@
+use std::collections::BTreeMap;
+
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{AccountState, OrgId, OrgPath};
 
-use super::{AccountCommand, AccountError, AccountEvent, RecordAccountSeen, Tags};
+use super::{
+    is_reserved_badge, Access, AccountCommand, AccountError, AccountEvent, AddBadge,
+    RecordAccountSeen, RemoveBadge, Tags,
+};
 
 /// An account's state, as far as deciding its commands needs it.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Account {
-    listed: Option<Listed>,
+    membership: Membership,
     tags: Tags,
+    manual_badges: BTreeMap<String, String>,
+    access: Option<Access>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+enum Membership {
+    /// Not in the listing (never, or no more).
+    #[default]
+    Absent,
+    /// In the listing with its own role.
+    Standalone,
+    /// In the listing through an organization.
+    Managed(Listed),
 }
 
 /// The facts of an account while an organization lists it.
@@ -51,22 +69,44 @@ impl Aggregate for Account {
                 state,
                 org_path,
             } => {
-                self.listed = Some(Listed {
+                self.membership = Membership::Managed(Listed {
                     organization_id,
                     name,
                     email,
                     state,
                     org_path,
                 });
-                // A listing starts without tags; the harvest's TagChanged brings them.
+                // A listing starts without tags or access; the harvest brings both.
                 self.tags.clear();
+                self.access = None;
             }
-            AccountEvent::AccountLeftOrganization { .. } => self.listed = None,
-            AccountEvent::AccountTagsChanged { set, removed } => {
-                for key in removed {
-                    self.tags.remove(&key);
+            AccountEvent::AccountLeftOrganization { .. }
+            | AccountEvent::AccountRemoved { .. }
+            | AccountEvent::AccountDeleted => *self = Self::default(),
+            AccountEvent::AccountAdopted { .. } => self.membership = Membership::Absent,
+            AccountEvent::StandaloneAccountAdded { .. } => self.membership = Membership::Standalone,
+            AccountEvent::AccountCredentialsReplaced { .. } => {}
+            AccountEvent::AccountTagsChanged {
+                set,
+                removed,
+                auto_badge,
+            } => {
+                for key in &removed {
+                    self.tags.remove(key);
+                }
+                if auto_badge {
+                    for key in set.keys().chain(&removed) {
+                        self.manual_badges.remove(key);
+                    }
                 }
                 self.tags.extend(set);
+            }
+            AccountEvent::AccountAccessChanged { access } => self.access = Some(access),
+            AccountEvent::ManualBadgeAdded { key, value } => {
+                self.manual_badges.insert(key, value);
+            }
+            AccountEvent::ManualBadgeRemoved { key } => {
+                self.manual_badges.remove(&key);
             }
             AccountEvent::AccountRenamed { name } => self.listed_mut().name = name,
             AccountEvent::AccountEmailChanged { email } => self.listed_mut().email = email,
@@ -78,27 +118,45 @@ impl Aggregate for Account {
 
 impl Account {
     fn listed_mut(&mut self) -> &mut Listed {
-        self.listed
-            .as_mut()
-            .expect("events that change an account's facts follow its discovery")
+        match &mut self.membership {
+            Membership::Managed(listed) => listed,
+            _ => unreachable!("events that change an account's facts follow its discovery"),
+        }
+    }
+
+    fn managed(&self) -> Result<&Listed, AccountError> {
+        match &self.membership {
+            Membership::Managed(listed) => Ok(listed),
+            _ => Err(AccountError::NotListed),
+        }
+    }
+
+    fn managed_by(&self, org: &OrgId) -> bool {
+        matches!(&self.membership, Membership::Managed(l) if l.organization_id == *org)
+    }
+
+    /// Standalone accounts only: managed ones use their organization's credentials (R12).
+    fn standalone(&self) -> Result<(), AccountError> {
+        match &self.membership {
+            Membership::Standalone => Ok(()),
+            Membership::Managed(listed) => Err(AccountError::ManagedByOrganization(
+                listed.organization_id.clone(),
+            )),
+            Membership::Absent => Err(AccountError::NotListed),
+        }
     }
 
     fn decide(&self, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
-        Ok(match command {
-            AccountCommand::RecordAccountSeen(seen) => self.seen(seen),
-            AccountCommand::SuspendAccount => {
-                let listed = self.listed.as_ref().ok_or(AccountError::NotListed)?;
-                (listed.state != AccountState::Suspended)
-                    .then_some(AccountEvent::AccountStateChanged {
-                        state: AccountState::Suspended,
-                    })
-                    .into_iter()
-                    .collect()
-            }
+        let events = match command {
+            AccountCommand::RecordAccountSeen(seen) => return Ok(self.seen(seen)),
+            AccountCommand::SuspendAccount => (self.managed()?.state != AccountState::Suspended)
+                .then_some(AccountEvent::AccountStateChanged {
+                    state: AccountState::Suspended,
+                })
+                .into_iter()
+                .collect(),
             AccountCommand::TagChanged(changed) => {
-                if self.listed.is_none() {
-                    return Err(AccountError::NotListed);
-                }
+                self.managed()?;
                 let set: Tags = changed
                     .tags
                     .iter()
@@ -114,55 +172,137 @@ impl Account {
                 if set.is_empty() && removed.is_empty() {
                     vec![]
                 } else {
-                    vec![AccountEvent::AccountTagsChanged { set, removed }]
+                    vec![AccountEvent::AccountTagsChanged {
+                        set,
+                        removed,
+                        auto_badge: changed.auto_badge,
+                    }]
                 }
             }
-            AccountCommand::RecordAccountGone(gone) => match &self.listed {
-                Some(listed) if listed.organization_id == gone.organization_id => {
+            AccountCommand::RecordAccountGone(gone) => {
+                if self.managed_by(&gone.organization_id) {
                     vec![AccountEvent::AccountLeftOrganization {
                         organization_id: gone.organization_id,
                     }]
+                } else {
+                    vec![]
                 }
-                _ => vec![],
+            }
+            AccountCommand::RemoveAccount(remove) => {
+                if self.managed_by(&remove.organization_id) {
+                    vec![AccountEvent::AccountRemoved {
+                        organization_id: remove.organization_id,
+                        reason: remove.reason,
+                    }]
+                } else {
+                    vec![]
+                }
+            }
+            AccountCommand::RecordAccessCheck(access) => {
+                if matches!(self.membership, Membership::Absent) {
+                    return Err(AccountError::NotListed);
+                }
+                (self.access.as_ref() != Some(&access))
+                    .then_some(AccountEvent::AccountAccessChanged { access })
+                    .into_iter()
+                    .collect()
+            }
+            AccountCommand::AddBadge(add) => self.add_badge(add)?,
+            AccountCommand::RemoveBadge(remove) => self.remove_badge(remove)?,
+            AccountCommand::AddStandaloneAccount(add) => match &self.membership {
+                Membership::Absent => vec![AccountEvent::StandaloneAccountAdded {
+                    name: add.name,
+                    credentials: add.credentials,
+                }],
+                Membership::Standalone => return Err(AccountError::AlreadyExists),
+                Membership::Managed(listed) => {
+                    return Err(AccountError::ManagedByOrganization(
+                        listed.organization_id.clone(),
+                    ))
+                }
             },
-        })
-    }
-
-    /// Only what changed (I3); an account listed by another organization first leaves it.
-    fn seen(&self, seen: RecordAccountSeen) -> Vec<AccountEvent> {
-        let mut events = Vec::new();
-        let current = match &self.listed {
-            Some(listed) if listed.organization_id == seen.organization_id => listed,
-            other => {
-                if let Some(listed) = other {
-                    events.push(AccountEvent::AccountLeftOrganization {
-                        organization_id: listed.organization_id.clone(),
-                    });
-                }
-                events.push(AccountEvent::AccountDiscovered {
-                    organization_id: seen.organization_id,
-                    name: seen.name,
-                    email: seen.email,
-                    state: seen.state,
-                    org_path: seen.org_path,
-                });
-                return events;
+            AccountCommand::ReplaceAccountCredentials(credentials) => {
+                self.standalone()?;
+                vec![AccountEvent::AccountCredentialsReplaced { credentials }]
+            }
+            AccountCommand::DeleteAccount => {
+                self.standalone()?;
+                vec![AccountEvent::AccountDeleted]
             }
         };
-        if current.name != seen.name {
-            events.push(AccountEvent::AccountRenamed { name: seen.name });
+        Ok(events)
+    }
+
+    fn add_badge(&self, add: AddBadge) -> Result<Vec<AccountEvent>, AccountError> {
+        if matches!(self.membership, Membership::Absent) {
+            return Err(AccountError::NotListed);
         }
-        if current.email != seen.email {
-            events.push(AccountEvent::AccountEmailChanged { email: seen.email });
+        debug_assert!(
+            !is_reserved_badge(&add.key),
+            "the edge refuses reserved keys"
+        );
+        if add.auto_badge && self.tags.contains_key(&add.key) {
+            return Err(AccountError::BadgeMirrorsTag(add.key));
         }
-        if current.org_path != seen.org_path {
-            events.push(AccountEvent::AccountMoved {
-                org_path: seen.org_path,
-            });
+        if self.manual_badges.get(&add.key) == Some(&add.value) {
+            return Ok(vec![]);
         }
-        if current.state != seen.state {
-            events.push(AccountEvent::AccountStateChanged { state: seen.state });
+        Ok(vec![AccountEvent::ManualBadgeAdded {
+            key: add.key,
+            value: add.value,
+        }])
+    }
+
+    fn remove_badge(&self, remove: RemoveBadge) -> Result<Vec<AccountEvent>, AccountError> {
+        if matches!(self.membership, Membership::Absent) {
+            return Err(AccountError::NotListed);
         }
+        if remove.auto_badge && self.tags.contains_key(&remove.key) {
+            return Err(AccountError::BadgeMirrorsTag(remove.key));
+        }
+        if !self.manual_badges.contains_key(&remove.key) {
+            return Err(AccountError::NoSuchBadge(remove.key));
+        }
+        Ok(vec![AccountEvent::ManualBadgeRemoved { key: remove.key }])
+    }
+
+    /// Only what changed (I3). A standalone account is adopted first (R12); an account
+    /// listed by another organization leaves it first.
+    fn seen(&self, seen: RecordAccountSeen) -> Vec<AccountEvent> {
+        let mut events = Vec::new();
+        match &self.membership {
+            Membership::Managed(current) if current.organization_id == seen.organization_id => {
+                if current.name != seen.name {
+                    events.push(AccountEvent::AccountRenamed { name: seen.name });
+                }
+                if current.email != seen.email {
+                    events.push(AccountEvent::AccountEmailChanged { email: seen.email });
+                }
+                if current.org_path != seen.org_path {
+                    events.push(AccountEvent::AccountMoved {
+                        org_path: seen.org_path,
+                    });
+                }
+                if current.state != seen.state {
+                    events.push(AccountEvent::AccountStateChanged { state: seen.state });
+                }
+                return events;
+            }
+            Membership::Managed(other) => events.push(AccountEvent::AccountLeftOrganization {
+                organization_id: other.organization_id.clone(),
+            }),
+            Membership::Standalone => events.push(AccountEvent::AccountAdopted {
+                organization_id: seen.organization_id.clone(),
+            }),
+            Membership::Absent => {}
+        }
+        events.push(AccountEvent::AccountDiscovered {
+            organization_id: seen.organization_id,
+            name: seen.name,
+            email: seen.email,
+            state: seen.state,
+            org_path: seen.org_path,
+        });
         events
     }
 }
@@ -172,13 +312,21 @@ mod tests {
     use cqrs_es::test::TestFramework;
 
     use super::*;
-    use crate::domain::account::{RecordAccountGone, TagChanged};
+    use crate::crypto::Sealed;
+    use crate::domain::account::{
+        AccessStatus, AddStandaloneAccount, RecordAccountGone, RemovalReason, RemoveAccount,
+        TagChanged,
+    };
     use crate::domain::OrgUnit;
 
     type AccountTest = TestFramework<Account>;
 
     fn org() -> OrgId {
         "o-abcdefghij".try_into().unwrap()
+    }
+
+    fn other_org() -> OrgId {
+        "o-zzzzzzzzzz".try_into().unwrap()
     }
 
     fn path(names: &[&str]) -> OrgPath {
@@ -205,14 +353,18 @@ mod tests {
         })
     }
 
-    fn discovered() -> AccountEvent {
+    fn discovered_in(organization_id: OrgId) -> AccountEvent {
         AccountEvent::AccountDiscovered {
-            organization_id: org(),
+            organization_id,
             name: "alpha".into(),
             email: "a@example.com".into(),
             state: AccountState::Active,
             org_path: path(&["Workloads"]),
         }
+    }
+
+    fn discovered() -> AccountEvent {
+        discovered_in(org())
     }
 
     fn tags(pairs: &[(&str, &str)]) -> Tags {
@@ -223,7 +375,44 @@ mod tests {
     }
 
     fn tag_changed(pairs: &[(&str, &str)]) -> AccountCommand {
-        AccountCommand::TagChanged(TagChanged { tags: tags(pairs) })
+        AccountCommand::TagChanged(TagChanged {
+            tags: tags(pairs),
+            auto_badge: true,
+        })
+    }
+
+    fn tags_set(pairs: &[(&str, &str)]) -> AccountEvent {
+        AccountEvent::AccountTagsChanged {
+            set: tags(pairs),
+            removed: vec![],
+            auto_badge: true,
+        }
+    }
+
+    fn sealed(s: &str) -> Sealed {
+        Sealed::from_stored(format!("siv1:00000000:{s}"))
+    }
+
+    fn standalone() -> AccountEvent {
+        AccountEvent::StandaloneAccountAdded {
+            name: "solo".into(),
+            credentials: sealed("AAAA"),
+        }
+    }
+
+    fn badge(key: &str, value: &str, auto_badge: bool) -> AccountCommand {
+        AccountCommand::AddBadge(AddBadge {
+            key: key.into(),
+            value: value.into(),
+            auto_badge,
+        })
+    }
+
+    fn remove_badge(key: &str, auto_badge: bool) -> AccountCommand {
+        AccountCommand::RemoveBadge(RemoveBadge {
+            key: key.into(),
+            auto_badge,
+        })
     }
 
     #[tokio::test]
@@ -268,38 +457,110 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn account_that_left_is_discovered_again() {
-        AccountTest::with(())
-            .given(vec![
-                discovered(),
-                AccountEvent::AccountLeftOrganization {
-                    organization_id: org(),
-                },
-            ])
-            .when_async(seen("alpha", AccountState::Active, path(&["Workloads"])))
-            .await
-            .then_expect_events(vec![discovered()]);
+    async fn account_that_left_or_was_removed_is_discovered_again() {
+        for gone in [
+            AccountEvent::AccountLeftOrganization {
+                organization_id: org(),
+            },
+            AccountEvent::AccountRemoved {
+                organization_id: org(),
+                reason: RemovalReason::Excluded,
+            },
+        ] {
+            AccountTest::with(())
+                .given(vec![discovered(), gone])
+                .when_async(seen("alpha", AccountState::Active, path(&["Workloads"])))
+                .await
+                .then_expect_events(vec![discovered()]);
+        }
     }
 
     #[tokio::test]
     async fn account_listed_by_another_organization_moves_over() {
-        let other: OrgId = "o-zzzzzzzzzz".try_into().unwrap();
         AccountTest::with(())
-            .given(vec![AccountEvent::AccountDiscovered {
-                organization_id: other.clone(),
-                name: "alpha".into(),
-                email: "a@example.com".into(),
-                state: AccountState::Active,
-                org_path: path(&["Workloads"]),
-            }])
+            .given(vec![discovered_in(other_org())])
             .when_async(seen("alpha", AccountState::Active, path(&["Workloads"])))
             .await
             .then_expect_events(vec![
                 AccountEvent::AccountLeftOrganization {
-                    organization_id: other,
+                    organization_id: other_org(),
                 },
                 discovered(),
             ]);
+    }
+
+    #[tokio::test]
+    async fn r12_standalone_account_is_adopted_by_its_organization() {
+        AccountTest::with(())
+            .given(vec![standalone()])
+            .when_async(seen("alpha", AccountState::Active, path(&["Workloads"])))
+            .await
+            .then_expect_events(vec![
+                AccountEvent::AccountAdopted {
+                    organization_id: org(),
+                },
+                discovered(),
+            ]);
+    }
+
+    #[tokio::test]
+    async fn r12_managed_account_credentials_cannot_be_edited_or_deleted() {
+        let managed = AccountError::ManagedByOrganization(org());
+        AccountTest::with(())
+            .given(vec![discovered()])
+            .when_async(AccountCommand::ReplaceAccountCredentials(sealed("B")))
+            .await
+            .then_expect_error(managed.clone());
+        AccountTest::with(())
+            .given(vec![discovered()])
+            .when_async(AccountCommand::DeleteAccount)
+            .await
+            .then_expect_error(managed.clone());
+        AccountTest::with(())
+            .given(vec![discovered()])
+            .when_async(AccountCommand::AddStandaloneAccount(AddStandaloneAccount {
+                name: "solo".into(),
+                credentials: sealed("C"),
+            }))
+            .await
+            .then_expect_error(managed);
+    }
+
+    #[tokio::test]
+    async fn standalone_account_life_cycle() {
+        AccountTest::with(())
+            .given_no_previous_events()
+            .when_async(AccountCommand::AddStandaloneAccount(AddStandaloneAccount {
+                name: "solo".into(),
+                credentials: sealed("AAAA"),
+            }))
+            .await
+            .then_expect_events(vec![standalone()]);
+        AccountTest::with(())
+            .given(vec![standalone()])
+            .when_async(AccountCommand::AddStandaloneAccount(AddStandaloneAccount {
+                name: "solo".into(),
+                credentials: sealed("AAAA"),
+            }))
+            .await
+            .then_expect_error(AccountError::AlreadyExists);
+        AccountTest::with(())
+            .given(vec![standalone()])
+            .when_async(AccountCommand::ReplaceAccountCredentials(sealed("B")))
+            .await
+            .then_expect_events(vec![AccountEvent::AccountCredentialsReplaced {
+                credentials: sealed("B"),
+            }]);
+        AccountTest::with(())
+            .given(vec![standalone()])
+            .when_async(AccountCommand::DeleteAccount)
+            .await
+            .then_expect_events(vec![AccountEvent::AccountDeleted]);
+        AccountTest::with(())
+            .given_no_previous_events()
+            .when_async(AccountCommand::DeleteAccount)
+            .await
+            .then_expect_error(AccountError::NotListed);
     }
 
     #[tokio::test]
@@ -333,29 +594,21 @@ mod tests {
         AccountTest::with(())
             .given(vec![
                 discovered(),
-                AccountEvent::AccountTagsChanged {
-                    set: tags(&[("env", "dev"), ("team", "red"), ("keep", "1")]),
-                    removed: vec![],
-                },
+                tags_set(&[("env", "dev"), ("team", "red"), ("keep", "1")]),
             ])
             .when_async(tag_changed(&[("env", "prod"), ("keep", "1"), ("new", "x")]))
             .await
             .then_expect_events(vec![AccountEvent::AccountTagsChanged {
                 set: tags(&[("env", "prod"), ("new", "x")]),
                 removed: vec!["team".into()],
+                auto_badge: true,
             }]);
     }
 
     #[tokio::test]
     async fn i3_unchanged_tags_append_nothing() {
         AccountTest::with(())
-            .given(vec![
-                discovered(),
-                AccountEvent::AccountTagsChanged {
-                    set: tags(&[("env", "dev")]),
-                    removed: vec![],
-                },
-            ])
+            .given(vec![discovered(), tags_set(&[("env", "dev")])])
             .when_async(tag_changed(&[("env", "dev")]))
             .await
             .then_expect_events(vec![]);
@@ -375,10 +628,7 @@ mod tests {
         AccountTest::with(())
             .given(vec![
                 discovered(),
-                AccountEvent::AccountTagsChanged {
-                    set: tags(&[("env", "dev")]),
-                    removed: vec![],
-                },
+                tags_set(&[("env", "dev")]),
                 AccountEvent::AccountLeftOrganization {
                     organization_id: org(),
                 },
@@ -386,14 +636,11 @@ mod tests {
             ])
             .when_async(tag_changed(&[("env", "dev")]))
             .await
-            .then_expect_events(vec![AccountEvent::AccountTagsChanged {
-                set: tags(&[("env", "dev")]),
-                removed: vec![],
-            }]);
+            .then_expect_events(vec![tags_set(&[("env", "dev")])]);
     }
 
     #[tokio::test]
-    async fn gone_account_leaves_once() {
+    async fn gone_and_removed_accounts_leave_once() {
         let gone = || {
             AccountCommand::RecordAccountGone(RecordAccountGone {
                 organization_id: org(),
@@ -416,5 +663,133 @@ mod tests {
             .when_async(gone())
             .await
             .then_expect_events(vec![]);
+        let remove = AccountCommand::RemoveAccount(RemoveAccount {
+            organization_id: org(),
+            reason: RemovalReason::Suspended,
+        });
+        AccountTest::with(())
+            .given(vec![discovered()])
+            .when_async(remove.clone())
+            .await
+            .then_expect_events(vec![AccountEvent::AccountRemoved {
+                organization_id: org(),
+                reason: RemovalReason::Suspended,
+            }]);
+        AccountTest::with(())
+            .given(vec![discovered_in(other_org())])
+            .when_async(remove)
+            .await
+            .then_expect_events(vec![]);
+    }
+
+    #[tokio::test]
+    async fn r4_access_changes_are_recorded_only_when_the_outcome_changes() {
+        let failed = Access {
+            status: AccessStatus::AssumeRoleFailed,
+            message: Some("AccessDenied: not authorized".into()),
+            warnings: vec![],
+        };
+        AccountTest::with(())
+            .given(vec![discovered()])
+            .when_async(AccountCommand::RecordAccessCheck(failed.clone()))
+            .await
+            .then_expect_events(vec![AccountEvent::AccountAccessChanged {
+                access: failed.clone(),
+            }]);
+        AccountTest::with(())
+            .given(vec![
+                discovered(),
+                AccountEvent::AccountAccessChanged {
+                    access: failed.clone(),
+                },
+            ])
+            .when_async(AccountCommand::RecordAccessCheck(failed))
+            .await
+            .then_expect_events(vec![]);
+    }
+
+    #[tokio::test]
+    async fn manual_badges_are_idempotent_and_removable() {
+        AccountTest::with(())
+            .given(vec![discovered()])
+            .when_async(badge("owner", "ann", true))
+            .await
+            .then_expect_events(vec![AccountEvent::ManualBadgeAdded {
+                key: "owner".into(),
+                value: "ann".into(),
+            }]);
+        let with_badge = vec![
+            discovered(),
+            AccountEvent::ManualBadgeAdded {
+                key: "owner".into(),
+                value: "ann".into(),
+            },
+        ];
+        AccountTest::with(())
+            .given(with_badge.clone())
+            .when_async(badge("owner", "ann", true))
+            .await
+            .then_expect_events(vec![]);
+        AccountTest::with(())
+            .given(with_badge)
+            .when_async(remove_badge("owner", true))
+            .await
+            .then_expect_events(vec![AccountEvent::ManualBadgeRemoved {
+                key: "owner".into(),
+            }]);
+        AccountTest::with(())
+            .given(vec![discovered()])
+            .when_async(remove_badge("owner", true))
+            .await
+            .then_expect_error(AccountError::NoSuchBadge("owner".into()));
+    }
+
+    #[tokio::test]
+    async fn r10_tag_badges_cannot_be_edited_by_hand_while_auto_badging() {
+        let tagged = vec![discovered(), tags_set(&[("env", "prod")])];
+        AccountTest::with(())
+            .given(tagged.clone())
+            .when_async(badge("env", "dev", true))
+            .await
+            .then_expect_error(AccountError::BadgeMirrorsTag("env".into()));
+        AccountTest::with(())
+            .given(tagged.clone())
+            .when_async(remove_badge("env", true))
+            .await
+            .then_expect_error(AccountError::BadgeMirrorsTag("env".into()));
+        AccountTest::with(())
+            .given(tagged)
+            .when_async(badge("env", "dev", false))
+            .await
+            .then_expect_events(vec![AccountEvent::ManualBadgeAdded {
+                key: "env".into(),
+                value: "dev".into(),
+            }]);
+    }
+
+    #[tokio::test]
+    async fn r10_tag_takes_over_a_manual_badge_of_its_key() {
+        // The tag badge replaced the manual one; when the tag goes, so does the badge, and
+        // adding it by hand again is a new event.
+        AccountTest::with(())
+            .given(vec![
+                discovered(),
+                AccountEvent::ManualBadgeAdded {
+                    key: "env".into(),
+                    value: "dev".into(),
+                },
+                tags_set(&[("env", "prod")]),
+                AccountEvent::AccountTagsChanged {
+                    set: Tags::new(),
+                    removed: vec!["env".into()],
+                    auto_badge: true,
+                },
+            ])
+            .when_async(badge("env", "dev", true))
+            .await
+            .then_expect_events(vec![AccountEvent::ManualBadgeAdded {
+                key: "env".into(),
+                value: "dev".into(),
+            }]);
     }
 }

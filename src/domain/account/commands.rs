@@ -1,11 +1,12 @@
+use crate::crypto::Sealed;
 use crate::domain::{AccountState, OrgId, OrgPath};
 
-use super::Tags;
+use super::{Access, RemovalReason, Tags};
 
 /// Everything that can be asked of an account.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AccountCommand {
-    /// A harvest listed the account.
+    /// A harvest listed the account in scope.
     RecordAccountSeen(RecordAccountSeen),
     /// The account is suspended.
     SuspendAccount,
@@ -13,6 +14,20 @@ pub enum AccountCommand {
     TagChanged(TagChanged),
     /// A complete harvest no longer lists the account.
     RecordAccountGone(RecordAccountGone),
+    /// The account leaves the listing though AWS still lists it.
+    RemoveAccount(RemoveAccount),
+    /// A harvest tried the account's role.
+    RecordAccessCheck(Access),
+    /// Add or change a manual badge.
+    AddBadge(AddBadge),
+    /// Remove a manual badge.
+    RemoveBadge(RemoveBadge),
+    /// Add an account outside any organization, with its own role.
+    AddStandaloneAccount(AddStandaloneAccount),
+    /// Replace a standalone account's sealed role.
+    ReplaceAccountCredentials(Sealed),
+    /// Delete a standalone account.
+    DeleteAccount,
 }
 
 /// What a harvest saw of an account.
@@ -35,6 +50,8 @@ pub struct RecordAccountSeen {
 pub struct TagChanged {
     /// Every tag the account has now.
     pub tags: Tags,
+    /// Whether the organization's badges follow tags (R10), as the harvest found it.
+    pub auto_badge: bool,
 }
 
 /// The organization no longer lists the account.
@@ -42,4 +59,42 @@ pub struct TagChanged {
 pub struct RecordAccountGone {
     /// The organization whose complete listing lacks it.
     pub organization_id: OrgId,
+}
+
+/// The account leaves the listing of its organization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoveAccount {
+    /// The organization it is listed by.
+    pub organization_id: OrgId,
+    /// Why.
+    pub reason: RemovalReason,
+}
+
+/// Adds a manual badge; `auto_badge` is the organization's setting, looked up first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddBadge {
+    /// The key, never a reserved one.
+    pub key: String,
+    /// The value.
+    pub value: String,
+    /// Whether tag badges of the account's organization are on.
+    pub auto_badge: bool,
+}
+
+/// Removes a manual badge; `auto_badge` is the organization's setting, looked up first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoveBadge {
+    /// The key.
+    pub key: String,
+    /// Whether tag badges of the account's organization are on.
+    pub auto_badge: bool,
+}
+
+/// Adds a standalone account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddStandaloneAccount {
+    /// The name operators know it by.
+    pub name: String,
+    /// Its sealed role.
+    pub credentials: Sealed,
 }

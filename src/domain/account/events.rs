@@ -1,9 +1,10 @@
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::Sealed;
 use crate::domain::{AccountState, OrgId, OrgPath};
 
-use super::Tags;
+use super::{Access, RemovalReason, Tags};
 
 /// What happened to an account. Names and versions never change once stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,10 +48,56 @@ pub enum AccountEvent {
         set: Tags,
         /// Keys of tags removed.
         removed: Vec<String>,
+        /// Whether badges followed these tags (R10): a tag badge then replaces any manual
+        /// badge of the same key.
+        auto_badge: bool,
     },
     /// The organization no longer lists the account.
     AccountLeftOrganization {
         /// The organization it left.
+        organization_id: OrgId,
+    },
+    /// The account left the listing while AWS still lists it.
+    AccountRemoved {
+        /// The organization that lists it.
+        organization_id: OrgId,
+        /// Why.
+        reason: RemovalReason,
+    },
+    /// The outcome of the account's access check changed.
+    AccountAccessChanged {
+        /// The new outcome.
+        access: Access,
+    },
+    /// A manual badge was added or changed.
+    ManualBadgeAdded {
+        /// Its key.
+        key: String,
+        /// Its value.
+        value: String,
+    },
+    /// A manual badge was removed.
+    ManualBadgeRemoved {
+        /// Its key.
+        key: String,
+    },
+    /// A standalone account was added.
+    StandaloneAccountAdded {
+        /// Its name.
+        name: String,
+        /// Its sealed role.
+        credentials: Sealed,
+    },
+    /// A standalone account's role was replaced.
+    AccountCredentialsReplaced {
+        /// The new sealed role.
+        credentials: Sealed,
+    },
+    /// A standalone account was deleted.
+    AccountDeleted,
+    /// A registered organization took over a standalone account; its own role is dropped.
+    AccountAdopted {
+        /// The organization.
         organization_id: OrgId,
     },
 }
@@ -65,6 +112,14 @@ impl DomainEvent for AccountEvent {
             Self::AccountStateChanged { .. } => "AccountStateChanged",
             Self::AccountTagsChanged { .. } => "AccountTagsChanged",
             Self::AccountLeftOrganization { .. } => "AccountLeftOrganization",
+            Self::AccountRemoved { .. } => "AccountRemoved",
+            Self::AccountAccessChanged { .. } => "AccountAccessChanged",
+            Self::ManualBadgeAdded { .. } => "ManualBadgeAdded",
+            Self::ManualBadgeRemoved { .. } => "ManualBadgeRemoved",
+            Self::StandaloneAccountAdded { .. } => "StandaloneAccountAdded",
+            Self::AccountCredentialsReplaced { .. } => "AccountCredentialsReplaced",
+            Self::AccountDeleted => "AccountDeleted",
+            Self::AccountAdopted { .. } => "AccountAdopted",
         }
         .to_owned()
     }

@@ -2,12 +2,17 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
-use super::{HarvestOutcome, OrganizationCommand, OrganizationError, OrganizationEvent};
+use crate::crypto::Sealed;
+
+use super::{Filters, HarvestOutcome, OrganizationCommand, OrganizationError, OrganizationEvent};
 
 /// An organization's state, as far as deciding its commands needs it.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Organization {
     registered: bool,
+    credentials: Option<Sealed>,
+    filters: Filters,
+    nickname: String,
     last_harvest: Option<LastHarvest>,
 }
 
@@ -30,36 +35,34 @@ impl Aggregate for Organization {
         _services: &(),
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
-        let event = match command {
-            OrganizationCommand::Register(register) => {
-                if self.registered {
-                    return Err(OrganizationError::AlreadyRegistered);
-                }
-                OrganizationEvent::OrganizationRegistered {
-                    org_id: register.org_id,
-                    nickname: register.nickname,
-                    management_account_id: register.management_account_id,
-                    credentials: register.credentials,
-                    filters: register.filters,
-                }
-            }
-            OrganizationCommand::RecordHarvest(record) => {
-                if !self.registered {
-                    return Err(OrganizationError::NotRegistered);
-                }
-                match self.harvest_event(record.outcome) {
-                    Some(event) => event,
-                    None => return Ok(()),
-                }
-            }
-        };
-        sink.write(event, self).await;
+        if let Some(event) = self.decide(command)? {
+            sink.write(event, self).await;
+        }
         Ok(())
     }
 
     fn apply(&mut self, event: Self::Event) {
         match event {
-            OrganizationEvent::OrganizationRegistered { .. } => self.registered = true,
+            OrganizationEvent::OrganizationRegistered {
+                nickname,
+                credentials,
+                filters,
+                ..
+            } => {
+                *self = Self {
+                    registered: true,
+                    credentials: Some(credentials),
+                    filters,
+                    nickname,
+                    last_harvest: None,
+                }
+            }
+            OrganizationEvent::CredentialsReplaced { credentials } => {
+                self.credentials = Some(credentials)
+            }
+            OrganizationEvent::FiltersChanged { filters } => self.filters = filters,
+            OrganizationEvent::OrganizationRenamed { nickname } => self.nickname = nickname,
+            OrganizationEvent::OrganizationRemoved => *self = Self::default(),
             OrganizationEvent::HarvestCompleted { accounts_seen, .. } => {
                 self.last_harvest = Some(LastHarvest::Completed { accounts_seen })
             }
@@ -71,6 +74,48 @@ impl Aggregate for Organization {
 }
 
 impl Organization {
+    fn decide(
+        &self,
+        command: OrganizationCommand,
+    ) -> Result<Option<OrganizationEvent>, OrganizationError> {
+        if let OrganizationCommand::Register(register) = command {
+            if self.registered {
+                return Err(OrganizationError::AlreadyRegistered);
+            }
+            return Ok(Some(OrganizationEvent::OrganizationRegistered {
+                org_id: register.org_id,
+                nickname: register.nickname,
+                management_account_id: register.management_account_id,
+                credentials: register.credentials,
+                filters: register.filters,
+            }));
+        }
+        if !self.registered {
+            return Err(OrganizationError::NotRegistered);
+        }
+        Ok(match command {
+            OrganizationCommand::Register(_) => unreachable!("decided above"),
+            // Sealing is randomized, so equal credentials never compare equal here: a
+            // replacement is always recorded, which is what an audit wants anyway.
+            OrganizationCommand::ReplaceCredentials(replace) => {
+                Some(OrganizationEvent::CredentialsReplaced {
+                    credentials: replace.credentials,
+                })
+            }
+            OrganizationCommand::ChangeFilters(change) => (change.filters != self.filters)
+                .then_some(OrganizationEvent::FiltersChanged {
+                    filters: change.filters,
+                }),
+            OrganizationCommand::Rename(rename) => (rename.nickname != self.nickname).then_some(
+                OrganizationEvent::OrganizationRenamed {
+                    nickname: rename.nickname,
+                },
+            ),
+            OrganizationCommand::RecordHarvest(record) => self.harvest_event(record.outcome),
+            OrganizationCommand::Remove => Some(OrganizationEvent::OrganizationRemoved),
+        })
+    }
+
     /// A harvest that saw nothing new appends nothing (I3); neither does a failure that
     /// repeats the last one.
     fn harvest_event(&self, outcome: HarvestOutcome) -> Option<OrganizationEvent> {
@@ -98,8 +143,9 @@ mod tests {
     use cqrs_es::test::TestFramework;
 
     use super::*;
-    use crate::crypto::Sealed;
-    use crate::domain::organization::{Filters, RecordHarvest, RegisterOrganization};
+    use crate::domain::organization::{
+        ChangeFilters, RecordHarvest, RegisterOrganization, RenameOrganization, ReplaceCredentials,
+    };
 
     type OrgTest = TestFramework<Organization>;
 
@@ -236,5 +282,72 @@ mod tests {
                 accounts_seen: 3,
                 changes: 0,
             }]);
+    }
+
+    #[tokio::test]
+    async fn filters_change_only_when_they_differ() {
+        let filters = Filters {
+            auto_remove_suspended: true,
+            ..Filters::default()
+        };
+        OrgTest::with(())
+            .given(vec![registered()])
+            .when_async(OrganizationCommand::ChangeFilters(ChangeFilters {
+                filters: filters.clone(),
+            }))
+            .await
+            .then_expect_events(vec![OrganizationEvent::FiltersChanged { filters }]);
+        OrgTest::with(())
+            .given(vec![registered()])
+            .when_async(OrganizationCommand::ChangeFilters(ChangeFilters {
+                filters: Filters::default(),
+            }))
+            .await
+            .then_expect_events(vec![]);
+    }
+
+    #[tokio::test]
+    async fn rename_and_credentials() {
+        OrgTest::with(())
+            .given(vec![registered()])
+            .when_async(OrganizationCommand::Rename(RenameOrganization {
+                nickname: "production".into(),
+            }))
+            .await
+            .then_expect_events(vec![OrganizationEvent::OrganizationRenamed {
+                nickname: "production".into(),
+            }]);
+        OrgTest::with(())
+            .given(vec![registered()])
+            .when_async(OrganizationCommand::Rename(RenameOrganization {
+                nickname: "prod".into(),
+            }))
+            .await
+            .then_expect_events(vec![]);
+        let credentials = Sealed::from_stored("siv1:00000000:BBBB".into());
+        OrgTest::with(())
+            .given(vec![registered()])
+            .when_async(OrganizationCommand::ReplaceCredentials(
+                ReplaceCredentials {
+                    credentials: credentials.clone(),
+                },
+            ))
+            .await
+            .then_expect_events(vec![OrganizationEvent::CredentialsReplaced { credentials }]);
+    }
+
+    #[tokio::test]
+    async fn removed_organization_refuses_commands_and_can_register_again() {
+        let removed = vec![registered(), OrganizationEvent::OrganizationRemoved];
+        OrgTest::with(())
+            .given(removed.clone())
+            .when_async(OrganizationCommand::Remove)
+            .await
+            .then_expect_error(OrganizationError::NotRegistered);
+        OrgTest::with(())
+            .given(removed)
+            .when_async(OrganizationCommand::Register(register()))
+            .await
+            .then_expect_events(vec![registered()]);
     }
 }

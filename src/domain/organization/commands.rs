@@ -8,8 +8,37 @@ use super::Filters;
 pub enum OrganizationCommand {
     /// Register it; refused when it is registered already.
     Register(RegisterOrganization),
+    /// Replace both roles (R13).
+    ReplaceCredentials(ReplaceCredentials),
+    /// Replace the scope and badge filters.
+    ChangeFilters(ChangeFilters),
+    /// Give it a new nickname.
+    Rename(RenameOrganization),
     /// Record how a harvest ended.
     RecordHarvest(RecordHarvest),
+    /// Remove it; its accounts leave the listing first.
+    Remove,
+}
+
+/// Replaces the sealed credentials, after the new org role was checked like a registration's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplaceCredentials {
+    /// The sealed [`super::Credentials`].
+    pub credentials: Sealed,
+}
+
+/// Replaces the filters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeFilters {
+    /// The new filters.
+    pub filters: Filters,
+}
+
+/// Renames the organization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenameOrganization {
+    /// The new nickname.
+    pub nickname: String,
 }
 
 /// Registers an organization whose role was assumed and whose id was read from AWS.

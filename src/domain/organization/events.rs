@@ -22,6 +22,23 @@ pub enum OrganizationEvent {
         /// The scope and badge filters.
         filters: Filters,
     },
+    /// Both roles were replaced.
+    CredentialsReplaced {
+        /// The new sealed credentials.
+        credentials: Sealed,
+    },
+    /// The filters changed.
+    FiltersChanged {
+        /// The new filters.
+        filters: Filters,
+    },
+    /// The nickname changed.
+    OrganizationRenamed {
+        /// The new nickname.
+        nickname: String,
+    },
+    /// The organization was removed; its accounts left the listing before.
+    OrganizationRemoved,
     /// A harvest completed after a failure, or changed something.
     HarvestCompleted {
         /// Accounts listed by AWS and in scope.
@@ -40,6 +57,10 @@ impl DomainEvent for OrganizationEvent {
     fn event_type(&self) -> String {
         match self {
             Self::OrganizationRegistered { .. } => "OrganizationRegistered",
+            Self::CredentialsReplaced { .. } => "CredentialsReplaced",
+            Self::FiltersChanged { .. } => "FiltersChanged",
+            Self::OrganizationRenamed { .. } => "OrganizationRenamed",
+            Self::OrganizationRemoved => "OrganizationRemoved",
             Self::HarvestCompleted { .. } => "HarvestCompleted",
             Self::HarvestFailed { .. } => "HarvestFailed",
         }

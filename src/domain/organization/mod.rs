@@ -8,11 +8,14 @@ mod events;
 use serde::{Deserialize, Serialize};
 
 pub use aggregate::Organization;
-pub use commands::{HarvestOutcome, OrganizationCommand, RecordHarvest, RegisterOrganization};
+pub use commands::{
+    ChangeFilters, HarvestOutcome, OrganizationCommand, RecordHarvest, RegisterOrganization,
+    RenameOrganization, ReplaceCredentials,
+};
 pub use error::OrganizationError;
 pub use events::OrganizationEvent;
 
-use super::{ParentId, RoleArn, RoleName, SessionDuration, SessionName};
+use super::{AccountState, OrgPath, ParentId, RoleArn, RoleName, SessionDuration, SessionName};
 
 /// The role orgsync assumes in the management account to read the organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,5 +70,99 @@ impl Default for Filters {
             auto_remove_suspended: false,
             auto_badge: true,
         }
+    }
+}
+
+impl Filters {
+    /// Whether an account of this name at this place is in scope (R6): below one of
+    /// `limit_scope_ou_ids` at any depth (when any are set), and not named with an excluded
+    /// prefix (case-sensitive).
+    pub fn in_scope(&self, name: &str, org_path: &OrgPath) -> bool {
+        let below = self.limit_scope_ou_ids.is_empty()
+            || org_path
+                .iter()
+                .any(|unit| self.limit_scope_ou_ids.contains(&unit.id));
+        below
+            && !self
+                .exclude_name_prefixes
+                .iter()
+                .any(|prefix| name.starts_with(prefix.as_str()))
+    }
+
+    /// Whether accounts in `state` leave the listing (R7).
+    pub fn removes(&self, state: AccountState) -> bool {
+        self.auto_remove_suspended
+            && matches!(
+                state,
+                AccountState::Suspended | AccountState::PendingClosure | AccountState::Closed
+            )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::OrgUnit;
+
+    fn path(ids: &[&str]) -> OrgPath {
+        ids.iter()
+            .map(|id| OrgUnit {
+                id: (*id).try_into().unwrap(),
+                name: (*id).into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn r6_scope_holds_accounts_nested_at_any_depth_below_the_listed_ous() {
+        let filters = Filters {
+            limit_scope_ou_ids: vec![
+                "ou-ab12-aaaaaaaa".try_into().unwrap(),
+                "ou-ab12-cccccccc".try_into().unwrap(),
+            ],
+            ..Filters::default()
+        };
+        let deep = path(&[
+            "r-ab12",
+            "ou-ab12-aaaaaaaa",
+            "ou-ab12-bbbbbbbb",
+            "ou-ab12-dddddddd",
+        ]);
+        assert!(filters.in_scope("x", &deep));
+        assert!(filters.in_scope("x", &path(&["r-ab12", "ou-ab12-cccccccc"])));
+        assert!(!filters.in_scope("x", &path(&["r-ab12", "ou-ab12-bbbbbbbb"])));
+        assert!(!filters.in_scope("x", &path(&["r-ab12"])));
+        assert!(Filters::default().in_scope("x", &path(&["r-ab12"])));
+    }
+
+    #[test]
+    fn r6_name_prefixes_exclude_case_sensitively() {
+        let filters = Filters {
+            exclude_name_prefixes: vec!["sandbox-".into(), "tmp".into()],
+            ..Filters::default()
+        };
+        let root = path(&["r-ab12"]);
+        assert!(!filters.in_scope("sandbox-1", &root));
+        assert!(!filters.in_scope("tmp", &root));
+        assert!(filters.in_scope("Sandbox-1", &root));
+        assert!(filters.in_scope("prod-sandbox-", &root));
+    }
+
+    #[test]
+    fn r7_auto_remove_takes_suspended_pending_closure_and_closed() {
+        let on = Filters {
+            auto_remove_suspended: true,
+            ..Filters::default()
+        };
+        for state in [
+            AccountState::Suspended,
+            AccountState::PendingClosure,
+            AccountState::Closed,
+        ] {
+            assert!(on.removes(state));
+            assert!(!Filters::default().removes(state));
+        }
+        assert!(!on.removes(AccountState::Active));
+        assert!(!on.removes(AccountState::PendingActivation));
     }
 }

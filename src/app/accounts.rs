@@ -1,0 +1,184 @@
+//! Use cases of accounts: the listing, history, manual badges and standalone accounts.
+
+use cqrs_es::Aggregate;
+
+use crate::aws::AssumeRole;
+use crate::domain::account::{
+    Access, AccessStatus, Account, AccountCommand, AddBadge, AddStandaloneAccount, RemoveBadge,
+};
+use crate::domain::{AccountId, Actor, RoleArn, SessionDuration, SessionName};
+use crate::projections;
+use crate::projections::accounts::{AccountQuery, AccountView};
+use crate::store::StoredEvent;
+
+use super::{App, AppError};
+
+/// A standalone account's own role.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AccountRole {
+    /// The role, in the account itself.
+    pub role_arn: RoleArn,
+    /// The STS session name.
+    pub session_name: SessionName,
+    /// How long each session lasts.
+    pub duration_seconds: SessionDuration,
+}
+
+impl App {
+    /// A page of the listing.
+    pub async fn accounts(&self, query: &AccountQuery) -> Result<Vec<AccountView>, AppError> {
+        Ok(projections::accounts::list(self.store().pool(), query).await?)
+    }
+
+    /// One account of the listing, or 404.
+    pub async fn account(&self, id: &AccountId) -> Result<AccountView, AppError> {
+        projections::accounts::get(self.store().pool(), id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("account {id}")))
+    }
+
+    /// An account's whole history, also after it left the listing; 404 when it has none.
+    pub async fn account_history(&self, id: &AccountId) -> Result<Vec<StoredEvent>, AppError> {
+        let events = self.store().events_of(Account::TYPE, id.as_str()).await?;
+        if events.is_empty() {
+            return Err(AppError::NotFound(format!("account {id}")));
+        }
+        Ok(events)
+    }
+
+    /// Whether the badges of the account's organization follow its tags.
+    async fn auto_badge(&self, account: &AccountView) -> Result<bool, AppError> {
+        Ok(match &account.organization_id {
+            Some(org) => self.organization(org).await?.filters.auto_badge,
+            None => false,
+        })
+    }
+
+    async fn execute_on_account(
+        &self,
+        actor: &Actor,
+        id: &AccountId,
+        commands: &[AccountCommand],
+    ) -> Result<(), AppError> {
+        let inner = self.inner();
+        inner.accounts.execute(id.as_str(), commands, actor).await?;
+        inner.projector.catch_up().await?;
+        Ok(())
+    }
+
+    /// Adds or changes a manual badge; the key is never a reserved one (checked at the edge).
+    #[tracing::instrument(skip_all, fields(account_id = %id))]
+    pub async fn add_badge(
+        &self,
+        actor: &Actor,
+        id: &AccountId,
+        key: String,
+        value: String,
+    ) -> Result<AccountView, AppError> {
+        let account = self.account(id).await?;
+        let auto_badge = self.auto_badge(&account).await?;
+        let add = AccountCommand::AddBadge(AddBadge {
+            key,
+            value,
+            auto_badge,
+        });
+        self.execute_on_account(actor, id, &[add]).await?;
+        self.account(id).await
+    }
+
+    /// Removes a manual badge.
+    #[tracing::instrument(skip_all, fields(account_id = %id))]
+    pub async fn remove_badge(
+        &self,
+        actor: &Actor,
+        id: &AccountId,
+        key: String,
+    ) -> Result<(), AppError> {
+        let account = self.account(id).await?;
+        let auto_badge = self.auto_badge(&account).await?;
+        let remove = AccountCommand::RemoveBadge(RemoveBadge { key, auto_badge });
+        self.execute_on_account(actor, id, &[remove]).await
+    }
+
+    /// Assumes a standalone account's role, so that a wrong one is refused before it is
+    /// stored; the outcome becomes the account's access status.
+    async fn check_account_role(&self, role: &AccountRole) -> Result<Access, AppError> {
+        let inner = self.inner();
+        inner
+            .aws
+            .assume_role(AssumeRole {
+                role_arn: &role.role_arn,
+                session_name: &role.session_name,
+                duration: role.duration_seconds,
+                external_id: &inner.external_id,
+            })
+            .await
+            .map_err(|e| AppError::Rejected {
+                code: "assume_role_failed",
+                message: e.to_string(),
+            })?;
+        Ok(Access {
+            status: AccessStatus::Ok,
+            message: None,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// Adds an account outside any organization, with its own role and the installation's
+    /// external ID; refused for managed accounts (R12).
+    #[tracing::instrument(skip_all, fields(account_id = %id))]
+    pub async fn add_standalone_account(
+        &self,
+        actor: &Actor,
+        id: &AccountId,
+        name: String,
+        role: AccountRole,
+    ) -> Result<AccountView, AppError> {
+        if let Ok(existing) = self.account(id).await {
+            // Refuse before touching AWS; the aggregate decides again on the way in.
+            if let Some(org) = existing.organization_id {
+                return Err(
+                    crate::domain::account::AccountError::ManagedByOrganization(org).into(),
+                );
+            }
+        }
+        let access = self.check_account_role(&role).await?;
+        let add = AccountCommand::AddStandaloneAccount(AddStandaloneAccount {
+            name,
+            credentials: self.inner().keys.seal_json(&role),
+        });
+        self.execute_on_account(actor, id, &[add, AccountCommand::RecordAccessCheck(access)])
+            .await?;
+        self.account(id).await
+    }
+
+    /// Replaces a standalone account's role; refused for managed accounts (R12).
+    #[tracing::instrument(skip_all, fields(account_id = %id))]
+    pub async fn replace_account_credentials(
+        &self,
+        actor: &Actor,
+        id: &AccountId,
+        role: AccountRole,
+    ) -> Result<AccountView, AppError> {
+        let account = self.account(id).await?;
+        if let Some(org) = account.organization_id {
+            return Err(crate::domain::account::AccountError::ManagedByOrganization(org).into());
+        }
+        let access = self.check_account_role(&role).await?;
+        let replace = AccountCommand::ReplaceAccountCredentials(self.inner().keys.seal_json(&role));
+        self.execute_on_account(
+            actor,
+            id,
+            &[replace, AccountCommand::RecordAccessCheck(access)],
+        )
+        .await?;
+        self.account(id).await
+    }
+
+    /// Deletes a standalone account; refused for managed accounts (R12).
+    #[tracing::instrument(skip_all, fields(account_id = %id))]
+    pub async fn delete_account(&self, actor: &Actor, id: &AccountId) -> Result<(), AppError> {
+        self.execute_on_account(actor, id, &[AccountCommand::DeleteAccount])
+            .await
+    }
+}

@@ -1,0 +1,277 @@
+//! Use cases of organizations: register, edit, remove, read, harvest.
+
+use crate::aws::{AssumeRole, OrganizationInfo};
+use crate::domain::account::{AccountCommand, RemovalReason, RemoveAccount};
+use crate::domain::organization::{
+    ChangeFilters, Credentials, Filters, OrganizationCommand, RegisterOrganization,
+    RenameOrganization, ReplaceCredentials,
+};
+use crate::domain::{Actor, OrgId, ParentId};
+use crate::projections;
+use crate::projections::organizations::OrganizationView;
+
+use super::{App, AppError, HarvestStart};
+
+/// A registration that passed the edge's format checks (R3, first step).
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The name operators know it by.
+    pub nickname: String,
+    /// Both roles.
+    pub credentials: Credentials,
+    /// Scope and badge filters.
+    pub filters: Filters,
+}
+
+/// Filters to change; keys left out keep their value.
+#[derive(Debug, Clone, Default)]
+pub struct FiltersPatch {
+    /// New name prefixes to exclude.
+    pub exclude_name_prefixes: Option<Vec<String>>,
+    /// New OUs to limit the scope to.
+    pub limit_scope_ou_ids: Option<Vec<ParentId>>,
+    /// Whether suspended accounts leave the listing.
+    pub auto_remove_suspended: Option<bool>,
+    /// Whether badges follow tags.
+    pub auto_badge: Option<bool>,
+}
+
+impl FiltersPatch {
+    fn apply(self, current: &Filters) -> Filters {
+        Filters {
+            exclude_name_prefixes: self
+                .exclude_name_prefixes
+                .unwrap_or_else(|| current.exclude_name_prefixes.clone()),
+            limit_scope_ou_ids: self
+                .limit_scope_ou_ids
+                .unwrap_or_else(|| current.limit_scope_ou_ids.clone()),
+            auto_remove_suspended: self
+                .auto_remove_suspended
+                .unwrap_or(current.auto_remove_suspended),
+            auto_badge: self.auto_badge.unwrap_or(current.auto_badge),
+        }
+    }
+}
+
+/// An edit of an organization (R13): a full credential set or none; the rest alone.
+#[derive(Debug, Clone, Default)]
+pub struct OrganizationChange {
+    /// A new nickname.
+    pub nickname: Option<String>,
+    /// Filters to change.
+    pub filters: Option<FiltersPatch>,
+    /// Both roles, every field.
+    pub credentials: Option<Credentials>,
+}
+
+impl App {
+    /// Assumes the org role and describes its organization, naming the step that failed.
+    async fn check_org_role(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<OrganizationInfo, AppError> {
+        let inner = self.inner();
+        let org_role = &credentials.org_role;
+        let session = inner
+            .aws
+            .assume_role(AssumeRole {
+                role_arn: &org_role.role_arn,
+                session_name: &org_role.session_name,
+                duration: org_role.duration_seconds,
+                external_id: &inner.external_id,
+            })
+            .await
+            .map_err(|e| AppError::Rejected {
+                code: "assume_role_failed",
+                message: e.to_string(),
+            })?;
+        let info = inner
+            .aws
+            .describe_organization(&session)
+            .await
+            .map_err(|e| AppError::Rejected {
+                code: "describe_organization_failed",
+                message: e.to_string(),
+            })?;
+        if &info.management_account_id != org_role.role_arn.account_id() {
+            return Err(AppError::Rejected {
+                code: "not_organization_management",
+                message: format!(
+                    "the org role is in account {}, but organization {} is managed by account {}",
+                    org_role.role_arn.account_id(),
+                    info.id,
+                    info.management_account_id
+                ),
+            });
+        }
+        Ok(info)
+    }
+
+    /// Registers an organization after checking, in order, that its role can be assumed and
+    /// that it reads the organization (R3); stores nothing when a step fails. A harvest
+    /// starts at once (R5); it adopts standalone accounts of the organization (R12).
+    #[tracing::instrument(skip_all, fields(org_id))]
+    pub async fn register_organization(
+        &self,
+        actor: &Actor,
+        registration: Registration,
+    ) -> Result<OrganizationView, AppError> {
+        let inner = self.inner();
+        let info = self.check_org_role(&registration.credentials).await?;
+        tracing::Span::current().record("org_id", info.id.as_str());
+        let command = OrganizationCommand::Register(RegisterOrganization {
+            org_id: info.id.clone(),
+            nickname: registration.nickname,
+            management_account_id: info.management_account_id,
+            credentials: inner.keys.seal_json(&registration.credentials),
+            filters: registration.filters,
+        });
+        inner
+            .organizations
+            .execute(info.id.as_str(), &[command], actor)
+            .await?;
+        inner.projector.catch_up().await?;
+        self.start_harvest(&info.id);
+        self.organization(&info.id).await
+    }
+
+    /// Edits an organization (R13). New credentials are checked like a registration's and
+    /// must reach the same organization. A filter change takes effect at once: accounts it
+    /// removes leave the listing now, and a harvest starts for those it brings in.
+    #[tracing::instrument(skip_all, fields(org_id = %id))]
+    pub async fn update_organization(
+        &self,
+        actor: &Actor,
+        id: &OrgId,
+        change: OrganizationChange,
+    ) -> Result<OrganizationView, AppError> {
+        let inner = self.inner();
+        let current = self.organization(id).await?;
+        let mut commands = Vec::new();
+        if let Some(credentials) = &change.credentials {
+            let info = self.check_org_role(credentials).await?;
+            if info.id != *id {
+                return Err(AppError::Rejected {
+                    code: "wrong_organization",
+                    message: format!("the org role reads organization {}, not {id}", info.id),
+                });
+            }
+            commands.push(OrganizationCommand::ReplaceCredentials(
+                ReplaceCredentials {
+                    credentials: inner.keys.seal_json(credentials),
+                },
+            ));
+        }
+        if let Some(nickname) = change.nickname {
+            commands.push(OrganizationCommand::Rename(RenameOrganization { nickname }));
+        }
+        let filters = change.filters.map(|patch| patch.apply(&current.filters));
+        if let Some(filters) = &filters {
+            commands.push(OrganizationCommand::ChangeFilters(ChangeFilters {
+                filters: filters.clone(),
+            }));
+        }
+        let appended = inner
+            .organizations
+            .execute(id.as_str(), &commands, actor)
+            .await?;
+        inner.projector.catch_up().await?;
+        if let Some(filters) = filters.filter(|f| *f != current.filters) {
+            self.remove_out_of_filters(actor, id, &filters).await?;
+        }
+        if appended > 0 {
+            self.start_harvest(id);
+        }
+        self.organization(id).await
+    }
+
+    /// Removes the listed accounts that `filters` leave out, from what the read model knows,
+    /// without waiting for AWS (R6, R7).
+    async fn remove_out_of_filters(
+        &self,
+        actor: &Actor,
+        id: &OrgId,
+        filters: &Filters,
+    ) -> Result<(), AppError> {
+        let inner = self.inner();
+        for account in projections::accounts::of_organization(inner.store.pool(), id).await? {
+            let reason = if !filters.in_scope(&account.name, &account.org_path) {
+                RemovalReason::Excluded
+            } else if account.state.is_some_and(|s| filters.removes(s)) {
+                RemovalReason::Suspended
+            } else {
+                continue;
+            };
+            let remove = AccountCommand::RemoveAccount(RemoveAccount {
+                organization_id: id.clone(),
+                reason,
+            });
+            inner
+                .accounts
+                .execute(account.account_id.as_str(), &[remove], actor)
+                .await?;
+        }
+        inner.projector.catch_up().await?;
+        Ok(())
+    }
+
+    /// Removes an organization and its accounts from the listing; their history stays.
+    #[tracing::instrument(skip_all, fields(org_id = %id))]
+    pub async fn remove_organization(&self, actor: &Actor, id: &OrgId) -> Result<(), AppError> {
+        let inner = self.inner();
+        self.organization(id).await?;
+        let lock = self.harvest_lock(id);
+        let _no_harvest = lock.lock().await;
+        for account in projections::accounts::of_organization(inner.store.pool(), id).await? {
+            let remove = AccountCommand::RemoveAccount(RemoveAccount {
+                organization_id: id.clone(),
+                reason: RemovalReason::OrganizationRemoved,
+            });
+            inner
+                .accounts
+                .execute(account.account_id.as_str(), &[remove], actor)
+                .await?;
+        }
+        inner
+            .organizations
+            .execute(id.as_str(), &[OrganizationCommand::Remove], actor)
+            .await?;
+        inner.projector.catch_up().await?;
+        Ok(())
+    }
+
+    /// Every registered organization.
+    pub async fn organizations(&self) -> Result<Vec<OrganizationView>, AppError> {
+        Ok(projections::organizations::list(self.store().pool()).await?)
+    }
+
+    /// One organization, or 404.
+    pub async fn organization(&self, id: &OrgId) -> Result<OrganizationView, AppError> {
+        projections::organizations::get(self.store().pool(), id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("organization {id}")))
+    }
+
+    /// Starts a harvest of a registered organization unless one is running (R5).
+    pub async fn request_harvest(&self, id: &OrgId) -> Result<HarvestStart, AppError> {
+        self.organization(id).await?;
+        Ok(if self.start_harvest(id) {
+            HarvestStart::Started
+        } else {
+            HarvestStart::AlreadyRunning
+        })
+    }
+
+    /// Waits for a running harvest, runs one more, and answers the organization after it.
+    pub async fn harvest_now(&self, id: &OrgId) -> Result<OrganizationView, AppError> {
+        self.organization(id).await?;
+        let running = self.harvest_lock(id).lock_owned().await;
+        let outcome = crate::harvest::run(self, id).await;
+        if let Some(running) = self.finish_harvest(id, running) {
+            drop(running);
+            self.start_harvest(id);
+        }
+        outcome?;
+        self.organization(id).await
+    }
+}
