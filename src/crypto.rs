@@ -6,7 +6,9 @@
 
 use std::fmt;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::SystemTime;
 
 use aes_siv::aead::{Aead, KeyInit};
 use aes_siv::{Aes256SivAead, Key, Nonce};
@@ -85,7 +87,8 @@ impl Sealed {
         Self(value)
     }
 
-    fn key_id(&self) -> Option<&str> {
+    /// The id of the key it is sealed under.
+    pub fn key_id(&self) -> Option<&str> {
         let mut parts = self.0.splitn(3, ':');
         (parts.next() == Some(PREFIX))
             .then(|| parts.next())
@@ -114,27 +117,58 @@ impl SealingKey {
 }
 
 /// The keys that open sealed values; the last one seals new ones.
+///
+/// A ring loaded from a file follows it: when `orgsync rotate-key` has changed the file, the
+/// next seal uses the new key and a value sealed under a key not yet loaded is opened after
+/// reading the file again, so a running daemon keeps working through a rotation.
 pub struct KeyRing {
+    file: Option<PathBuf>,
+    keys: RwLock<Loaded>,
+}
+
+struct Loaded {
+    modified: Option<SystemTime>,
     keys: Vec<SealingKey>,
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> CryptoError + '_ {
+    move |source| CryptoError::KeyFile {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn new_key_line() -> String {
+    let mut key = [0u8; 64];
+    OsRng.fill_bytes(&mut key);
+    format!("{}\n", B64.encode(key))
 }
 
 impl KeyRing {
     /// Loads the key file, creating it with one fresh key (mode 0600) when it is absent.
     pub fn load_or_create(path: &Path) -> Result<Self, CryptoError> {
-        let io_err = |source| CryptoError::KeyFile {
-            path: path.display().to_string(),
-            source,
-        };
         if !path.exists() {
-            let mut key = [0u8; 64];
-            OsRng.fill_bytes(&mut key);
-            write_private(path, format!("{}\n", B64.encode(key)).as_bytes()).map_err(io_err)?;
+            write_private(path, new_key_line().as_bytes()).map_err(io_error(path))?;
         }
-        let text = std::fs::read_to_string(path).map_err(io_err)?;
-        Self::parse(&text).ok_or_else(|| CryptoError::MalformedKeyFile(path.display().to_string()))
+        Ok(Self {
+            file: Some(path.to_path_buf()),
+            keys: RwLock::new(Self::read(path)?),
+        })
     }
 
-    fn parse(text: &str) -> Option<Self> {
+    fn read(path: &Path) -> Result<Loaded, CryptoError> {
+        let modified = modified(path);
+        let text = std::fs::read_to_string(path).map_err(io_error(path))?;
+        let keys = Self::parse(&text)
+            .ok_or_else(|| CryptoError::MalformedKeyFile(path.display().to_string()))?;
+        Ok(Loaded { modified, keys })
+    }
+
+    fn parse(text: &str) -> Option<Vec<SealingKey>> {
         let keys = text
             .lines()
             .map(str::trim)
@@ -145,12 +179,51 @@ impl KeyRing {
                     .and_then(|bytes| SealingKey::new(&bytes))
             })
             .collect::<Option<Vec<_>>>()?;
-        (!keys.is_empty()).then_some(Self { keys })
+        (!keys.is_empty()).then_some(keys)
+    }
+
+    /// Reads the key file again if it changed since it was loaded. A file that cannot be
+    /// read keeps the keys in memory: they still open and seal correctly.
+    fn refresh(&self) {
+        let Some(path) = &self.file else { return };
+        if modified(path) == self.keys.read().expect("key ring poisoned").modified {
+            return;
+        }
+        match Self::read(path) {
+            Ok(mut loaded) => {
+                let mut current = self.keys.write().expect("key ring poisoned");
+                // Keys dropped from the file stay usable in memory until the process ends.
+                for old in current.keys.drain(..) {
+                    if !loaded.keys.iter().any(|k| k.id == old.id) {
+                        loaded.keys.insert(0, old);
+                    }
+                }
+                *current = loaded;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot reload the key file"),
+        }
+    }
+
+    /// The id of the key that seals now.
+    pub fn current_key_id(&self) -> String {
+        self.refresh();
+        let loaded = self.keys.read().expect("key ring poisoned");
+        loaded
+            .keys
+            .last()
+            .expect("a key ring holds at least one key")
+            .id
+            .clone()
     }
 
     /// Seals `plaintext` under the current key.
     pub fn seal(&self, plaintext: &[u8]) -> Sealed {
-        let key = self.keys.last().expect("a key ring holds at least one key");
+        self.refresh();
+        let loaded = self.keys.read().expect("key ring poisoned");
+        let key = loaded
+            .keys
+            .last()
+            .expect("a key ring holds at least one key");
         let mut nonce = Nonce::default();
         OsRng.fill_bytes(&mut nonce);
         let ciphertext = key
@@ -164,12 +237,23 @@ impl KeyRing {
 
     /// Opens a value sealed under any key of the ring.
     pub fn open(&self, sealed: &Sealed) -> Result<Secret<Vec<u8>>, CryptoError> {
+        match self.open_loaded(sealed) {
+            Err(CryptoError::UnknownKey(_)) => {
+                self.refresh();
+                self.open_loaded(sealed)
+            }
+            other => other,
+        }
+    }
+
+    fn open_loaded(&self, sealed: &Sealed) -> Result<Secret<Vec<u8>>, CryptoError> {
         let mut parts = sealed.0.splitn(3, ':');
         let (Some(PREFIX), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next())
         else {
             return Err(CryptoError::Corrupt);
         };
-        let key = self
+        let loaded = self.keys.read().expect("key ring poisoned");
+        let key = loaded
             .keys
             .iter()
             .find(|k| k.id == key_id)
@@ -184,6 +268,14 @@ impl KeyRing {
             .decrypt(&nonce, ciphertext)
             .map(Secret::new)
             .map_err(|_| CryptoError::Corrupt)
+    }
+
+    /// Opens `sealed` and seals it again under the current key; `None` when it already is.
+    pub fn reseal(&self, sealed: &Sealed) -> Result<Option<Sealed>, CryptoError> {
+        if sealed.key_id() == Some(self.current_key_id().as_str()) {
+            return Ok(None);
+        }
+        Ok(Some(self.seal(self.open(sealed)?.expose())))
     }
 
     /// Seals a value serialized as JSON.
@@ -201,6 +293,33 @@ impl KeyRing {
             .map(Secret::new)
             .map_err(|_| CryptoError::Corrupt)
     }
+}
+
+/// Adds a fresh key to the key file; it seals from now on. Returns its id.
+pub fn add_key(path: &Path) -> Result<String, CryptoError> {
+    let text = std::fs::read_to_string(path).map_err(io_error(path))?;
+    let text = format!("{}\n{}", text.trim_end(), new_key_line());
+    replace_private(path, text.as_bytes()).map_err(io_error(path))?;
+    Ok(KeyRing::load_or_create(path)?.current_key_id())
+}
+
+/// Keeps only the current (last) key in the key file.
+pub fn drop_old_keys(path: &Path) -> Result<(), CryptoError> {
+    let text = std::fs::read_to_string(path).map_err(io_error(path))?;
+    let last = text
+        .lines()
+        .map(str::trim)
+        .rfind(|line| !line.is_empty())
+        .ok_or_else(|| CryptoError::MalformedKeyFile(path.display().to_string()))?;
+    replace_private(path, format!("{last}\n").as_bytes()).map_err(io_error(path))
+}
+
+/// Replaces a private file atomically: write a sibling, then rename over.
+fn replace_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let staging = path.with_extension("rotating");
+    let _ = std::fs::remove_file(&staging);
+    write_private(&staging, contents)?;
+    std::fs::rename(&staging, path)
 }
 
 /// Writes a file only its owner can read, replacing none: fails if the file exists.
@@ -228,7 +347,13 @@ mod tests {
     use super::*;
 
     fn ring() -> KeyRing {
-        KeyRing::parse(&B64.encode([7u8; 64])).unwrap()
+        KeyRing {
+            file: None,
+            keys: RwLock::new(Loaded {
+                modified: None,
+                keys: KeyRing::parse(&B64.encode([7u8; 64])).unwrap(),
+            }),
+        }
     }
 
     #[test]
@@ -278,5 +403,35 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn r14_a_rotated_key_seals_and_old_values_still_open_until_resealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orgsync.key");
+        let daemon = KeyRing::load_or_create(&path).unwrap();
+        let before = daemon.seal(b"secret");
+        let old_id = daemon.current_key_id();
+
+        let new_id = add_key(&path).unwrap();
+        assert_ne!(new_id, old_id);
+        // The running ring follows the file: it seals under the new key…
+        assert_eq!(daemon.current_key_id(), new_id);
+        let resealed = daemon
+            .reseal(&before)
+            .unwrap()
+            .expect("sealed under the old key");
+        assert_eq!(resealed.key_id(), Some(new_id.as_str()));
+        assert!(daemon.reseal(&resealed).unwrap().is_none());
+        // …and once the old key is dropped from the file, a fresh ring opens only new values.
+        drop_old_keys(&path).unwrap();
+        let fresh = KeyRing::load_or_create(&path).unwrap();
+        assert_eq!(fresh.open(&resealed).unwrap().expose(), b"secret");
+        assert!(matches!(
+            fresh.open(&before),
+            Err(CryptoError::UnknownKey(_))
+        ));
+        // The daemon, which loaded the old key before, still opens what it sealed with it.
+        assert_eq!(daemon.open(&before).unwrap().expose(), b"secret");
     }
 }

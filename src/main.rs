@@ -7,8 +7,10 @@ use clap::{Parser, Subcommand};
 
 use orgsync::app::{tokens, Role};
 use orgsync::config::Settings;
+use orgsync::crypto::{self, KeyRing};
 use orgsync::projections::Projector;
 use orgsync::startup::{open_store, Application};
+use orgsync::store::reseal;
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +35,9 @@ enum Command {
     RebuildProjections,
     /// Check the configuration and exit: 0 when it is valid.
     CheckConfig,
+    /// Add a new sealing key, re-seal every stored secret under it, then drop the old keys.
+    /// Safe while the daemon runs: it follows the key file.
+    RotateKey,
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -97,6 +102,24 @@ async fn run(command: Command, settings: Settings) -> Result<(), Box<dyn std::er
             println!("read tables rebuilt from {applied} events");
         }
         Command::CheckConfig => unreachable!("handled before the runtime starts"),
+        Command::RotateKey => {
+            let store = open_store(&settings).await?;
+            let key_file = settings.key_file();
+            let new_key = crypto::add_key(&key_file)?;
+            let keys = KeyRing::load_or_create(&key_file)?;
+            let rewritten = reseal(&store, &keys).await?;
+            // A daemon that sealed something under the old key meanwhile left it for a
+            // second pass; only when one finds nothing may the old keys go.
+            let stragglers = reseal(&store, &keys).await?;
+            if stragglers == 0 {
+                crypto::drop_old_keys(&key_file)?;
+            }
+            store.close().await;
+            println!(
+                "sealing key {new_key}: re-sealed {} stored values",
+                rewritten + stragglers
+            );
+        }
         Command::Token {
             command: TokenCommand::Create { role, name },
         } => {

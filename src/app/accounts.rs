@@ -115,7 +115,7 @@ impl App {
             .await
             .map_err(|e| AppError::Rejected {
                 code: "assume_role_failed",
-                message: e.to_string(),
+                message: e.redacted(role.role_arn.as_str(), "the account's role"),
             })?;
         Ok(Access {
             status: AccessStatus::Ok,

@@ -83,7 +83,7 @@ impl App {
             .await
             .map_err(|e| AppError::Rejected {
                 code: "assume_role_failed",
-                message: e.to_string(),
+                message: e.redacted(org_role.role_arn.as_str(), "the org role"),
             })?;
         let info = inner
             .aws

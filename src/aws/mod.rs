@@ -85,6 +85,14 @@ impl fmt::Display for AwsError {
     }
 }
 
+impl AwsError {
+    /// The error as text with `secret` (a role ARN, which R14 keeps sealed) replaced by `name`:
+    /// AWS quotes the role in its messages, and those are stored and shown.
+    pub fn redacted(&self, secret: &str, name: &str) -> String {
+        self.to_string().replace(secret, name)
+    }
+}
+
 /// The AWS calls orgsync makes.
 #[async_trait]
 pub trait AwsApi: Send + Sync + 'static {

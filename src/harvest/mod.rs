@@ -123,7 +123,7 @@ async fn list(app: &App, credentials: &Credentials) -> Result<Vec<ListedAccount>
             external_id: &inner.external_id,
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.redacted(org_role.role_arn.as_str(), "the org role"))?;
     inner
         .aws
         .list_accounts(&session, inner.harvest.concurrency)
@@ -186,7 +186,7 @@ async fn check_member(
         },
         Err(e) => Access {
             status: AccessStatus::AssumeRoleFailed,
-            message: Some(e.to_string()),
+            message: Some(e.redacted(role_arn.as_str(), "the member role")),
             warnings: Vec::new(),
         },
     };

@@ -7,6 +7,7 @@
 //! as text so both read them alike.
 
 mod postgres;
+mod reseal;
 mod sqlite;
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ use serde_json::Value;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 
+pub use reseal::{reseal, ResealError};
 pub use sqlite::SqliteEventRepository;
 
 use crate::domain::Actor;

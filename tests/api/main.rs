@@ -1,6 +1,7 @@
 //! Integration tests: the real daemon on port 0, the real AWS SDK against moto, and every
 //! store-touching test on SQLite and on PostgreSQL. Run them with `scripts/test`.
 
+mod aws_stub;
 mod helpers;
 mod moto;
 mod proxy;
@@ -9,3 +10,4 @@ mod harvest;
 mod input;
 mod recovery;
 mod registration;
+mod rules;

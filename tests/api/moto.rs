@@ -9,6 +9,9 @@ use aws_sdk_organizations::Client;
 use rand::Rng;
 use serde_json::{json, Value};
 
+/// The member role's name in every fixture.
+pub const MEMBER_ROLE: &str = "OrgSync-Member-Role";
+
 /// The URL of the moto server the test script started.
 pub fn moto_url() -> String {
     std::env::var("ORGSYNC_TEST_MOTO_URL")
@@ -32,6 +35,8 @@ pub struct MotoOrg {
     pub management_account: String,
     /// The organization id.
     pub id: String,
+    /// The root id.
+    pub root: String,
     /// OUs by name (names are unique in these fixtures).
     pub ous: BTreeMap<String, String>,
     /// The member accounts created, in creation order.
@@ -126,6 +131,7 @@ impl MotoOrg {
         let mut this = Self {
             management_account,
             id: org.id().expect("org id").to_owned(),
+            root: root.clone(),
             ous,
             members: Vec::new(),
             client,
@@ -243,12 +249,25 @@ impl MotoOrg {
 
     /// A registration body for this organization.
     pub fn registration(&self, nickname: &str) -> Value {
+        self.registration_with(
+            nickname,
+            json!({"exclude_name_prefixes": [], "limit_scope_ou_ids": [], "auto_remove_suspended": false, "auto_badge": true}),
+        )
+    }
+
+    /// A registration body with `filters`.
+    pub fn registration_with(&self, nickname: &str, filters: Value) -> Value {
         json!({
             "nickname": nickname,
             "org_role": {"role_arn": self.org_role_arn(), "session_name": "orgsync", "duration_seconds": 3600},
-            "member_role": {"role_name": "OrgSync-Member-Role", "session_name": "orgsync", "duration_seconds": 3600},
-            "filters": {"exclude_name_prefixes": [], "limit_scope_ou_ids": [], "auto_remove_suspended": false, "auto_badge": true}
+            "member_role": {"role_name": MEMBER_ROLE, "session_name": "orgsync", "duration_seconds": 3600},
+            "filters": filters
         })
+    }
+
+    /// The ARN of the member role orgsync assumes in `account`.
+    pub fn member_role_arn(account: &str) -> String {
+        format!("arn:aws:iam::{account}:role/{MEMBER_ROLE}")
     }
 
     /// Every account of the organization as the API should list it, by account id: read

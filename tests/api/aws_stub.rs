@@ -1,0 +1,112 @@
+//! An HTTP front for moto that answers chosen STS calls itself, with AWS's documented error
+//! XML, and forwards everything else: the real SDK clients see AWS refusing a role where moto
+//! would accept it.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+
+#[derive(Default)]
+struct Rules {
+    /// Role ARNs whose AssumeRole is denied.
+    denied_roles: HashSet<String>,
+    /// Every role ARN asked for, in order.
+    assumed: Vec<String>,
+}
+
+/// A running stub; its rules change while the daemon runs.
+pub struct AwsStub {
+    pub url: String,
+    rules: Arc<Mutex<Rules>>,
+}
+
+impl AwsStub {
+    /// Starts a stub forwarding to `upstream` on a free port.
+    pub fn start(upstream: &str) -> Self {
+        let rules = Arc::new(Mutex::new(Rules::default()));
+        let state = (rules.clone(), upstream.to_owned(), reqwest::Client::new());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(state.clone()))
+                .app_data(web::PayloadConfig::default().limit(16 * 1024 * 1024))
+                .default_service(web::to(handle))
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .expect("bind stub");
+        let url = format!("http://{}", server.addrs()[0]);
+        tokio::spawn(server.run());
+        Self { url, rules }
+    }
+
+    /// Denies AssumeRole of `role_arn` with AccessDenied.
+    pub fn deny_assume_role(&self, role_arn: &str) {
+        self.rules
+            .lock()
+            .unwrap()
+            .denied_roles
+            .insert(role_arn.to_owned());
+    }
+
+    /// Lets every AssumeRole through again.
+    pub fn allow_all(&self) {
+        self.rules.lock().unwrap().denied_roles.clear();
+    }
+
+    /// Every role ARN the daemon asked to assume.
+    pub fn assumed(&self) -> Vec<String> {
+        self.rules.lock().unwrap().assumed.clone()
+    }
+}
+
+type State = (Arc<Mutex<Rules>>, String, reqwest::Client);
+
+async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> HttpResponse {
+    let (rules, upstream, client) = state.get_ref();
+    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let param = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    if param("Action").as_deref() == Some("AssumeRole") {
+        let role = param("RoleArn").unwrap_or_default();
+        let mut rules = rules.lock().unwrap();
+        rules.assumed.push(role.clone());
+        if rules.denied_roles.contains(&role) {
+            return HttpResponse::Forbidden()
+                .content_type("text/xml")
+                .body(format!(
+                    "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error>\
+                 <Type>Sender</Type><Code>AccessDenied</Code><Message>User: \
+                 arn:aws:iam::123456789012:user/orgsync is not authorized to perform: \
+                 sts:AssumeRole on resource: {role}</Message></Error>\
+                 <RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+                ));
+        }
+    }
+    let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).expect("method");
+    let mut forward = client.request(
+        method,
+        format!(
+            "{upstream}{}",
+            req.uri().path_and_query().map_or("/", |p| p.as_str())
+        ),
+    );
+    for (name, value) in req.headers() {
+        if name != "host" && name != "content-length" {
+            forward = forward.header(name.as_str(), value.as_bytes());
+        }
+    }
+    match forward.body(body).send().await {
+        Ok(answer) => {
+            let status =
+                actix_web::http::StatusCode::from_u16(answer.status().as_u16()).expect("status");
+            let mut response = HttpResponse::build(status);
+            for (name, value) in answer.headers() {
+                if name != "content-length" && name != "transfer-encoding" && name != "connection" {
+                    response.insert_header((name.as_str(), value.as_bytes()));
+                }
+            }
+            response.body(answer.bytes().await.unwrap_or_default())
+        }
+        Err(e) => HttpResponse::BadGateway().body(e.to_string()),
+    }
+}
