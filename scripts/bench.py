@@ -45,11 +45,11 @@ def build_org(endpoint, accounts):
     c.create_organization(FeatureSet="ALL")
     root = c.list_roots()["Roots"][0]["Id"]
     ids, paths = {}, {root: "/"}
-    for name, parent in OUs:
+    for name, parent in OUS:
         pid = ids[parent] if parent else root
         ids[name] = c.create_organizational_unit(ParentId=pid, Name=name)["OrganizationalUnit"]["Id"]
         paths[ids[name]] = f"{paths[pid]}{name}/"
-    parents = [root] + [ids[n] for n, _ in OUs]
+    parents = [root] + [ids[n] for n, _ in OUS]
     manifest = []
     for i in range(accounts):
         tags = {"env": ["prod", "dev", "test"][i % 3], "team": ["red", "blue"][i % 2],

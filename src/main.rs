@@ -111,14 +111,17 @@ async fn run(command: Command, settings: Settings) -> Result<(), Box<dyn std::er
             // A daemon that sealed something under the old key meanwhile left it for a
             // second pass; only when one finds nothing may the old keys go.
             let stragglers = reseal(&store, &keys).await?;
+            store.close().await;
             if stragglers == 0 {
                 crypto::drop_old_keys(&key_file)?;
+                println!("sealing key {new_key}: re-sealed {rewritten} values; old keys dropped");
+            } else {
+                println!(
+                    "sealing key {new_key}: re-sealed {} values; old keys kept because values \
+                     were sealed under them meanwhile: run rotate-key again",
+                    rewritten + stragglers
+                );
             }
-            store.close().await;
-            println!(
-                "sealing key {new_key}: re-sealed {} stored values",
-                rewritten + stragglers
-            );
         }
         Command::Token {
             command: TokenCommand::Create { role, name },

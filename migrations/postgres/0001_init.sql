@@ -45,6 +45,7 @@ CREATE TABLE accounts (
     access_status   TEXT NOT NULL,
     access_message  TEXT,
     access_warnings TEXT NOT NULL, -- JSON list of strings
+    access_permissions_checked BIGINT NOT NULL,
     first_seen      TEXT NOT NULL
 );
 CREATE INDEX accounts_by_organization ON accounts (organization_id, account_id);

@@ -33,6 +33,7 @@ CREATE TABLE accounts (
     access_status   TEXT NOT NULL,
     access_message  TEXT,
     access_warnings TEXT NOT NULL, -- JSON list of strings
+    access_permissions_checked INTEGER NOT NULL,
     first_seen      TEXT NOT NULL
 );
 CREATE INDEX accounts_by_organization ON accounts (organization_id, account_id);

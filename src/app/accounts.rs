@@ -121,6 +121,7 @@ impl App {
             status: AccessStatus::Ok,
             message: None,
             warnings: Vec::new(),
+            permissions_checked: false,
         })
     }
 

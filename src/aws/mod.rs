@@ -2,6 +2,7 @@
 //! benchmarks can put an in-process organization behind it, and [`SdkAws`] is the one real
 //! implementation, on the AWS SDK for Rust.
 
+pub mod actions;
 mod sdk;
 
 use std::fmt;
@@ -104,6 +105,15 @@ pub trait AwsApi: Send + Sync + 'static {
         &self,
         session: &RoleSession,
     ) -> Result<OrganizationInfo, AwsError>;
+
+    /// Simulates `role_arn`'s policies for `actions`, with the session's own credentials;
+    /// answers the actions they do not allow.
+    async fn denied_actions(
+        &self,
+        session: &RoleSession,
+        role_arn: &RoleArn,
+        actions: &[&str],
+    ) -> Result<Vec<String>, AwsError>;
 
     /// Walks the whole OU tree from the root and reads every account's tags, with at most
     /// `concurrency` calls at a time. Either every account or an error: never a partial list.

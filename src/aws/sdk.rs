@@ -5,12 +5,13 @@ use async_trait::async_trait;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_iam::types::PolicyEvaluationDecisionType;
 use aws_sdk_organizations::error::{DisplayErrorContext, ProvideErrorMetadata};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 
 use crate::domain::account::Tags;
-use crate::domain::{AccountId, AccountState, OrgPath, OrgUnit, ParentId};
+use crate::domain::{AccountId, AccountState, OrgPath, OrgUnit, ParentId, RoleArn};
 
 use super::{
     AssumeRole, AwsApi, AwsError, ListedAccount, OrganizationInfo, RoleSession, SessionCredentials,
@@ -24,6 +25,9 @@ type Organizations = aws_sdk_organizations::Client;
 pub struct SdkAws {
     config: SdkConfig,
     sts: aws_sdk_sts::Client,
+    // One attempt: the simulation is advisory, and a failed one is tried again later rather
+    // than held up in retries now.
+    iam: aws_sdk_iam::Client,
 }
 
 impl SdkAws {
@@ -43,8 +47,12 @@ impl SdkAws {
             loader = loader.endpoint_url(url);
         }
         let config = loader.load().await;
+        let iam = aws_sdk_iam::config::Builder::from(&config)
+            .retry_config(RetryConfig::standard().with_max_attempts(1))
+            .build();
         Self {
             sts: aws_sdk_sts::Client::new(&config),
+            iam: aws_sdk_iam::Client::from_conf(iam),
             config,
         }
     }
@@ -130,6 +138,46 @@ impl AwsApi for SdkAws {
                 .try_into()
                 .map_err(|e| malformed(OP, format!("{e}")))?,
         })
+    }
+
+    async fn denied_actions(
+        &self,
+        session: &RoleSession,
+        role_arn: &RoleArn,
+        actions: &[&str],
+    ) -> Result<Vec<String>, AwsError> {
+        const OP: &str = "iam:SimulatePrincipalPolicy";
+        let mut denied = Vec::new();
+        let mut marker = None;
+        loop {
+            let page = self
+                .iam
+                .simulate_principal_policy()
+                .policy_source_arn(role_arn.as_str())
+                .set_action_names(Some(actions.iter().map(|a| (*a).to_owned()).collect()))
+                .set_marker(marker)
+                .customize()
+                .config_override(
+                    aws_sdk_iam::config::Builder::default()
+                        .credentials_provider(session.credentials.clone()),
+                )
+                .send()
+                .await
+                .map_err(|e| aws_error(OP, e))?;
+            denied.extend(
+                page.evaluation_results()
+                    .iter()
+                    .filter(|r| r.eval_decision() != &PolicyEvaluationDecisionType::Allowed)
+                    .map(|r| r.eval_action_name().to_owned()),
+            );
+            marker = page
+                .marker()
+                .filter(|_| page.is_truncated())
+                .map(str::to_owned);
+            if marker.is_none() {
+                return Ok(denied);
+            }
+        }
     }
 
     async fn list_accounts(

@@ -18,7 +18,7 @@ use futures::{StreamExt, TryStreamExt};
 pub use scheduler::Scheduler;
 
 use crate::app::{App, AppError};
-use crate::aws::{AssumeRole, ListedAccount};
+use crate::aws::{actions, AssumeRole, ListedAccount, RoleSession};
 use crate::domain::account::{
     Access, AccessStatus, AccountCommand, RecordAccountGone, RecordAccountSeen, RemovalReason,
     RemoveAccount, TagChanged,
@@ -52,12 +52,17 @@ pub(crate) async fn run(app: &App, org_id: &OrgId) -> Result<(), AppError> {
         Err(error) => return record_failure(app, org_id, &actor, error).await,
     };
     let listing = Listing::new(&org.filters, listed);
-    let access = check_access(app, credentials.expose(), &listing.kept).await;
+    let known: HashMap<AccountId, AccountView> = accounts::of_organization(pool, org_id)
+        .await?
+        .into_iter()
+        .map(|a| (a.account_id.clone(), a))
+        .collect();
+    let access = check_access(app, credentials.expose(), &listing.kept, &known).await;
     if inner.shutdown.is_cancelled() {
         let error = "abandoned before applying: the daemon is stopping".to_owned();
         return record_failure(app, org_id, &actor, error).await;
     }
-    let changes = match apply(app, &org, &listing, &access, &actor).await {
+    let changes = match apply(app, &org, &listing, &known, &access, &actor).await {
         Ok(changes) => changes,
         Err(e) => {
             record_failure(app, org_id, &actor, e.to_string()).await?;
@@ -137,12 +142,17 @@ async fn check_access(
     app: &App,
     credentials: &Credentials,
     accounts: &[ListedAccount],
+    known: &HashMap<AccountId, AccountView>,
 ) -> HashMap<AccountId, Access> {
     // Collected first: a stream mapping borrowed accounts through a closure is not `Send`
     // enough for the spawned harvest.
+    let simulator = Simulator::default();
     let checks: Vec<_> = accounts
         .iter()
-        .map(|account| check_member(app, credentials, account))
+        .map(|account| {
+            let previous = known.get(&account.id).map(|view| &view.access);
+            check_member(app, credentials, account, previous, &simulator)
+        })
         .collect();
     futures::stream::iter(checks)
         .buffer_unordered(app.inner().harvest.concurrency)
@@ -150,11 +160,16 @@ async fn check_access(
         .await
 }
 
-/// Suspended and closed accounts would fail by design and are not tried.
+/// Suspended and closed accounts would fail by design and are not tried. The member role's
+/// policies are simulated (R15) when the role is first reached, after any access change, and
+/// until a simulation succeeds: IAM's simulator is slow and rate-limited, and policies
+/// seldom change without access changing too.
 async fn check_member(
     app: &App,
     credentials: &Credentials,
     account: &ListedAccount,
+    previous: Option<&Access>,
+    simulator: &Simulator,
 ) -> (AccountId, Access) {
     let inner = app.inner();
     if !matches!(
@@ -178,19 +193,84 @@ async fn check_member(
             external_id: &inner.external_id,
         })
         .await;
-    let access = match outcome {
-        Ok(_) => Access {
-            status: AccessStatus::Ok,
-            message: None,
-            warnings: Vec::new(),
-        },
-        Err(e) => Access {
-            status: AccessStatus::AssumeRoleFailed,
-            message: Some(e.redacted(role_arn.as_str(), "the member role")),
-            warnings: Vec::new(),
-        },
+    let session = match outcome {
+        Ok(session) => session,
+        Err(e) => {
+            let access = Access {
+                status: AccessStatus::AssumeRoleFailed,
+                message: Some(e.redacted(role_arn.as_str(), "the member role")),
+                warnings: Vec::new(),
+                permissions_checked: false,
+            };
+            return (account.id.clone(), access);
+        }
+    };
+    if let Some(known) = previous.filter(|p| p.status == AccessStatus::Ok && p.permissions_checked)
+    {
+        return (account.id.clone(), known.clone());
+    }
+    let (warnings, permissions_checked) = match simulator.simulate(app, &session, &role_arn).await {
+        Ok(denied) => (
+            denied.iter().map(|action| denied_warning(action)).collect(),
+            true,
+        ),
+        Err(failure) => (vec![failure], false),
+    };
+    let access = Access {
+        status: AccessStatus::Ok,
+        message: None,
+        warnings,
+        permissions_checked,
     };
     (account.id.clone(), access)
+}
+
+/// IAM's policy simulator for one harvest: after its first failure (throttled, down, or not
+/// implemented, as in emulators) it is left alone for the rest of the harvest, and every
+/// account gets the same warning, so the next harvest, which tries again, sees no change.
+#[derive(Default)]
+struct Simulator {
+    failure: std::sync::Mutex<Option<String>>,
+}
+
+impl Simulator {
+    async fn simulate(
+        &self,
+        app: &App,
+        session: &RoleSession,
+        role_arn: &RoleArn,
+    ) -> Result<Vec<String>, String> {
+        if let Some(failure) = self.failure.lock().expect("simulator poisoned").clone() {
+            return Err(failure);
+        }
+        let simulated = app
+            .inner()
+            .aws
+            .denied_actions(session, role_arn, actions::MEMBER_HARVEST)
+            .await;
+        simulated.map_err(|e| {
+            // Only the operation and AWS's code: messages vary between attempts.
+            let failure = format!(
+                "the member role's permissions could not be checked: {} failed ({})",
+                e.operation,
+                e.code.as_deref().unwrap_or("no error code")
+            );
+            self.failure
+                .lock()
+                .expect("simulator poisoned")
+                .get_or_insert(failure)
+                .clone()
+        })
+    }
+}
+
+/// A denied action, with the caveat operators need (R15).
+fn denied_warning(action: &str) -> String {
+    format!(
+        "{action} is denied by the member role's policies. An SCP with conditions on global \
+         keys (such as aws:PrincipalArn) can make this warning false: IAM's policy simulator \
+         does not see those keys"
+    )
 }
 
 async fn record_failure(
@@ -225,17 +305,12 @@ async fn apply(
     app: &App,
     org: &OrganizationRecord,
     listing: &Listing,
+    known: &HashMap<AccountId, AccountView>,
     access: &HashMap<AccountId, Access>,
     actor: &Actor,
 ) -> Result<usize, AppError> {
     let inner = app.inner();
     let org_id = &org.id;
-    let known: HashMap<AccountId, AccountView> =
-        accounts::of_organization(inner.store.pool(), org_id)
-            .await?
-            .into_iter()
-            .map(|a| (a.account_id.clone(), a))
-            .collect();
     let not_checked = Access::not_checked();
     let mut work: Vec<(AccountId, Vec<AccountCommand>)> = listing
         .kept

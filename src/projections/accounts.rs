@@ -32,12 +32,13 @@ pub(super) async fn apply(
             // An adopted standalone account keeps its row and first sighting.
             sqlx::query(
                 "INSERT INTO accounts (account_id, organization_id, name, email, state, org_path, \
-                 credentials, access_status, access_message, access_warnings, first_seen) \
-                 VALUES ($1, $2, $3, $4, $5, $6, NULL, 'not_checked', NULL, '[]', $7) \
+                 credentials, access_status, access_message, access_warnings, \
+                 access_permissions_checked, first_seen) \
+                 VALUES ($1, $2, $3, $4, $5, $6, NULL, 'not_checked', NULL, '[]', 0, $7) \
                  ON CONFLICT (account_id) DO UPDATE SET organization_id = excluded.organization_id, \
                  name = excluded.name, email = excluded.email, state = excluded.state, \
                  org_path = excluded.org_path, credentials = NULL, access_status = 'not_checked', \
-                 access_message = NULL, access_warnings = '[]'",
+                 access_message = NULL, access_warnings = '[]', access_permissions_checked = 0",
             )
             .bind(id)
             .bind(organization_id.as_str())
@@ -53,8 +54,9 @@ pub(super) async fn apply(
         AccountEvent::StandaloneAccountAdded { name, credentials } => {
             sqlx::query(
                 "INSERT INTO accounts (account_id, organization_id, name, email, state, org_path, \
-                 credentials, access_status, access_message, access_warnings, first_seen) \
-                 VALUES ($1, NULL, $2, NULL, NULL, '[]', $3, 'not_checked', NULL, '[]', $4)",
+                 credentials, access_status, access_message, access_warnings, \
+                 access_permissions_checked, first_seen) \
+                 VALUES ($1, NULL, $2, NULL, NULL, '[]', $3, 'not_checked', NULL, '[]', 0, $4)",
             )
             .bind(id)
             .bind(name)
@@ -76,11 +78,12 @@ pub(super) async fn apply(
         AccountEvent::AccountAccessChanged { access } => {
             sqlx::query(
                 "UPDATE accounts SET access_status = $1, access_message = $2, \
-                 access_warnings = $3 WHERE account_id = $4",
+                 access_warnings = $3, access_permissions_checked = $4 WHERE account_id = $5",
             )
             .bind(access.status.as_str())
             .bind(access.message.clone())
             .bind(serde_json::to_string(&access.warnings)?)
+            .bind(i64::from(access.permissions_checked))
             .bind(id)
             .execute(conn)
             .await?;
@@ -157,7 +160,8 @@ pub struct AccountQuery {
 }
 
 const SELECT_ROW: &str = "SELECT a.account_id, a.organization_id, a.name, a.email, a.state, \
-    a.org_path, a.access_status, a.access_message, a.access_warnings, a.first_seen, \
+    a.org_path, a.access_status, a.access_message, a.access_warnings, \
+    a.access_permissions_checked, a.first_seen, \
     h.last_completed_at FROM accounts a \
     LEFT JOIN harvest_runs h ON h.organization_id = a.organization_id";
 
@@ -172,6 +176,7 @@ fn row_view(row: &AnyRow) -> Result<AccountView, StoreError> {
     let org_path: String = row.try_get("org_path")?;
     let status: String = row.try_get("access_status")?;
     let warnings: String = row.try_get("access_warnings")?;
+    let permissions_checked: i64 = row.try_get("access_permissions_checked")?;
     let first_seen: String = row.try_get("first_seen")?;
     let last_seen: Option<String> = row.try_get("last_completed_at")?;
     let organization_id = organization_id
@@ -200,6 +205,7 @@ fn row_view(row: &AnyRow) -> Result<AccountView, StoreError> {
                 .ok_or_else(|| malformed(format!("access status {status:?}")))?,
             message: row.try_get("access_message")?,
             warnings: serde_json::from_str(&warnings)?,
+            permissions_checked: permissions_checked != 0,
         },
         first_seen: parse_timestamp(&first_seen)?,
     })

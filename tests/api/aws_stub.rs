@@ -2,7 +2,7 @@
 //! XML, and forwards everything else: the real SDK clients see AWS refusing a role where moto
 //! would accept it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -13,6 +13,10 @@ struct Rules {
     denied_roles: HashSet<String>,
     /// Every role ARN asked for, in order.
     assumed: Vec<String>,
+    /// Actions each role's policies deny in a simulation; every other action is allowed.
+    denied_actions: HashMap<String, HashSet<String>>,
+    /// Role ARNs simulated, in order.
+    simulated: Vec<String>,
 }
 
 /// A running stub; its rules change while the daemon runs.
@@ -54,6 +58,19 @@ impl AwsStub {
         self.rules.lock().unwrap().denied_roles.clear();
     }
 
+    /// Makes IAM's policy simulator deny `actions` to `role_arn` (explicitly).
+    pub fn deny_actions(&self, role_arn: &str, actions: &[&str]) {
+        self.rules.lock().unwrap().denied_actions.insert(
+            role_arn.to_owned(),
+            actions.iter().map(|a| (*a).to_owned()).collect(),
+        );
+    }
+
+    /// Every role ARN whose policies were simulated.
+    pub fn simulated(&self) -> Vec<String> {
+        self.rules.lock().unwrap().simulated.clone()
+    }
+
     /// Every role ARN the daemon asked to assume.
     pub fn assumed(&self) -> Vec<String> {
         self.rules.lock().unwrap().assumed.clone()
@@ -83,6 +100,36 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
         }
     }
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).expect("method");
+    // moto does not implement the policy simulator: answer as IAM documents it.
+    if param("Action").as_deref() == Some("SimulatePrincipalPolicy") {
+        let role = param("PolicySourceArn").unwrap_or_default();
+        let mut rules = rules.lock().unwrap();
+        rules.simulated.push(role.clone());
+        let denied = rules.denied_actions.get(&role).cloned().unwrap_or_default();
+        let results: String = form
+            .iter()
+            .filter(|(k, _)| k.starts_with("ActionNames.member."))
+            .map(|(_, action)| {
+                let decision = if denied.contains(action) {
+                    "explicitDeny"
+                } else {
+                    "allowed"
+                };
+                format!(
+                    "<member><EvalActionName>{action}</EvalActionName>\
+                     <EvalResourceName>*</EvalResourceName><EvalDecision>{decision}</EvalDecision>\
+                     <MatchedStatements/><MissingContextValues/></member>"
+                )
+            })
+            .collect();
+        return HttpResponse::Ok().content_type("text/xml").body(format!(
+            "<SimulatePrincipalPolicyResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\
+             <SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated>\
+             <EvaluationResults>{results}</EvaluationResults></SimulatePrincipalPolicyResult>\
+             <ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000001</RequestId>\
+             </ResponseMetadata></SimulatePrincipalPolicyResponse>"
+        ));
+    }
     let mut forward = client.request(
         method,
         format!(

@@ -16,9 +16,10 @@ async fn read_tables(store: &Store) -> Vec<Vec<Option<String>>> {
     for (sql, columns) in [
         (
             "SELECT account_id, organization_id, name, email, state, org_path, credentials, \
-             access_status, access_message, access_warnings, first_seen FROM accounts \
+             access_status, access_message, access_warnings, \
+             CAST(access_permissions_checked AS TEXT), first_seen FROM accounts \
              ORDER BY account_id",
-            11,
+            12,
         ),
         (
             "SELECT id, nickname, management_account_id, credentials, filters, registered_at \
@@ -66,7 +67,7 @@ async fn i1_rebuilt_read_tables_equal_the_incremental_ones(backend: Backend) {
     org.remove(&org.members[3]).await;
     app.harvest(&org_id).await;
     let incremental = read_tables(&app.store).await;
-    let accounts = incremental.iter().filter(|row| row.len() == 11).count();
+    let accounts = incremental.iter().filter(|row| row.len() == 12).count();
     assert_eq!(
         accounts,
         30 + 1 - 1,

@@ -15,6 +15,7 @@ use crate::proxy::FaultProxy;
 
 on_both_stores!(
     r4_member_access_failures_show_on_the_account,
+    r15_denied_member_actions_are_warnings_with_the_scp_caveat,
     r6_scope_filters_limit_and_exclude,
     r6_account_moved_out_of_scope_leaves_and_returns_with_history,
     r7_auto_remove_suspended_removes_listed_accounts_at_once,
@@ -169,6 +170,59 @@ async fn r4_member_access_failures_show_on_the_account(backend: Backend) {
     );
     let view = app.get_json(&format!("/api/v1/accounts/{denied}")).await;
     assert_eq!(view["access"]["status"], "ok");
+    app.stop().await;
+}
+
+async fn r15_denied_member_actions_are_warnings_with_the_scp_caveat(backend: Backend) {
+    let stub = AwsStub::start(&moto_url());
+    let app = TestApp::spawn_with_endpoint(backend, &stub.url).await;
+    let org = MotoOrg::create(Shape {
+        ous: &[],
+        accounts: 3,
+    })
+    .await;
+    let restricted = &org.members[0];
+    stub.deny_actions(
+        &MotoOrg::member_role_arn(restricted),
+        &["ec2:DescribeInstances", "s3:ListAllMyBuckets"],
+    );
+    let org_id = app.register(&org).await;
+    app.harvest(&org_id).await;
+
+    let view = app
+        .get_json(&format!("/api/v1/accounts/{restricted}"))
+        .await;
+    assert_eq!(view["access"]["status"], "ok");
+    let warnings: Vec<&str> = view["access"]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("ec2:DescribeInstances is denied")
+            && warnings[1].starts_with("s3:ListAllMyBuckets is denied")
+    );
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.contains("SCP") && w.contains("global")),
+        "{warnings:?}"
+    );
+    let other = app
+        .get_json(&format!("/api/v1/accounts/{}", org.members[1]))
+        .await;
+    assert_eq!(other["access"]["warnings"], json!([]));
+    assert_eq!(other["access"]["permissions_checked"], true);
+
+    // Simulated once per role: a harvest that saw nothing new asks IAM nothing more.
+    let simulations = stub.simulated().len();
+    assert_eq!(simulations, 4, "three members and the management account");
+    let events = app.event_count().await;
+    app.harvest(&org_id).await;
+    assert_eq!(stub.simulated().len(), simulations);
+    assert_eq!(app.event_count().await, events);
     app.stop().await;
 }
 
@@ -670,10 +724,17 @@ async fn r13_credentials_change_whole_or_not_at_all(backend: Backend) {
 async fn raw_store_text(app: &TestApp) -> String {
     match app.backend {
         Backend::Sqlite => {
+            // Read by another process: opening and closing the file here would drop the
+            // POSIX locks this process's SQLite connections hold on it.
             let mut text = String::new();
             for name in ["orgsync.db", "orgsync.db-wal"] {
-                if let Ok(bytes) = std::fs::read(app.state_dir().join(name)) {
-                    text.push_str(&String::from_utf8_lossy(&bytes));
+                let path = app.state_dir().join(name);
+                if path.exists() {
+                    let copy = std::process::Command::new("cat")
+                        .arg(&path)
+                        .output()
+                        .unwrap();
+                    text.push_str(&String::from_utf8_lossy(&copy.stdout));
                 }
             }
             text

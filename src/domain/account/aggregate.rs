@@ -688,6 +688,7 @@ mod tests {
             status: AccessStatus::AssumeRoleFailed,
             message: Some("AccessDenied: not authorized".into()),
             warnings: vec![],
+            permissions_checked: false,
         };
         AccountTest::with(())
             .given(vec![discovered()])

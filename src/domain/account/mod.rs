@@ -61,8 +61,10 @@ pub struct Access {
     pub status: AccessStatus,
     /// AWS's error code and message when it could not.
     pub message: Option<String>,
-    /// Harvest actions the role's policy denies.
+    /// Harvest actions the role's policy denies, or why they could not be checked (R15).
     pub warnings: Vec<String>,
+    /// Whether the role's permissions were simulated; if not, the next harvest tries again.
+    pub permissions_checked: bool,
 }
 
 impl Access {
@@ -72,6 +74,7 @@ impl Access {
             status: AccessStatus::NotChecked,
             message: None,
             warnings: Vec::new(),
+            permissions_checked: false,
         }
     }
 }
