@@ -113,9 +113,13 @@ impl App {
                 external_id: &inner.external_id,
             })
             .await
-            .map_err(|e| AppError::Rejected {
-                code: "assume_role_failed",
-                message: e.redacted(role.role_arn.as_str(), "the account's role"),
+            .map_err(|e| {
+                AppError::aws_step(
+                    "assume_role_failed",
+                    &e,
+                    &role.role_arn,
+                    "the account's role",
+                )
             })?;
         Ok(Access {
             status: AccessStatus::Ok,

@@ -1,9 +1,11 @@
 use cqrs_es::AggregateError;
 
+use crate::aws::AwsError;
 use crate::crypto::CryptoError;
 use crate::domain::account::AccountError;
 use crate::domain::organization::OrganizationError;
 use crate::domain::InvalidValue;
+use crate::domain::RoleArn;
 use crate::store::StoreError;
 
 /// Every way a use case can fail, each with a stable code that REST and GraphQL show.
@@ -41,6 +43,10 @@ pub enum AppError {
         code: &'static str,
         /// Why, naming the failed step and AWS's error code.
         message: String,
+        /// AWS's error code, when AWS refused.
+        aws_error_code: Option<String>,
+        /// The actions a policy simulation found denied.
+        denied_actions: Vec<String>,
     },
     /// A failure of orgsync or its store, never of the input (500).
     #[error("internal error: {0}")]
@@ -58,6 +64,34 @@ impl AppError {
             Self::Forbidden => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Unexpected(_) => "internal",
+        }
+    }
+}
+
+impl AppError {
+    /// A step of checking a role failed at AWS; the role's ARN, which R14 keeps sealed, is
+    /// named `role_name` in the message.
+    pub fn aws_step(
+        code: &'static str,
+        error: &AwsError,
+        role_arn: &RoleArn,
+        role_name: &str,
+    ) -> Self {
+        Self::Rejected {
+            code,
+            message: error.redacted(role_arn.as_str(), role_name),
+            aws_error_code: error.code.clone(),
+            denied_actions: Vec::new(),
+        }
+    }
+
+    /// The input is well formed but the rules refuse it.
+    pub fn rejected(code: &'static str, message: String) -> Self {
+        Self::Rejected {
+            code,
+            message,
+            aws_error_code: None,
+            denied_actions: Vec::new(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Use cases of organizations: register, edit, remove, read, harvest.
 
-use crate::aws::{AssumeRole, OrganizationInfo};
+use crate::aws::{actions, AssumeRole, OrganizationInfo};
 use crate::domain::account::{AccountCommand, RemovalReason, RemoveAccount};
 use crate::domain::organization::{
     ChangeFilters, Credentials, Filters, OrganizationCommand, RegisterOrganization,
@@ -65,7 +65,10 @@ pub struct OrganizationChange {
 }
 
 impl App {
-    /// Assumes the org role and describes its organization, naming the step that failed.
+    /// Checks the org role as R3 says, in order: assume it with the external ID, describe its
+    /// organization (which must be managed from the role's account), and simulate its
+    /// policies over the harvest actions, with its own credentials on its own ARN. The error
+    /// names the step that failed, AWS's error code and every denied action.
     async fn check_org_role(
         &self,
         credentials: &Credentials,
@@ -81,27 +84,48 @@ impl App {
                 external_id: &inner.external_id,
             })
             .await
-            .map_err(|e| AppError::Rejected {
-                code: "assume_role_failed",
-                message: e.redacted(org_role.role_arn.as_str(), "the org role"),
+            .map_err(|e| {
+                AppError::aws_step("assume_role_failed", &e, &org_role.role_arn, "the org role")
             })?;
         let info = inner
             .aws
             .describe_organization(&session)
             .await
-            .map_err(|e| AppError::Rejected {
-                code: "describe_organization_failed",
-                message: e.to_string(),
+            .map_err(|e| {
+                AppError::aws_step(
+                    "describe_organization_failed",
+                    &e,
+                    &org_role.role_arn,
+                    "the org role",
+                )
             })?;
         if &info.management_account_id != org_role.role_arn.account_id() {
-            return Err(AppError::Rejected {
-                code: "not_organization_management",
-                message: format!(
+            return Err(AppError::rejected(
+                "not_organization_management",
+                format!(
                     "the org role is in account {}, but organization {} is managed by account {}",
                     org_role.role_arn.account_id(),
                     info.id,
                     info.management_account_id
                 ),
+            ));
+        }
+        let denied = inner
+            .aws
+            .denied_actions(&session, &org_role.role_arn, actions::ORGANIZATION_HARVEST)
+            .await
+            .map_err(|e| {
+                AppError::aws_step("simulation_failed", &e, &org_role.role_arn, "the org role")
+            })?;
+        if !denied.is_empty() {
+            return Err(AppError::Rejected {
+                code: "missing_permissions",
+                message: format!(
+                    "iam:SimulatePrincipalPolicy: the org role's policies do not allow {}",
+                    denied.join(", ")
+                ),
+                aws_error_code: None,
+                denied_actions: denied,
             });
         }
         Ok(info)
@@ -151,10 +175,10 @@ impl App {
         if let Some(credentials) = &change.credentials {
             let info = self.check_org_role(credentials).await?;
             if info.id != *id {
-                return Err(AppError::Rejected {
-                    code: "wrong_organization",
-                    message: format!("the org role reads organization {}, not {id}", info.id),
-                });
+                return Err(AppError::rejected(
+                    "wrong_organization",
+                    format!("the org role reads organization {}, not {id}", info.id),
+                ));
             }
             commands.push(OrganizationCommand::ReplaceCredentials(
                 ReplaceCredentials {

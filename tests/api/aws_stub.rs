@@ -17,6 +17,10 @@ struct Rules {
     denied_actions: HashMap<String, HashSet<String>>,
     /// Role ARNs simulated, in order.
     simulated: Vec<String>,
+    /// Role ARNs whose trust policy requires this external ID.
+    external_ids: HashMap<String, String>,
+    /// Whether the policy simulator answers 500, as moto does.
+    simulator_down: bool,
 }
 
 /// A running stub; its rules change while the daemon runs.
@@ -53,6 +57,20 @@ impl AwsStub {
             .insert(role_arn.to_owned());
     }
 
+    /// Makes `role_arn`'s trust policy require `external_id`, as AWS checks it.
+    pub fn require_external_id(&self, role_arn: &str, external_id: &str) {
+        self.rules
+            .lock()
+            .unwrap()
+            .external_ids
+            .insert(role_arn.to_owned(), external_id.to_owned());
+    }
+
+    /// Makes the policy simulator fail with an HTTP 500, as moto's does.
+    pub fn break_simulator(&self) {
+        self.rules.lock().unwrap().simulator_down = true;
+    }
+
     /// Lets every AssumeRole through again.
     pub fn allow_all(&self) {
         self.rules.lock().unwrap().denied_roles.clear();
@@ -79,7 +97,17 @@ impl AwsStub {
 
 type State = (Arc<Mutex<Rules>>, String, reqwest::Client);
 
+/// Every answer closes its connection, as moto's do: each AWS call is then one connection,
+/// which a connection-cutting proxy in front can count.
 async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> HttpResponse {
+    let mut response = answer(req, body, state).await;
+    response
+        .head_mut()
+        .set_connection_type(actix_web::http::ConnectionType::Close);
+    response
+}
+
+async fn answer(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> HttpResponse {
     let (rules, upstream, client) = state.get_ref();
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let param = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
@@ -87,7 +115,11 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
         let role = param("RoleArn").unwrap_or_default();
         let mut rules = rules.lock().unwrap();
         rules.assumed.push(role.clone());
-        if rules.denied_roles.contains(&role) {
+        let wrong_id = rules
+            .external_ids
+            .get(&role)
+            .is_some_and(|expected| param("ExternalId").as_deref() != Some(expected.as_str()));
+        if rules.denied_roles.contains(&role) || wrong_id {
             return HttpResponse::Forbidden()
                 .content_type("text/xml")
                 .body(format!(
@@ -105,6 +137,11 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
         let role = param("PolicySourceArn").unwrap_or_default();
         let mut rules = rules.lock().unwrap();
         rules.simulated.push(role.clone());
+        if rules.simulator_down {
+            return HttpResponse::InternalServerError()
+                .content_type("text/html")
+                .body("<html>500</html>");
+        }
         let denied = rules.denied_actions.get(&role).cloned().unwrap_or_default();
         let results: String = form
             .iter()

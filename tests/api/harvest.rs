@@ -6,9 +6,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{Backend, TestApp};
-use crate::moto::{moto_url, MotoOrg, Shape, NESTED};
+use crate::moto::{MotoOrg, Shape, NESTED};
 use crate::on_both_stores;
-use crate::proxy::FaultProxy;
 
 on_both_stores!(
     listing_follows_moto_through_moves_tag_changes_closures_and_departures,
@@ -122,8 +121,7 @@ async fn i3_harvest_that_saw_nothing_new_appends_no_event(backend: Backend) {
 }
 
 async fn r8_listing_cut_partway_changes_nothing(backend: Backend) {
-    let proxy = FaultProxy::start(&moto_url()).await;
-    let app = TestApp::spawn_with_endpoint(backend, &proxy.url).await;
+    let (app, proxy) = TestApp::spawn_behind_proxy(backend).await;
     let org = MotoOrg::create(Shape {
         ous: NESTED,
         accounts: 30,

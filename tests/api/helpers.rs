@@ -2,12 +2,15 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 
 use orgsync::app::{tokens, App, Role};
 use orgsync::config::Settings;
 use orgsync::startup::Application;
 use orgsync::store::Store;
+
+use crate::aws_stub::AwsStub;
+use crate::proxy::FaultProxy;
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -98,20 +101,32 @@ pub struct TestApp {
     pub app: App,
     pub client: reqwest::Client,
     pub backend: Backend,
+    /// The stub in front of moto; its rules change what AWS answers.
+    pub stub: Arc<AwsStub>,
     stop: CancellationToken,
     serving: JoinHandle<std::io::Result<()>>,
     // Kept so the state directory lives as long as the test.
-    _dir: std::sync::Arc<TempDir>,
+    _dir: Arc<TempDir>,
 }
 
 impl TestApp {
-    /// A daemon on a fresh store whose AWS endpoint is moto.
+    /// A daemon on a fresh store whose AWS endpoint is moto, behind the stub that adds what
+    /// moto lacks.
     pub async fn spawn(backend: Backend) -> Self {
-        Self::spawn_with_endpoint(backend, &crate::moto::moto_url()).await
+        let stub = Arc::new(AwsStub::start(&crate::moto::moto_url()));
+        let endpoint = stub.url.clone();
+        Self::spawn_with(backend, stub, &endpoint).await
     }
 
-    /// A daemon on a fresh store whose AWS endpoint is `endpoint`.
-    pub async fn spawn_with_endpoint(backend: Backend, endpoint: &str) -> Self {
+    /// A daemon whose AWS calls pass a connection-cutting proxy before the stub and moto.
+    pub async fn spawn_behind_proxy(backend: Backend) -> (Self, FaultProxy) {
+        let stub = Arc::new(AwsStub::start(&crate::moto::moto_url()));
+        let proxy = FaultProxy::start(&stub.url).await;
+        let app = Self::spawn_with(backend, stub, &proxy.url).await;
+        (app, proxy)
+    }
+
+    async fn spawn_with(backend: Backend, stub: Arc<AwsStub>, endpoint: &str) -> Self {
         init();
         let dir = TempDir::new().expect("temp dir");
         let mut settings = Settings::load(None).expect("default settings");
@@ -119,10 +134,15 @@ impl TestApp {
         settings.state.dir = dir.path().to_path_buf();
         settings.store.url = fresh_store_url(backend, &dir).await;
         settings.aws.endpoint_url = endpoint.to_owned();
-        Self::start(backend, settings, std::sync::Arc::new(dir)).await
+        Self::start(backend, settings, Arc::new(dir), stub).await
     }
 
-    async fn start(backend: Backend, settings: Settings, dir: std::sync::Arc<TempDir>) -> Self {
+    async fn start(
+        backend: Backend,
+        settings: Settings,
+        dir: Arc<TempDir>,
+        stub: Arc<AwsStub>,
+    ) -> Self {
         let application = Application::build(settings.clone())
             .await
             .expect("daemon builds");
@@ -145,20 +165,26 @@ impl TestApp {
             backend,
             stop,
             serving,
+            stub,
             _dir: dir,
         }
     }
 
     /// Stops the daemon as SIGTERM would and starts a new one on the same store and state.
     pub async fn restart(self) -> Self {
-        let (backend, settings, dir) = (self.backend, self.settings.clone(), self._dir.clone());
+        let (backend, settings, dir, stub) = (
+            self.backend,
+            self.settings.clone(),
+            self._dir.clone(),
+            self.stub.clone(),
+        );
         self.stop().await;
-        Self::start(backend, settings, dir).await
+        Self::start(backend, settings, dir, stub).await
     }
 
     /// Stops the daemon and waits until it has; the state directory lives as long as the
     /// returned guard.
-    pub async fn stop(self) -> std::sync::Arc<TempDir> {
+    pub async fn stop(self) -> Arc<TempDir> {
         self.stop.cancel();
         self.serving
             .await

@@ -11,3 +11,4 @@ mod input;
 mod recovery;
 mod registration;
 mod rules;
+mod validation;

@@ -11,6 +11,8 @@ pub struct RestError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    aws_error_code: Option<String>,
+    denied_actions: Vec<String>,
 }
 
 impl RestError {
@@ -20,6 +22,8 @@ impl RestError {
             status: StatusCode::BAD_REQUEST,
             code,
             message: message.into(),
+            aws_error_code: None,
+            denied_actions: Vec::new(),
         }
     }
 
@@ -29,6 +33,8 @@ impl RestError {
             status: StatusCode::PAYLOAD_TOO_LARGE,
             code: "payload_too_large",
             message: format!("the request body is larger than {limit} bytes"),
+            aws_error_code: None,
+            denied_actions: Vec::new(),
         }
     }
 }
@@ -44,15 +50,26 @@ impl From<AppError> for RestError {
             AppError::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
+        let code = e.code();
         let message = match &e {
             // The details are in the log; the caller gets no internals.
             AppError::Unexpected(_) => "internal error; see the daemon's log".to_owned(),
             other => other.to_string(),
         };
+        let (aws_error_code, denied_actions) = match e {
+            AppError::Rejected {
+                aws_error_code,
+                denied_actions,
+                ..
+            } => (aws_error_code, denied_actions),
+            _ => (None, Vec::new()),
+        };
         Self {
             status,
-            code: e.code(),
+            code,
             message,
+            aws_error_code,
+            denied_actions,
         }
     }
 }
@@ -67,6 +84,13 @@ impl ResponseError for RestError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        response.json(json!({"error": {"code": self.code, "message": self.message}}))
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(aws) = &self.aws_error_code {
+            error["aws_error_code"] = json!(aws);
+        }
+        if !self.denied_actions.is_empty() {
+            error["denied_actions"] = json!(self.denied_actions);
+        }
+        response.json(json!({ "error": error }))
     }
 }
