@@ -64,6 +64,8 @@ pub struct AwsSettings {
     pub region: String,
     /// Endpoint override for every AWS API; empty for AWS's own.
     pub endpoint_url: String,
+    /// The role or user the daemon runs as, filled into the role templates; empty for none.
+    pub trusted_principal_arn: String,
 }
 
 /// When and how hard organizations are harvested.
@@ -167,6 +169,14 @@ impl Settings {
                 self.log.format
             ));
         }
+        if let Some(arn) = self.aws_trusted_principal() {
+            let iam = arn.split(':').nth(2) == Some("iam") && arn.starts_with("arn:");
+            if !iam || !(arn.contains(":role/") || arn.contains(":user/")) {
+                return fail(format!(
+                    "aws.trusted_principal_arn must be an IAM role or user ARN, got {arn:?}"
+                ));
+            }
+        }
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
             return fail(format!(
                 "server.listen must be an address and port such as 127.0.0.1:8080, got {:?}",
@@ -197,6 +207,11 @@ impl Settings {
             }
         }
         self.state.dir.join("orgsync.key")
+    }
+
+    /// The principal the role templates trust, if configured.
+    pub fn aws_trusted_principal(&self) -> Option<&str> {
+        Some(self.aws.trusted_principal_arn.as_str()).filter(|arn| !arn.is_empty())
     }
 
     /// The AWS endpoint override, if any.

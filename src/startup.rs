@@ -65,7 +65,7 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let store = open_store(&settings).await?;
         let keys = KeyRing::load_or_create(&settings.key_file())?;
-        let app = App::new(store, keys, aws, settings.harvest.clone()).await?;
+        let app = App::new(store, keys, aws, &settings).await?;
         let token_file = admin_token_file(&settings);
         if tokens::create_initial_admin(app.store().pool(), &token_file).await? {
             tracing::warn!(path = %token_file.display(), "wrote the first admin token");

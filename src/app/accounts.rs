@@ -46,6 +46,11 @@ impl App {
         Ok(events)
     }
 
+    /// Up to `limit` events of every aggregate after position `after`, in order (I5).
+    pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, AppError> {
+        Ok(self.store().events_after(after, limit).await?)
+    }
+
     /// Whether the badges of the account's organization follow its tags.
     async fn auto_badge(&self, account: &AccountView) -> Result<bool, AppError> {
         Ok(match &account.organization_id {

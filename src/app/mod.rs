@@ -6,6 +6,7 @@ mod accounts;
 mod commands;
 mod error;
 mod organizations;
+pub mod templates;
 pub mod tokens;
 
 use std::collections::{HashMap, HashSet};
@@ -23,7 +24,7 @@ pub use organizations::{FiltersPatch, OrganizationChange, Registration};
 pub use tokens::{Principal, Role};
 
 use crate::aws::AwsApi;
-use crate::config::HarvestSettings;
+use crate::config::{HarvestSettings, Settings};
 use crate::crypto::{random_token, KeyRing, Sealed, Secret};
 use crate::domain::account::Account;
 use crate::domain::organization::Organization;
@@ -54,6 +55,7 @@ pub(crate) struct Inner {
     pub(crate) accounts: CommandBus<Account>,
     pub(crate) projector: Projector,
     pub(crate) harvest: HarvestSettings,
+    trusted_principal: Option<String>,
     harvest_locks: Mutex<HashMap<OrgId, Arc<AsyncMutex<()>>>>,
     // Organizations asked to harvest while one ran: the running one goes again when done, so
     // a filter change made meanwhile is never left to the next interval.
@@ -70,7 +72,7 @@ impl App {
         store: Store,
         keys: KeyRing,
         aws: Arc<dyn AwsApi>,
-        harvest: HarvestSettings,
+        settings: &Settings,
     ) -> Result<Self, AppError> {
         let external_id = load_or_create_external_id(&store, &keys).await?;
         let projector = Projector::new(store.clone());
@@ -83,7 +85,8 @@ impl App {
             keys,
             aws,
             external_id,
-            harvest,
+            harvest: settings.harvest.clone(),
+            trusted_principal: settings.aws_trusted_principal().map(str::to_owned),
             harvest_locks: Mutex::new(HashMap::new()),
             reruns: Mutex::new(HashSet::new()),
             tasks: TaskTracker::new(),
@@ -104,6 +107,15 @@ impl App {
     /// The installation's external ID (R1), for admins only.
     pub fn external_id(&self) -> &Secret<String> {
         &self.0.external_id
+    }
+
+    /// A role template with this installation's external ID and trusted principal.
+    pub fn role_template(&self, template: templates::Template) -> String {
+        templates::render(
+            template,
+            self.0.external_id.expose(),
+            self.0.trusted_principal.as_deref(),
+        )
     }
 
     /// The holder of `token`, or 401.

@@ -1,16 +1,16 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR;
 use base64::Engine;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::Deserialize;
+use serde_json::json;
 
 use crate::app::{AccountRole, App, AppError};
 use crate::domain::account::is_reserved_badge;
 use crate::domain::{AccountId, AccountState, Actor, OrgId};
 use crate::projections::accounts::AccountQuery;
-use crate::store::StoredEvent;
 
 use super::auth::{Admin, Viewer};
+use super::events::EventView;
 use super::RestError;
 
 const DEFAULT_LIMIT: i64 = 100;
@@ -264,37 +264,6 @@ async fn remove_badge(
     let key = badge_key(key)?;
     app.remove_badge(&Actor::token(&who.name), &id, key).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// An event as the API shows it, sealed fields left out.
-#[derive(Serialize)]
-pub(super) struct EventView {
-    sequence: i64,
-    #[serde(rename = "type")]
-    event_type: String,
-    at: chrono::DateTime<chrono::Utc>,
-    actor: String,
-    data: Value,
-}
-
-impl From<StoredEvent> for EventView {
-    fn from(event: StoredEvent) -> Self {
-        // Payloads are serde's externally tagged enums: {"EventType": {…fields…}}.
-        let mut data = match event.payload {
-            Value::Object(mut outer) => outer.remove(&event.event_type).unwrap_or(Value::Null),
-            other => other,
-        };
-        if let Value::Object(fields) = &mut data {
-            fields.remove("credentials");
-        }
-        Self {
-            sequence: event.seq,
-            event_type: event.event_type,
-            at: event.metadata.at,
-            actor: event.metadata.actor,
-            data,
-        }
-    }
 }
 
 async fn history(

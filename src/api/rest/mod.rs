@@ -4,6 +4,7 @@
 mod accounts;
 mod auth;
 mod error;
+mod events;
 mod health;
 mod organizations;
 
@@ -30,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .wrap(from_fn(auth::authenticate))
             .configure(organizations::routes)
             .configure(accounts::routes)
+            .configure(events::routes)
             .default_service(web::to(not_found)),
     )
     .default_service(web::to(not_found));

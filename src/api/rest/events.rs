@@ -1,0 +1,112 @@
+//! The change feed (I5) and the role templates.
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::app::templates::Template;
+use crate::app::App;
+use crate::store::StoredEvent;
+
+use super::auth::{Admin, Viewer};
+use super::RestError;
+
+const DEFAULT_LIMIT: i64 = 100;
+const MAX_LIMIT: i64 = 1000;
+
+pub(super) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/events").get(feed))
+        .service(web::resource("/templates/{name}").get(template));
+}
+
+/// An event as the API shows it, sealed fields left out.
+#[derive(Serialize)]
+pub(super) struct EventView {
+    sequence: i64,
+    #[serde(rename = "type")]
+    event_type: String,
+    aggregate_type: String,
+    aggregate_id: String,
+    at: chrono::DateTime<chrono::Utc>,
+    actor: String,
+    data: Value,
+}
+
+impl From<StoredEvent> for EventView {
+    fn from(event: StoredEvent) -> Self {
+        // Payloads are serde's externally tagged enums: {"EventType": {…fields…}}.
+        let mut data = match event.payload {
+            Value::Object(mut outer) => outer.remove(&event.event_type).unwrap_or(Value::Null),
+            other => other,
+        };
+        if let Value::Object(fields) = &mut data {
+            fields.remove("credentials");
+        }
+        Self {
+            sequence: event.seq,
+            event_type: event.event_type,
+            aggregate_type: event.aggregate_type,
+            aggregate_id: event.aggregate_id,
+            at: event.metadata.at,
+            actor: event.metadata.actor,
+            data,
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedParams {
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Events after a cursor, oldest first; `next_cursor` is where to continue from, also when
+/// nothing new came, so a client polls with it forever and sees each event exactly once.
+async fn feed(
+    _: Viewer,
+    app: web::Data<App>,
+    params: web::Query<FeedParams>,
+) -> Result<HttpResponse, RestError> {
+    let params = params.into_inner();
+    let after = match params.after.as_deref() {
+        None => 0,
+        Some(cursor) => cursor
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| {
+                RestError::bad_request("invalid_query", "after: not a cursor this API gave out")
+            })?,
+    };
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(RestError::bad_request(
+            "invalid_query",
+            format!("limit: expected 1 to {MAX_LIMIT}, got {limit}"),
+        ));
+    }
+    let events: Vec<EventView> = app
+        .events_after(after, limit)
+        .await?
+        .into_iter()
+        .map(EventView::from)
+        .collect();
+    let next = events.last().map_or(after, |e| e.sequence);
+    Ok(HttpResponse::Ok().json(json!({"events": events, "next_cursor": next.to_string()})))
+}
+
+async fn template(
+    _: Admin,
+    app: web::Data<App>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, RestError> {
+    let name = name.into_inner();
+    let template = name
+        .strip_suffix(".yaml")
+        .and_then(Template::from_name)
+        .ok_or_else(|| crate::app::AppError::NotFound(format!("template {name}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/yaml")
+        .body(app.role_template(template)))
+}

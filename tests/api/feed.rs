@@ -1,0 +1,125 @@
+//! The change feed never skips or repeats an event, with writers racing the reader (I5), and
+//! the role templates come out as CloudFormation that cfn-lint accepts (run by scripts/test).
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use crate::helpers::{expect_error, Backend, TestApp};
+use crate::moto::{MotoOrg, Shape};
+use crate::on_both_stores;
+
+on_both_stores!(
+    i5_feed_sees_every_event_once_in_order_with_concurrent_writers,
+    role_templates_carry_the_external_id_and_the_harvest_actions,
+);
+
+async fn i5_feed_sees_every_event_once_in_order_with_concurrent_writers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = MotoOrg::create(Shape {
+        ous: &[],
+        accounts: 4,
+    })
+    .await;
+    let org_id = app.register(&org).await;
+    app.harvest(&org_id).await;
+
+    // Four writers flip manual badges on four accounts while a reader follows the feed.
+    let written = AtomicBool::new(false);
+    let writers = async {
+        futures::future::join_all(org.members.iter().map(|account| {
+            let app = &app;
+            async move {
+                for i in 0..15 {
+                    let path = format!("/api/v1/accounts/{account}/badges");
+                    let body = json!({"key": "round", "value": i.to_string()});
+                    assert_eq!(app.post(&path, &body).await.status(), StatusCode::OK);
+                }
+            }
+        }))
+        .await;
+        written.store(true, Ordering::SeqCst);
+    };
+    let reader = async {
+        let mut cursor = "0".to_owned();
+        let mut seen: Vec<i64> = Vec::new();
+        loop {
+            // Read the flag first: an empty page after every write was acknowledged means
+            // the feed is drained.
+            let done = written.load(Ordering::SeqCst);
+            let page = app
+                .get_json(&format!("/api/v1/events?after={cursor}&limit=7"))
+                .await;
+            let events = page["events"].as_array().unwrap();
+            seen.extend(events.iter().map(|e| e["sequence"].as_i64().unwrap()));
+            cursor = page["next_cursor"].as_str().unwrap().to_owned();
+            if events.is_empty() {
+                if done {
+                    return seen;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+    };
+    let ((), seen) = tokio::join!(writers, reader);
+    assert!(
+        seen.len() >= 60,
+        "the badges written and the harvest's events"
+    );
+
+    let mut sorted = seen.clone();
+    sorted.sort_unstable();
+    assert_eq!(seen, sorted, "in order");
+    let unique: BTreeSet<i64> = seen.iter().copied().collect();
+    assert_eq!(unique.len(), seen.len(), "no event twice");
+    let stored: BTreeSet<i64> = sqlx::query("SELECT seq FROM events")
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get("seq"))
+        .collect();
+    assert_eq!(unique, stored, "none skipped");
+
+    let bad = app.get("/api/v1/events?after=-1").await;
+    expect_error(bad, StatusCode::BAD_REQUEST, "invalid_query").await;
+    let first: Value = app.get_json("/api/v1/events?limit=1").await;
+    assert!(
+        first["events"][0]["data"].get("credentials").is_none(),
+        "sealed fields are left out"
+    );
+    app.stop().await;
+}
+
+async fn role_templates_carry_the_external_id_and_the_harvest_actions(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let external_id = app.get_json("/api/v1/external-id").await["external_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cfn");
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["org-role.yaml", "member-role.yaml"] {
+        let response = app.get(&format!("/api/v1/templates/{name}")).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let yaml = response.text().await.unwrap();
+        assert!(
+            yaml.contains(&format!("Default: \"{external_id}\"")),
+            "{yaml}"
+        );
+        assert!(yaml.contains("sts:ExternalId: !Ref ExternalId"));
+        // scripts/test runs cfn-lint on these after the suite.
+        let file =
+            format!("{}-{:?}.yaml", name.trim_end_matches(".yaml"), app.backend).to_lowercase();
+        std::fs::write(dir.join(file), yaml).unwrap();
+    }
+    let viewer = app.token(orgsync::app::Role::Viewer).await;
+    let forbidden = app.get_as("/api/v1/templates/org-role.yaml", &viewer).await;
+    expect_error(forbidden, StatusCode::FORBIDDEN, "forbidden").await;
+    let unknown = app.get("/api/v1/templates/admin-role.yaml").await;
+    expect_error(unknown, StatusCode::NOT_FOUND, "not_found").await;
+    app.stop().await;
+}
