@@ -33,7 +33,7 @@ use crate::projections::Projector;
 use crate::store::{Store, StoreError};
 
 /// Whether asking for a harvest started one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HarvestStart {
     /// A harvest started now.

@@ -284,7 +284,7 @@ impl From<SessionDuration> for i64 {
 }
 
 /// The account's life-cycle state as AWS reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AccountState {
     /// Being created.
@@ -326,9 +326,10 @@ impl AccountState {
 }
 
 /// One step of an account's place in the OU tree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrgUnit {
     /// The root or OU id.
+    #[schema(value_type = String, example = "ou-ab12-abcdefgh")]
     pub id: ParentId,
     /// Its name.
     pub name: String,

@@ -114,9 +114,10 @@ pub(super) async fn apply(
 }
 
 /// An account as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AccountView {
     /// The 12-digit account id.
+    #[schema(value_type = String, example = "111122223333")]
     pub account_id: AccountId,
     /// Its name.
     pub name: String,
@@ -125,12 +126,14 @@ pub struct AccountView {
     /// Its state; unknown for standalone accounts.
     pub state: Option<AccountState>,
     /// The organization that manages it.
+    #[schema(value_type = Option<String>)]
     pub organization_id: Option<OrgId>,
     /// Whether an organization manages it (R12).
     pub managed: bool,
     /// Its place in the OU tree, root first.
     pub org_path: OrgPath,
     /// Its AWS tags as last harvested (R11).
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub tags: Tags,
     /// Its badges, by key.
     pub badges: Vec<BadgeView>,

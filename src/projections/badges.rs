@@ -20,7 +20,7 @@ use crate::store::{StoreError, StoredEvent};
 use super::accounts::{by_account, placeholders};
 
 /// A badge as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BadgeView {
     /// Its key.
     pub key: String,

@@ -84,13 +84,15 @@ async fn set(
 }
 
 /// An organization as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct OrganizationView {
     /// The AWS organization id.
+    #[schema(value_type = String, example = "o-exampleorgid")]
     pub id: OrgId,
     /// The name operators know it by.
     pub nickname: String,
     /// Its management account.
+    #[schema(value_type = String)]
     pub management_account_id: AccountId,
     /// Its scope and badge filters.
     pub filters: Filters,
@@ -101,7 +103,7 @@ pub struct OrganizationView {
 }
 
 /// How the last harvest went.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LastHarvest {
     /// When it started.
     pub started_at: DateTime<Utc>,

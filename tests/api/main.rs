@@ -2,8 +2,8 @@
 //! store-touching test on SQLite and on PostgreSQL. Run them with `scripts/test`.
 
 mod aws_stub;
-mod feed;
 mod helpers;
+mod interfaces;
 mod moto;
 mod proxy;
 

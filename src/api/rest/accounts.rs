@@ -3,14 +3,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::app::{AccountRole, App, AppError};
 use crate::domain::account::is_reserved_badge;
 use crate::domain::{AccountId, AccountState, Actor, OrgId};
-use crate::projections::accounts::AccountQuery;
+use crate::projections::accounts::{AccountQuery, AccountView};
 
 use super::auth::{Admin, Viewer};
 use super::events::EventView;
+use super::openapi::{AccountPage, AccountParams, ErrorBody, EventPage};
 use super::RestError;
 
 const DEFAULT_LIMIT: i64 = 100;
@@ -92,7 +94,14 @@ fn account_query(query_string: &str) -> Result<AccountQuery, RestError> {
     Ok(query)
 }
 
-async fn list(_: Viewer, app: web::Data<App>, req: HttpRequest) -> Result<HttpResponse, RestError> {
+/// A page of the listing.
+#[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", params(AccountParams),
+    responses((status = 200, body = AccountPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(super) async fn list(
+    _: Viewer,
+    app: web::Data<App>,
+    req: HttpRequest,
+) -> Result<HttpResponse, RestError> {
     let query = account_query(req.query_string())?;
     let accounts = app.accounts(&query).await?;
     let next_cursor = (accounts.len() as i64 == query.limit)
@@ -109,7 +118,11 @@ fn account_id(raw: String) -> Result<AccountId, RestError> {
     AccountId::try_from(raw).map_err(|e| RestError::bad_request("invalid_path", e.to_string()))
 }
 
-async fn get(
+/// One account.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}", tag = "accounts",
+    params(("id" = String, Path, description = "The 12-digit account id")),
+    responses((status = 200, body = AccountView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn get(
     _: Viewer,
     app: web::Data<App>,
     id: web::Path<String>,
@@ -118,9 +131,10 @@ async fn get(
     Ok(HttpResponse::Ok().json(app.account(&id).await?))
 }
 
-#[derive(Deserialize)]
+/// A standalone account's role, in the account itself.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RoleBody {
+pub(super) struct RoleBody {
     role_arn: String,
     session_name: String,
     duration_seconds: i64,
@@ -137,9 +151,10 @@ impl TryFrom<RoleBody> for AccountRole {
     }
 }
 
-#[derive(Deserialize)]
+/// A standalone account.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AddBody {
+pub(super) struct AddBody {
     account_id: String,
     name: String,
     #[serde(flatten)]
@@ -161,7 +176,11 @@ fn role_for(id: &AccountId, role: RoleBody) -> Result<AccountRole, RestError> {
     Ok(role)
 }
 
-async fn add(
+/// Adds a standalone account, after assuming its role (R12).
+#[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = AddBody,
+    responses((status = 201, body = AccountView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn add(
     Admin(who): Admin,
     app: web::Data<App>,
     body: web::Json<AddBody>,
@@ -178,7 +197,13 @@ async fn add(
         .json(account))
 }
 
-async fn replace_credentials(
+/// Replaces a standalone account's role; 409 for managed accounts (R12).
+#[utoipa::path(patch, path = "/api/v1/accounts/{id}", tag = "accounts", request_body = RoleBody,
+    params(("id" = String, Path, description = "The 12-digit account id")),
+    responses((status = 200, body = AccountView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub(super) async fn replace_credentials(
     Admin(who): Admin,
     app: web::Data<App>,
     id: web::Path<String>,
@@ -192,7 +217,12 @@ async fn replace_credentials(
     Ok(HttpResponse::Ok().json(account))
 }
 
-async fn delete(
+/// Deletes a standalone account; 409 for managed accounts (R12).
+#[utoipa::path(delete, path = "/api/v1/accounts/{id}", tag = "accounts",
+    params(("id" = String, Path, description = "The 12-digit account id")),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub(super) async fn delete(
     Admin(who): Admin,
     app: web::Data<App>,
     id: web::Path<String>,
@@ -231,14 +261,20 @@ fn badge_key(raw: String) -> Result<String, RestError> {
     Ok(key)
 }
 
-#[derive(Deserialize)]
+/// A manual badge.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct BadgeBody {
+pub(super) struct BadgeBody {
     key: String,
     value: String,
 }
 
-async fn add_badge(
+/// Adds or changes a manual badge.
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/badges", tag = "accounts", request_body = BadgeBody,
+    params(("id" = String, Path, description = "The 12-digit account id")),
+    responses((status = 200, body = AccountView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub(super) async fn add_badge(
     Admin(who): Admin,
     app: web::Data<App>,
     id: web::Path<String>,
@@ -254,7 +290,12 @@ async fn add_badge(
     Ok(HttpResponse::Ok().json(account))
 }
 
-async fn remove_badge(
+/// Removes a manual badge.
+#[utoipa::path(delete, path = "/api/v1/accounts/{id}/badges/{key}", tag = "accounts",
+    params(("id" = String, Path, description = "The 12-digit account id"), ("key" = String, Path, description = "The badge's key")),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub(super) async fn remove_badge(
     Admin(who): Admin,
     app: web::Data<App>,
     path: web::Path<(String, String)>,
@@ -266,7 +307,11 @@ async fn remove_badge(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn history(
+/// An account's whole history, also after it left the listing.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/events", tag = "accounts",
+    params(("id" = String, Path, description = "The 12-digit account id")),
+    responses((status = 200, body = EventPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn history(
     _: Viewer,
     app: web::Data<App>,
     id: web::Path<String>,

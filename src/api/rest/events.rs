@@ -3,12 +3,14 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::app::templates::Template;
 use crate::app::App;
 use crate::store::StoredEvent;
 
 use super::auth::{Admin, Viewer};
+use super::openapi::{ErrorBody, EventPage};
 use super::RestError;
 
 const DEFAULT_LIMIT: i64 = 100;
@@ -20,15 +22,24 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// An event as the API shows it, sealed fields left out.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct EventView {
+    /// Its position in the log: the feed's cursor.
     sequence: i64,
+    /// Its type, e.g. `AccountDiscovered`.
     #[serde(rename = "type")]
     event_type: String,
+    /// `Organization` or `Account`.
     aggregate_type: String,
+    /// The organization or account id.
     aggregate_id: String,
+    /// When it was appended.
+    #[schema(value_type = String, format = DateTime)]
     at: chrono::DateTime<chrono::Utc>,
+    /// Who caused it: `token:<name>`, `scheduler` or `harvest:<org id>`.
     actor: String,
+    /// Its fields, sealed ones left out.
+    #[schema(value_type = Object)]
     data: Value,
 }
 
@@ -54,16 +65,21 @@ impl From<StoredEvent> for EventView {
     }
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct FeedParams {
+pub(super) struct FeedParams {
+    /// The `next_cursor` of the previous page; from the start when left out.
     after: Option<String>,
+    /// At most this many events, 1 to 1000 (100 when left out).
     limit: Option<i64>,
 }
 
 /// Events after a cursor, oldest first; `next_cursor` is where to continue from, also when
 /// nothing new came, so a client polls with it forever and sees each event exactly once.
-async fn feed(
+/// The change feed: every event after a cursor, in order, each exactly once (I5).
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(FeedParams),
+    responses((status = 200, body = EventPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(super) async fn feed(
     _: Viewer,
     app: web::Data<App>,
     params: web::Query<FeedParams>,
@@ -96,7 +112,12 @@ async fn feed(
     Ok(HttpResponse::Ok().json(json!({"events": events, "next_cursor": next.to_string()})))
 }
 
-async fn template(
+/// A CloudFormation template for the org role or the member role.
+#[utoipa::path(get, path = "/api/v1/templates/{name}", tag = "organizations",
+    params(("name" = String, Path, description = "`org-role.yaml` or `member-role.yaml`")),
+    responses((status = 200, content_type = "application/yaml", body = String), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn template(
     _: Admin,
     app: web::Data<App>,
     name: web::Path<String>,

@@ -4,11 +4,14 @@ use serde_json::json;
 use crate::app::App;
 
 /// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", security(), responses((status = 200, description = "alive")))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// Readiness: the store answers.
+#[utoipa::path(get, path = "/readyz", tag = "health", security(),
+    responses((status = 200, description = "ready"), (status = 503, description = "the store is unreachable")))]
 pub async fn readyz(app: web::Data<App>) -> HttpResponse {
     match sqlx::query("SELECT 1").execute(app.store().pool()).await {
         Ok(_) => HttpResponse::Ok().json(json!({"status": "ready"})),

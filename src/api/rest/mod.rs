@@ -6,13 +6,17 @@ mod auth;
 mod error;
 mod events;
 mod health;
+mod openapi;
 mod organizations;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::RestError;
+pub use openapi::ApiDoc;
 
 /// Registers every route, the JSON error handlers and the body size limit.
 pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
@@ -24,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     .app_data(web::PayloadConfig::default().limit(max_body_bytes))
     .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
     .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
+    .service(SwaggerUi::new("/api/v1/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()))
     .service(web::resource("/healthz").get(health::healthz))
     .service(web::resource("/readyz").get(health::readyz))
     .service(

@@ -1,13 +1,16 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::app::{App, AppError, FiltersPatch, OrganizationChange, Registration};
 use crate::domain::organization::{Credentials, Filters, MemberRole, OrgRole};
 use crate::domain::{Actor, OrgId, ParentId};
+use crate::projections::organizations::OrganizationView;
 
 use super::accounts::text_field;
 use super::auth::{Admin, Viewer};
+use super::openapi::{ErrorBody, ExternalIdBody, HarvestStarted, OrganizationList};
 use super::RestError;
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
@@ -22,9 +25,10 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/organizations/{id}/harvest").post(harvest));
 }
 
-#[derive(Deserialize)]
+/// A registration.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RegisterBody {
+pub(super) struct RegisterBody {
     nickname: String,
     org_role: OrgRoleBody,
     member_role: MemberRoleBody,
@@ -32,25 +36,28 @@ struct RegisterBody {
     filters: FiltersBody,
 }
 
-#[derive(Deserialize)]
+/// The role in the management account.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct OrgRoleBody {
+pub(super) struct OrgRoleBody {
     role_arn: String,
     session_name: String,
     duration_seconds: i64,
 }
 
-#[derive(Deserialize)]
+/// The role in every member account.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct MemberRoleBody {
+pub(super) struct MemberRoleBody {
     role_name: String,
     session_name: String,
     duration_seconds: i64,
 }
 
-#[derive(Deserialize)]
+/// Scope and badge filters; keys left out take their defaults.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct FiltersBody {
+pub(super) struct FiltersBody {
     #[serde(default)]
     exclude_name_prefixes: Vec<String>,
     #[serde(default)]
@@ -135,11 +142,18 @@ fn org_id(raw: String) -> Result<OrgId, RestError> {
     OrgId::try_from(raw).map_err(|e| RestError::bad_request("invalid_path", e.to_string()))
 }
 
-async fn external_id(_: Admin, app: web::Data<App>) -> HttpResponse {
+/// The installation's external ID (R1).
+#[utoipa::path(get, path = "/api/v1/external-id", tag = "organizations",
+    responses((status = 200, body = ExternalIdBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(super) async fn external_id(_: Admin, app: web::Data<App>) -> HttpResponse {
     HttpResponse::Ok().json(json!({"external_id": app.external_id().expose()}))
 }
 
-async fn register(
+/// Registers an organization after checking its role (R3); a harvest starts.
+#[utoipa::path(post, path = "/api/v1/organizations", tag = "organizations", request_body = RegisterBody,
+    responses((status = 201, body = OrganizationView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn register(
     Admin(principal): Admin,
     app: web::Data<App>,
     body: web::Json<RegisterBody>,
@@ -153,11 +167,18 @@ async fn register(
         .json(org))
 }
 
-async fn list(_: Viewer, app: web::Data<App>) -> Result<HttpResponse, RestError> {
+/// Every registered organization.
+#[utoipa::path(get, path = "/api/v1/organizations", tag = "organizations",
+    responses((status = 200, body = OrganizationList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(super) async fn list(_: Viewer, app: web::Data<App>) -> Result<HttpResponse, RestError> {
     Ok(HttpResponse::Ok().json(json!({"organizations": app.organizations().await?})))
 }
 
-async fn get(
+/// One organization.
+#[utoipa::path(get, path = "/api/v1/organizations/{id}", tag = "organizations",
+    params(("id" = String, Path, description = "The AWS organization id")),
+    responses((status = 200, body = OrganizationView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn get(
     _: Viewer,
     app: web::Data<App>,
     id: web::Path<String>,
@@ -166,16 +187,22 @@ async fn get(
     Ok(HttpResponse::Ok().json(app.organization(&id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct HarvestParams {
+pub(super) struct HarvestParams {
+    /// Wait for a harvest that starts after the request to finish, and answer 200.
     #[serde(default)]
     wait: bool,
 }
 
 /// 202 and the harvest runs in the background; with `?wait=true`, 200 once a harvest that
 /// started after the request has finished, with the organization as it left it.
-async fn harvest(
+/// Starts a harvest now (202), or runs one and waits for it (`wait=true`, 200).
+#[utoipa::path(post, path = "/api/v1/organizations/{id}/harvest", tag = "organizations",
+    params(("id" = String, Path, description = "The AWS organization id"), HarvestParams),
+    responses((status = 202, body = HarvestStarted), (status = 200, body = OrganizationView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn harvest(
     _: Admin,
     app: web::Data<App>,
     id: web::Path<String>,
@@ -190,27 +217,29 @@ async fn harvest(
 }
 
 /// Every field optional: PATCH takes a full credential set or none (R13).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PartialRole {
+pub(super) struct PartialRole {
     role_arn: Option<String>,
     role_name: Option<String>,
     session_name: Option<String>,
     duration_seconds: Option<i64>,
 }
 
-#[derive(Deserialize)]
+/// Filters to change; keys left out keep their value.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct FiltersPatchBody {
+pub(super) struct FiltersPatchBody {
     exclude_name_prefixes: Option<Vec<String>>,
     limit_scope_ou_ids: Option<Vec<String>>,
     auto_remove_suspended: Option<bool>,
     auto_badge: Option<bool>,
 }
 
-#[derive(Deserialize)]
+/// An edit: nickname, filters, or both roles with every field.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateBody {
+pub(super) struct UpdateBody {
     nickname: Option<String>,
     filters: Option<FiltersPatchBody>,
     org_role: Option<PartialRole>,
@@ -299,7 +328,12 @@ impl TryFrom<UpdateBody> for OrganizationChange {
     }
 }
 
-async fn update(
+/// Edits an organization (R13).
+#[utoipa::path(patch, path = "/api/v1/organizations/{id}", tag = "organizations", request_body = UpdateBody,
+    params(("id" = String, Path, description = "The AWS organization id")),
+    responses((status = 200, body = OrganizationView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn update(
     Admin(principal): Admin,
     app: web::Data<App>,
     id: web::Path<String>,
@@ -313,7 +347,11 @@ async fn update(
     Ok(HttpResponse::Ok().json(org))
 }
 
-async fn remove(
+/// Removes an organization and its accounts from the listing.
+#[utoipa::path(delete, path = "/api/v1/organizations/{id}", tag = "organizations",
+    params(("id" = String, Path, description = "The AWS organization id")),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn remove(
     Admin(principal): Admin,
     app: web::Data<App>,
     id: web::Path<String>,

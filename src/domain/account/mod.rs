@@ -25,7 +25,7 @@ pub fn is_reserved_badge(key: &str) -> bool {
 }
 
 /// Whether orgsync could assume the account's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccessStatus {
     /// The role was assumed.
@@ -55,7 +55,7 @@ impl AccessStatus {
 }
 
 /// The outcome of an access check (R4) and the permission warnings it found (R15).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Access {
     /// Whether the role could be assumed.
     pub status: AccessStatus,

@@ -49,12 +49,13 @@ pub struct Credentials {
 }
 
 /// Which accounts of the organization are listed, and how they are badged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Filters {
     /// Accounts whose name starts with any of these are left out (case-sensitive).
     pub exclude_name_prefixes: Vec<String>,
     /// When not empty, only accounts nested below one of these OUs or roots are listed.
+    #[schema(value_type = Vec<String>)]
     pub limit_scope_ou_ids: Vec<ParentId>,
     /// Suspended and closed accounts leave the listing.
     pub auto_remove_suspended: bool,

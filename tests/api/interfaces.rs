@@ -1,5 +1,6 @@
-//! The change feed never skips or repeats an event, with writers racing the reader (I5), and
-//! the role templates come out as CloudFormation that cfn-lint accepts (run by scripts/test).
+//! The machine-facing interfaces: the change feed never skips or repeats an event, with
+//! writers racing the reader (I5); the role templates come out as CloudFormation that cfn-lint
+//! accepts (run by scripts/test); the OpenAPI document and Swagger UI are served.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +16,33 @@ use crate::on_both_stores;
 on_both_stores!(
     i5_feed_sees_every_event_once_in_order_with_concurrent_writers,
     role_templates_carry_the_external_id_and_the_harvest_actions,
+    openapi_document_and_swagger_ui_are_served_without_a_token,
 );
+
+async fn openapi_document_and_swagger_ui_are_served_without_a_token(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let served: Value = app
+        .client
+        .get(format!("{}/api/v1/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let checked_in: Value =
+        serde_json::from_str(include_str!("../../schema/openapi.json")).unwrap();
+    assert_eq!(served, checked_in);
+    let ui = app
+        .client
+        .get(format!("{}/api/v1/docs/", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ui.status(), StatusCode::OK);
+    assert!(ui.text().await.unwrap().contains("swagger-ui"));
+    app.stop().await;
+}
 
 async fn i5_feed_sees_every_event_once_in_order_with_concurrent_writers(backend: Backend) {
     let app = TestApp::spawn(backend).await;
