@@ -151,14 +151,15 @@ impl TryFrom<RoleBody> for AccountRole {
     }
 }
 
-/// A standalone account.
+/// A standalone account and its role, which must be in the account itself.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AddBody {
     account_id: String,
     name: String,
-    #[serde(flatten)]
-    role: RoleBody,
+    role_arn: String,
+    session_name: String,
+    duration_seconds: i64,
 }
 
 /// The role must live in the account it reaches.
@@ -188,7 +189,14 @@ pub(super) async fn add(
     let body = body.into_inner();
     let id = AccountId::try_from(body.account_id).map_err(AppError::from)?;
     let name = text_field("name", body.name, 1, 64)?;
-    let role = role_for(&id, body.role)?;
+    let role = role_for(
+        &id,
+        RoleBody {
+            role_arn: body.role_arn,
+            session_name: body.session_name,
+            duration_seconds: body.duration_seconds,
+        },
+    )?;
     let account = app
         .add_standalone_account(&Actor::token(&who.name), &id, name, role)
         .await?;
