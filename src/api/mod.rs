@@ -2,4 +2,5 @@
 //! they parse and check input into domain values, call the application service, and shape
 //! its answers.
 
+pub mod input;
 pub mod rest;

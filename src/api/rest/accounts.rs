@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::app::{AccountRole, App, AppError};
-use crate::domain::account::is_reserved_badge;
+use crate::api::input::{account_role, badge_key, badge_value, text_field, BadgeBody};
+use crate::app::{App, AppError};
 use crate::domain::{AccountId, AccountState, Actor, OrgId};
 use crate::projections::accounts::{AccountQuery, AccountView};
 
@@ -140,17 +140,6 @@ pub(super) struct RoleBody {
     duration_seconds: i64,
 }
 
-impl TryFrom<RoleBody> for AccountRole {
-    type Error = AppError;
-    fn try_from(body: RoleBody) -> Result<Self, AppError> {
-        Ok(AccountRole {
-            role_arn: body.role_arn.try_into()?,
-            session_name: body.session_name.try_into()?,
-            duration_seconds: body.duration_seconds.try_into()?,
-        })
-    }
-}
-
 /// A standalone account and its role, which must be in the account itself.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -160,21 +149,6 @@ pub(super) struct AddBody {
     role_arn: String,
     session_name: String,
     duration_seconds: i64,
-}
-
-/// The role must live in the account it reaches.
-fn role_for(id: &AccountId, role: RoleBody) -> Result<AccountRole, RestError> {
-    let role = AccountRole::try_from(role)?;
-    if role.role_arn.account_id() != id {
-        return Err(RestError::bad_request(
-            "invalid_field",
-            format!(
-                "role_arn: the role must be in account {id}, not {}",
-                role.role_arn.account_id()
-            ),
-        ));
-    }
-    Ok(role)
 }
 
 /// Adds a standalone account, after assuming its role (R12).
@@ -189,14 +163,7 @@ pub(super) async fn add(
     let body = body.into_inner();
     let id = AccountId::try_from(body.account_id).map_err(AppError::from)?;
     let name = text_field("name", body.name, 1, 64)?;
-    let role = role_for(
-        &id,
-        RoleBody {
-            role_arn: body.role_arn,
-            session_name: body.session_name,
-            duration_seconds: body.duration_seconds,
-        },
-    )?;
+    let role = account_role(&id, body.role_arn, body.session_name, body.duration_seconds)?;
     let account = app
         .add_standalone_account(&Actor::token(&who.name), &id, name, role)
         .await?;
@@ -218,7 +185,8 @@ pub(super) async fn replace_credentials(
     body: web::Json<RoleBody>,
 ) -> Result<HttpResponse, RestError> {
     let id = account_id(id.into_inner())?;
-    let role = role_for(&id, body.into_inner())?;
+    let body = body.into_inner();
+    let role = account_role(&id, body.role_arn, body.session_name, body.duration_seconds)?;
     let account = app
         .replace_account_credentials(&Actor::token(&who.name), &id, role)
         .await?;
@@ -240,43 +208,6 @@ pub(super) async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Checks a free-text field: trimmed, `min` to `max` characters, no control characters.
-pub(super) fn text_field(
-    field: &str,
-    raw: String,
-    min: usize,
-    max: usize,
-) -> Result<String, RestError> {
-    let trimmed = raw.trim();
-    let count = trimmed.chars().count();
-    if count < min || count > max || trimmed.chars().any(char::is_control) {
-        return Err(RestError::bad_request(
-            "invalid_field",
-            format!("{field}: expected {min} to {max} printable characters, got {raw:?}"),
-        ));
-    }
-    Ok(trimmed.to_owned())
-}
-
-fn badge_key(raw: String) -> Result<String, RestError> {
-    let key = text_field("key", raw, 1, 128)?;
-    if is_reserved_badge(&key) {
-        return Err(RestError::bad_request(
-            "reserved_badge",
-            format!("key: {key:?} is reserved for orgsync's own badges"),
-        ));
-    }
-    Ok(key)
-}
-
-/// A manual badge.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct BadgeBody {
-    key: String,
-    value: String,
-}
-
 /// Adds or changes a manual badge.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/badges", tag = "accounts", request_body = BadgeBody,
     params(("id" = String, Path, description = "The 12-digit account id")),
@@ -291,7 +222,7 @@ pub(super) async fn add_badge(
     let id = account_id(id.into_inner())?;
     let body = body.into_inner();
     let key = badge_key(body.key)?;
-    let value = text_field("value", body.value, 0, 256)?;
+    let value = badge_value(body.value)?;
     let account = app
         .add_badge(&Actor::token(&who.name), &id, key, value)
         .await?;

@@ -1,0 +1,352 @@
+//! What callers send, as REST bodies and GraphQL inputs alike (one type serves both), and how
+//! it becomes validated domain values. Nothing past this module sees raw input.
+
+use async_graphql::InputObject;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::app::{AccountRole, AppError, FiltersPatch, OrganizationChange, Registration};
+use crate::domain::account::is_reserved_badge;
+use crate::domain::organization::{Credentials, Filters, MemberRole, OrgRole};
+use crate::domain::{AccountId, ParentId};
+
+/// A registration.
+#[derive(Deserialize, ToSchema, InputObject)]
+#[serde(deny_unknown_fields)]
+#[graphql(name = "RegisterOrganizationInput")]
+pub struct RegisterBody {
+    /// The name operators know it by (1 to 64 characters).
+    pub nickname: String,
+    /// The role in the management account.
+    pub org_role: OrgRoleBody,
+    /// The role in every member account.
+    pub member_role: MemberRoleBody,
+    /// Scope and badge filters.
+    #[serde(default)]
+    #[graphql(default)]
+    pub filters: FiltersBody,
+}
+
+/// The role in the management account.
+#[derive(Deserialize, ToSchema, InputObject)]
+#[serde(deny_unknown_fields)]
+#[graphql(name = "OrgRoleInput")]
+pub struct OrgRoleBody {
+    /// `arn:<aws|aws-us-gov|aws-cn>:iam::<account>:role/<name>`.
+    pub role_arn: String,
+    /// `[\w+=,.@-]{2,64}`.
+    pub session_name: String,
+    /// 900 to 43200.
+    pub duration_seconds: i64,
+}
+
+/// The role in every member account.
+#[derive(Deserialize, ToSchema, InputObject)]
+#[serde(deny_unknown_fields)]
+#[graphql(name = "MemberRoleInput")]
+pub struct MemberRoleBody {
+    /// The role's name, the same in every account.
+    pub role_name: String,
+    /// `[\w+=,.@-]{2,64}`.
+    pub session_name: String,
+    /// 900 to 43200.
+    pub duration_seconds: i64,
+}
+
+/// Scope and badge filters; keys left out take their defaults.
+#[derive(Deserialize, ToSchema, InputObject)]
+#[serde(deny_unknown_fields)]
+#[graphql(name = "FiltersInput")]
+pub struct FiltersBody {
+    /// Accounts whose name starts with one of these are left out.
+    #[serde(default)]
+    #[graphql(default)]
+    pub exclude_name_prefixes: Vec<String>,
+    /// Only accounts nested below these OUs or roots are listed (all when empty).
+    #[serde(default)]
+    #[graphql(default)]
+    pub limit_scope_ou_ids: Vec<String>,
+    /// Suspended and closed accounts leave the listing.
+    #[serde(default)]
+    #[graphql(default)]
+    pub auto_remove_suspended: bool,
+    /// Badges mirror the accounts' tags.
+    #[serde(default = "yes")]
+    #[graphql(default = true)]
+    pub auto_badge: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for FiltersBody {
+    fn default() -> Self {
+        Self {
+            exclude_name_prefixes: Vec::new(),
+            limit_scope_ou_ids: Vec::new(),
+            auto_remove_suspended: false,
+            auto_badge: true,
+        }
+    }
+}
+
+/// The org role again, every field optional: a full credential set or none (R13).
+#[derive(Deserialize, Default, ToSchema, InputObject)]
+#[serde(deny_unknown_fields)]
+#[graphql(name = "OrgRolePatch")]
+pub struct OrgRolePatch {
+    /// The role's ARN.
+    pub role_arn: Option<String>,
+    /// The session name.
+    pub session_name: Option<String>,
+    /// The session duration.
+    pub duration_seconds: Option<i64>,
+}
+
+/// The member role again, every field optional: a full credential set or none (R13).
+#[derive(Deserialize, Default, ToSchema, InputObject)]
+#[serde(deny_unknown_fields)]
+#[graphql(name = "MemberRolePatch")]
+pub struct MemberRolePatch {
+    /// The role's name.
+    pub role_name: Option<String>,
+    /// The session name.
+    pub session_name: Option<String>,
+    /// The session duration.
+    pub duration_seconds: Option<i64>,
+}
+
+/// Filters to change; keys left out keep their value.
+#[derive(Deserialize, ToSchema, InputObject)]
+#[serde(deny_unknown_fields)]
+#[graphql(name = "FiltersPatch")]
+pub struct FiltersPatchBody {
+    /// New name prefixes to exclude.
+    pub exclude_name_prefixes: Option<Vec<String>>,
+    /// New OUs to limit the scope to.
+    pub limit_scope_ou_ids: Option<Vec<String>>,
+    /// Whether suspended accounts leave the listing.
+    pub auto_remove_suspended: Option<bool>,
+    /// Whether badges follow tags.
+    pub auto_badge: Option<bool>,
+}
+
+/// An edit: nickname, filters, or both roles with every field.
+#[derive(Deserialize, ToSchema, InputObject)]
+#[serde(deny_unknown_fields)]
+#[graphql(name = "UpdateOrganizationInput")]
+pub struct UpdateBody {
+    /// A new nickname.
+    pub nickname: Option<String>,
+    /// Filters to change.
+    pub filters: Option<FiltersPatchBody>,
+    /// The org role, every field.
+    pub org_role: Option<OrgRolePatch>,
+    /// The member role, every field.
+    pub member_role: Option<MemberRolePatch>,
+}
+
+/// A manual badge.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BadgeBody {
+    /// Its key; `system.` keys and `cloud_org_path` belong to orgsync.
+    pub key: String,
+    /// Its value (up to 256 characters).
+    pub value: String,
+}
+
+fn invalid(message: String) -> AppError {
+    AppError::Invalid {
+        code: "invalid_field",
+        message,
+    }
+}
+
+/// Checks a free-text field: trimmed, `min` to `max` characters, no control characters.
+pub fn text_field(field: &str, raw: String, min: usize, max: usize) -> Result<String, AppError> {
+    let trimmed = raw.trim();
+    let count = trimmed.chars().count();
+    if count < min || count > max || trimmed.chars().any(char::is_control) {
+        return Err(invalid(format!(
+            "{field}: expected {min} to {max} printable characters, got {raw:?}"
+        )));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A manual badge's key: never one orgsync owns.
+pub fn badge_key(raw: String) -> Result<String, AppError> {
+    let key = text_field("key", raw, 1, 128)?;
+    if is_reserved_badge(&key) {
+        return Err(AppError::Invalid {
+            code: "reserved_badge",
+            message: format!("key: {key:?} is reserved for orgsync's own badges"),
+        });
+    }
+    Ok(key)
+}
+
+/// A manual badge's value.
+pub fn badge_value(raw: String) -> Result<String, AppError> {
+    text_field("value", raw, 0, 256)
+}
+
+fn prefixes(prefixes: Vec<String>) -> Result<Vec<String>, AppError> {
+    if prefixes.iter().any(String::is_empty) {
+        return Err(invalid(
+            "exclude_name_prefixes: an empty prefix would exclude every account".into(),
+        ));
+    }
+    Ok(prefixes)
+}
+
+fn scope(ids: Vec<String>) -> Result<Vec<ParentId>, AppError> {
+    Ok(ids
+        .into_iter()
+        .map(ParentId::try_from)
+        .collect::<Result<_, _>>()?)
+}
+
+impl TryFrom<FiltersBody> for Filters {
+    type Error = AppError;
+    fn try_from(body: FiltersBody) -> Result<Self, AppError> {
+        Ok(Filters {
+            exclude_name_prefixes: prefixes(body.exclude_name_prefixes)?,
+            limit_scope_ou_ids: scope(body.limit_scope_ou_ids)?,
+            auto_remove_suspended: body.auto_remove_suspended,
+            auto_badge: body.auto_badge,
+        })
+    }
+}
+
+fn role_credentials(org: OrgRoleBody, member: MemberRoleBody) -> Result<Credentials, AppError> {
+    Ok(Credentials {
+        org_role: OrgRole {
+            role_arn: org.role_arn.try_into()?,
+            session_name: org.session_name.try_into()?,
+            duration_seconds: org.duration_seconds.try_into()?,
+        },
+        member_role: MemberRole {
+            role_name: member.role_name.try_into()?,
+            session_name: member.session_name.try_into()?,
+            duration_seconds: member.duration_seconds.try_into()?,
+        },
+    })
+}
+
+impl TryFrom<RegisterBody> for Registration {
+    type Error = AppError;
+    fn try_from(body: RegisterBody) -> Result<Self, AppError> {
+        Ok(Registration {
+            nickname: text_field("nickname", body.nickname, 1, 64)?,
+            credentials: role_credentials(body.org_role, body.member_role)?,
+            filters: body.filters.try_into()?,
+        })
+    }
+}
+
+/// Both roles with every field, or neither; anything between names what is missing.
+fn credentials(
+    org: Option<OrgRolePatch>,
+    member: Option<MemberRolePatch>,
+) -> Result<Option<Credentials>, AppError> {
+    if org.is_none() && member.is_none() {
+        return Ok(None);
+    }
+    let (org, member) = (org.unwrap_or_default(), member.unwrap_or_default());
+    let missing: Vec<&str> = [
+        ("org_role.role_arn", org.role_arn.is_none()),
+        ("org_role.session_name", org.session_name.is_none()),
+        ("org_role.duration_seconds", org.duration_seconds.is_none()),
+        ("member_role.role_name", member.role_name.is_none()),
+        ("member_role.session_name", member.session_name.is_none()),
+        (
+            "member_role.duration_seconds",
+            member.duration_seconds.is_none(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, absent)| absent.then_some(name))
+    .collect();
+    let (
+        (Some(role_arn), Some(org_session), Some(org_duration)),
+        (Some(role_name), Some(member_session), Some(member_duration)),
+    ) = (
+        (org.role_arn, org.session_name, org.duration_seconds),
+        (
+            member.role_name,
+            member.session_name,
+            member.duration_seconds,
+        ),
+    )
+    else {
+        return Err(AppError::Invalid {
+            code: "incomplete_credentials",
+            message: format!(
+                "credentials are replaced whole, every field again; missing: {}",
+                missing.join(", ")
+            ),
+        });
+    };
+    role_credentials(
+        OrgRoleBody {
+            role_arn,
+            session_name: org_session,
+            duration_seconds: org_duration,
+        },
+        MemberRoleBody {
+            role_name,
+            session_name: member_session,
+            duration_seconds: member_duration,
+        },
+    )
+    .map(Some)
+}
+
+impl TryFrom<UpdateBody> for OrganizationChange {
+    type Error = AppError;
+    fn try_from(body: UpdateBody) -> Result<Self, AppError> {
+        let filters = body
+            .filters
+            .map(|f| -> Result<FiltersPatch, AppError> {
+                Ok(FiltersPatch {
+                    exclude_name_prefixes: f.exclude_name_prefixes.map(prefixes).transpose()?,
+                    limit_scope_ou_ids: f.limit_scope_ou_ids.map(scope).transpose()?,
+                    auto_remove_suspended: f.auto_remove_suspended,
+                    auto_badge: f.auto_badge,
+                })
+            })
+            .transpose()?;
+        Ok(OrganizationChange {
+            nickname: body
+                .nickname
+                .map(|n| text_field("nickname", n, 1, 64))
+                .transpose()?,
+            filters,
+            credentials: credentials(body.org_role, body.member_role)?,
+        })
+    }
+}
+
+/// A standalone account's role, which must live in the account it reaches.
+pub fn account_role(
+    id: &AccountId,
+    role_arn: String,
+    session_name: String,
+    duration_seconds: i64,
+) -> Result<AccountRole, AppError> {
+    let role = AccountRole {
+        role_arn: role_arn.try_into()?,
+        session_name: session_name.try_into()?,
+        duration_seconds: duration_seconds.try_into()?,
+    };
+    if role.role_arn.account_id() != id {
+        return Err(invalid(format!(
+            "role_arn: the role must be in account {id}, not {}",
+            role.role_arn.account_id()
+        )));
+    }
+    Ok(role)
+}
