@@ -11,7 +11,7 @@ use actix_web::{web, App as HttpApp, HttpServer};
 use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::rest;
+use crate::api::{graphql, rest};
 use crate::app::{tokens, App, AppError};
 use crate::aws::{AwsApi, SdkAws};
 use crate::config::Settings;
@@ -77,10 +77,13 @@ impl Application {
             .map_err(|e| StartupError::Bind(settings.server.listen.clone(), e))?
             .port();
         let data = web::Data::new(app.clone());
+        let schema = web::Data::new(graphql::schema());
         let max_body = settings.server.max_body_bytes;
         let server = HttpServer::new(move || {
             HttpApp::new()
                 .app_data(data.clone())
+                .app_data(schema.clone())
+                .configure(graphql::configure)
                 .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("orgsync::http"))
                 .configure(|cfg| rest::configure(cfg, max_body))
         })

@@ -1,17 +1,31 @@
 //! Use cases of accounts: the listing, history, manual badges and standalone accounts.
 
+use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 
 use crate::aws::AssumeRole;
 use crate::domain::account::{
     Access, AccessStatus, Account, AccountCommand, AddBadge, AddStandaloneAccount, RemoveBadge,
 };
-use crate::domain::{AccountId, Actor, RoleArn, SessionDuration, SessionName};
+use crate::domain::{AccountId, Actor, OrgId, RoleArn, SessionDuration, SessionName};
 use crate::projections;
 use crate::projections::accounts::{AccountQuery, AccountView};
-use crate::store::StoredEvent;
+use crate::store::{Store, StoredEvent};
 
 use super::{App, AppError};
+
+/// An account event as a subscription delivers it.
+#[derive(Debug, Clone)]
+pub struct AccountChangeEvent {
+    /// The event's position in the log.
+    pub sequence: i64,
+    /// The account.
+    pub account_id: String,
+    /// The event's type.
+    pub event_type: String,
+    /// When it was appended.
+    pub at: DateTime<Utc>,
+}
 
 /// A standalone account's own role.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -49,6 +63,72 @@ impl App {
     /// Up to `limit` events of every aggregate after position `after`, in order (I5).
     pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, AppError> {
         Ok(self.store().events_after(after, limit).await?)
+    }
+
+    /// The newest event's position, 0 for an empty log.
+    pub async fn last_event(&self) -> Result<i64, AppError> {
+        Ok(self.store().last_seq().await?)
+    }
+
+    /// Account events of `org` after position `after` (a page of the log at most), and the
+    /// position to continue from.
+    pub async fn account_changes(
+        &self,
+        org: &OrgId,
+        after: i64,
+    ) -> Result<(Vec<AccountChangeEvent>, i64), AppError> {
+        let events = self.store().events_after(after, 100).await?;
+        let next = events.last().map_or(after, |e| e.seq);
+        let mut changes = Vec::new();
+        for event in events
+            .into_iter()
+            .filter(|e| e.aggregate_type == Account::TYPE)
+        {
+            // Events that change membership name the organization; the others belong to
+            // the organization that lists the account now.
+            let named = crate::api::event_data(&event)
+                .get("organization_id")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            let organization = match named {
+                Some(org) => Some(org),
+                None => {
+                    let id = AccountId::try_from(event.aggregate_id.clone())?;
+                    projections::accounts::get(self.store().pool(), &id)
+                        .await?
+                        .and_then(|a| a.organization_id)
+                        .map(|o| o.to_string())
+                }
+            };
+            if organization.as_deref() == Some(org.as_str()) {
+                changes.push(AccountChangeEvent {
+                    sequence: event.seq,
+                    account_id: event.aggregate_id,
+                    event_type: event.event_type,
+                    at: event.metadata.at,
+                });
+            }
+        }
+        Ok((changes, next))
+    }
+
+    /// Wakes whenever this process's projector has applied new events.
+    pub fn projected_positions(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.inner().projector.positions()
+    }
+
+    /// The listing as it was at `at`: the log up to that instant replayed into a scratch
+    /// store by the same projections, then queried the same way.
+    pub async fn accounts_as_of(
+        &self,
+        query: &AccountQuery,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<AccountView>, AppError> {
+        let snapshot = Store::scratch().await?;
+        projections::replay_until(self.store(), &snapshot, at).await?;
+        let accounts = projections::accounts::list(snapshot.pool(), query).await;
+        snapshot.close().await;
+        Ok(accounts?)
     }
 
     /// Whether the badges of the account's organization follow its tags.

@@ -17,7 +17,7 @@ use tokio::sync::Mutex as AsyncMutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use accounts::AccountRole;
+pub use accounts::{AccountChangeEvent, AccountRole};
 pub use commands::CommandBus;
 pub use error::AppError;
 pub use organizations::{FiltersPatch, OrganizationChange, Registration};

@@ -9,9 +9,10 @@ pub mod badges;
 pub mod organizations;
 pub mod resource_tags;
 
+use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use sqlx::{AnyConnection, Row};
-use tokio::sync::Mutex;
+use tokio::sync::{watch, Mutex};
 
 use crate::domain::account::{Account, AccountEvent};
 use crate::domain::organization::{Organization, OrganizationEvent};
@@ -25,6 +26,8 @@ const READ_TABLES: [&str; 4] = ["organizations", "accounts", "resource_tags", "b
 /// Applies new events of the log to the read tables.
 pub struct Projector {
     store: Store,
+    // The position applied last, for whoever waits on new events (subscriptions).
+    positions: watch::Sender<i64>,
     // One catch-up at a time in this process; the checkpoint row guards across processes.
     running: Mutex<()>,
 }
@@ -34,6 +37,7 @@ impl Projector {
     pub fn new(store: Store) -> Self {
         Self {
             store,
+            positions: watch::Sender::new(0),
             running: Mutex::new(()),
         }
     }
@@ -71,8 +75,14 @@ impl Projector {
                 apply(&mut tx, event).await?;
             }
             tx.commit().await?;
+            self.positions.send_replace(last.seq);
             applied += events.len();
         }
+    }
+
+    /// Changes whenever this projector applies new events.
+    pub fn positions(&self) -> watch::Receiver<i64> {
+        self.positions.subscribe()
     }
 
     /// Empties the read tables and replays the whole log into them, in one transaction.
@@ -115,6 +125,32 @@ impl Projector {
                 .try_get("position")?,
         )
     }
+}
+
+/// Replays `source`'s events up to `until` into `target`'s (empty) read tables, in one
+/// transaction.
+pub async fn replay_until(
+    source: &Store,
+    target: &Store,
+    until: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let mut tx = target.pool().begin().await?;
+    let mut position = 0;
+    let mut applied = 0;
+    'log: loop {
+        let events = source.events_after(position, BATCH).await?;
+        let Some(last) = events.last() else { break };
+        position = last.seq;
+        for event in &events {
+            if event.metadata.at > until {
+                break 'log;
+            }
+            apply(&mut tx, event).await?;
+            applied += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(applied)
 }
 
 async fn apply(conn: &mut AnyConnection, event: &StoredEvent) -> Result<(), StoreError> {

@@ -157,6 +157,34 @@ impl Store {
         rows.iter().map(StoredEvent::from_row).collect()
     }
 
+    /// A private in-memory SQLite store, migrated, for replaying the log into (time travel).
+    pub async fn scratch() -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        // One connection that never closes: an in-memory database lives as long as it.
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect("sqlite::memory:")
+            .await?;
+        let store = Self {
+            pool,
+            dialect: Dialect::Sqlite,
+            pg: None,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The newest event's position, 0 for an empty log.
+    pub async fn last_seq(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COALESCE(MAX(seq), 0) AS n FROM events")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
+    }
+
     /// How many events the log holds.
     pub async fn event_count(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM events")

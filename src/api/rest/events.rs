@@ -45,14 +45,7 @@ pub(super) struct EventView {
 
 impl From<StoredEvent> for EventView {
     fn from(event: StoredEvent) -> Self {
-        // Payloads are serde's externally tagged enums: {"EventType": {…fields…}}.
-        let mut data = match event.payload {
-            Value::Object(mut outer) => outer.remove(&event.event_type).unwrap_or(Value::Null),
-            other => other,
-        };
-        if let Value::Object(fields) = &mut data {
-            fields.remove("credentials");
-        }
+        let data = crate::api::event_data(&event);
         Self {
             sequence: event.seq,
             event_type: event.event_type,

@@ -1,0 +1,180 @@
+//! GraphQL at `/graphql` for frontends: the same use cases and tokens as REST (viewers read,
+//! admins write), Relay connections, the listing at a past instant, and a subscription of
+//! account changes over WebSocket (graphql-transport-ws). GraphiQL answers `GET /graphql`.
+//! The schema is built once and its SDL is checked in as `schema/schema.graphql`.
+
+mod mutation;
+mod query;
+mod subscription;
+mod types;
+
+use actix_web::{guard, web, HttpRequest, HttpResponse};
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{Context, Data, ErrorExtensions, Schema};
+use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse, GraphQLSubscription};
+
+use crate::app::{App, AppError, Principal, Role};
+
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
+
+/// The schema type.
+pub type OrgsyncSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// Deepest query accepted.
+const MAX_DEPTH: usize = 10;
+/// Most complex query accepted (each field counts 1, lists multiply by their page size).
+const MAX_COMPLEXITY: usize = 5000;
+
+/// Builds the schema, once per process.
+pub fn schema() -> OrgsyncSchema {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+/// Registers `/graphql`: queries and mutations by POST, subscriptions by WebSocket upgrade,
+/// GraphiQL by plain GET.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/graphql")
+            .route(web::post().to(execute))
+            .route(
+                web::get()
+                    .guard(guard::Header("upgrade", "websocket"))
+                    .to(subscribe),
+            )
+            .route(web::get().to(graphiql)),
+    );
+}
+
+/// An `AppError` as GraphQL shows it: `extensions.code` equals the REST code.
+pub(crate) fn gql(e: AppError) -> async_graphql::Error {
+    let message = match &e {
+        AppError::Unexpected(_) => "internal error; see the daemon's log".to_owned(),
+        other => other.to_string(),
+    };
+    let code = e.code();
+    async_graphql::Error::new(message).extend_with(|_, ext| {
+        ext.set("code", code);
+        if let AppError::Rejected {
+            aws_error_code: Some(aws),
+            ..
+        } = &e
+        {
+            ext.set("aws_error_code", aws.as_str());
+        }
+        if let AppError::Rejected { denied_actions, .. } = &e {
+            if !denied_actions.is_empty() {
+                ext.set("denied_actions", denied_actions.clone());
+            }
+        }
+    })
+}
+
+pub(crate) fn app<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a App> {
+    ctx.data::<App>()
+}
+
+/// The caller, whatever its role.
+pub(crate) fn viewer<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Principal> {
+    ctx.data::<Principal>()
+        .map_err(|_| gql(AppError::Unauthorized))
+}
+
+/// The caller, who must be an admin.
+pub(crate) fn admin<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Principal> {
+    let principal = viewer(ctx)?;
+    match principal.role {
+        Role::Admin => Ok(principal),
+        Role::Viewer => Err(gql(AppError::Forbidden)),
+    }
+}
+
+fn bearer(value: Option<&str>) -> Option<&str> {
+    value
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+async fn execute(
+    schema: web::Data<OrgsyncSchema>,
+    app: web::Data<App>,
+    req: HttpRequest,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    let mut request = request.into_inner().data(app.get_ref().clone());
+    let token = bearer(
+        req.headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
+    // Without a valid token the resolvers answer `unauthorized` themselves.
+    if let Some(token) = token {
+        if let Ok(principal) = app.authenticate(token).await {
+            request = request.data(principal);
+        }
+    }
+    schema.execute(request).await.into()
+}
+
+/// The token comes in `connection_init`'s payload: `{"Authorization": "Bearer …"}`.
+async fn subscribe(
+    schema: web::Data<OrgsyncSchema>,
+    app: web::Data<App>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> actix_web::Result<HttpResponse> {
+    let app = app.get_ref().clone();
+    GraphQLSubscription::new(Schema::clone(&*schema))
+        .on_connection_init(move |init| async move {
+            let token = init
+                .get("Authorization")
+                .or_else(|| init.get("authorization"))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            let principal = match bearer(token.as_deref()) {
+                Some(token) => app.authenticate(token).await.map_err(gql)?,
+                None => return Err(gql(AppError::Unauthorized)),
+            };
+            let mut data = Data::default();
+            data.insert(app);
+            data.insert(principal);
+            Ok(data)
+        })
+        .start(&req, payload)
+}
+
+async fn graphiql() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql")
+                .finish(),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails when the checked-in SDL differs from the code; `UPDATE_SCHEMAS=1` rewrites it.
+    #[test]
+    fn schema_graphql_is_up_to_date() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/schema.graphql");
+        let generated = schema().sdl();
+        if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+            std::fs::write(path, &generated).expect("write schema/schema.graphql");
+        }
+        let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            checked_in == generated,
+            "schema/schema.graphql differs from the code: run `UPDATE_SCHEMAS=1 cargo test schema_graphql` and commit it"
+        );
+    }
+}

@@ -1,0 +1,129 @@
+use async_graphql::{Context, Enum, Object, ID};
+
+use crate::api::input::{badge_key, badge_value, RegisterBody, UpdateBody};
+use crate::app::{AppError, HarvestStart as AppHarvestStart, OrganizationChange, Registration};
+use crate::domain::{AccountId, Actor, OrgId};
+
+use super::types::{Account, Organization};
+use super::{admin, app, gql};
+
+/// Whether asking for a harvest started one.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "AppHarvestStart")]
+pub enum HarvestStart {
+    /// A harvest started now.
+    Started,
+    /// One was running already; it runs once more when it ends.
+    AlreadyRunning,
+}
+
+/// What admins may change.
+pub struct MutationRoot;
+
+fn org_id(id: ID) -> async_graphql::Result<OrgId> {
+    OrgId::try_from(id.0).map_err(|e| gql(AppError::from(e)))
+}
+
+fn account_id(id: ID) -> async_graphql::Result<AccountId> {
+    AccountId::try_from(id.0).map_err(|e| gql(AppError::from(e)))
+}
+
+#[Object]
+impl MutationRoot {
+    /// Registers an organization after checking its role (R3); a harvest starts.
+    async fn register_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterBody,
+    ) -> async_graphql::Result<Organization> {
+        let who = admin(ctx)?;
+        let registration = Registration::try_from(input).map_err(gql)?;
+        let org = app(ctx)?
+            .register_organization(&Actor::token(&who.name), registration)
+            .await
+            .map_err(gql)?;
+        Ok(org.into())
+    }
+
+    /// Edits an organization: nickname, filters, or both roles with every field (R13).
+    async fn update_organization(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateBody,
+    ) -> async_graphql::Result<Organization> {
+        let who = admin(ctx)?;
+        let change = OrganizationChange::try_from(input).map_err(gql)?;
+        let org = app(ctx)?
+            .update_organization(&Actor::token(&who.name), &org_id(id)?, change)
+            .await
+            .map_err(gql)?;
+        Ok(org.into())
+    }
+
+    /// Removes an organization and its accounts from the listing; their history stays.
+    async fn remove_organization(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
+        let who = admin(ctx)?;
+        app(ctx)?
+            .remove_organization(&Actor::token(&who.name), &org_id(id)?)
+            .await
+            .map_err(gql)?;
+        Ok(true)
+    }
+
+    /// Starts a harvest unless one is running.
+    async fn start_harvest(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<HarvestStart> {
+        admin(ctx)?;
+        let started = app(ctx)?.request_harvest(&org_id(id)?).await.map_err(gql)?;
+        Ok(started.into())
+    }
+
+    /// Adds or changes a manual badge.
+    async fn add_badge(
+        &self,
+        ctx: &Context<'_>,
+        account_id: ID,
+        key: String,
+        value: String,
+    ) -> async_graphql::Result<Account> {
+        let who = admin(ctx)?;
+        let (key, value) = (
+            badge_key(key).map_err(gql)?,
+            badge_value(value).map_err(gql)?,
+        );
+        let account = app(ctx)?
+            .add_badge(
+                &Actor::token(&who.name),
+                &self::account_id(account_id)?,
+                key,
+                value,
+            )
+            .await
+            .map_err(gql)?;
+        Ok(account.into())
+    }
+
+    /// Removes a manual badge.
+    async fn remove_badge(
+        &self,
+        ctx: &Context<'_>,
+        account_id: ID,
+        key: String,
+    ) -> async_graphql::Result<bool> {
+        let who = admin(ctx)?;
+        let key = badge_key(key).map_err(gql)?;
+        app(ctx)?
+            .remove_badge(
+                &Actor::token(&who.name),
+                &self::account_id(account_id)?,
+                key,
+            )
+            .await
+            .map_err(gql)?;
+        Ok(true)
+    }
+}
