@@ -3,14 +3,16 @@
 Builds an organization of --accounts accounts (nested OUs, 4 tags each) in moto's default
 account, then, in one run on one machine:
   floor    ../shared/bench/floor_harvest.py --threads 16 (ListRoots, the OU and account
-           pages of every parent, ListTagsForResource per account), --runs times;
+           pages of every parent, ListTagsForResource per account), --runs times, alone
+           and followed by one sts:AssumeRole per account (what orgsync adds for R4);
   first    orgsync's first harvest of the organization on a fresh SQLite store, --runs
            times (each a fresh daemon), timed by the daemon's own last_harvest stamps;
   again    a harvest with nothing changed in moto, --runs times on the last daemon.
 Prints medians, and each median as a ratio of the floor's.
 """
-import argparse, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
-import urllib.request
+import argparse, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
+import urllib.parse, urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from datetime import datetime
 from pathlib import Path
 
@@ -63,12 +65,43 @@ def build_org(endpoint, accounts):
     return {"accounts": manifest}
 
 
+class PolicySimulator(BaseHTTPRequestHandler):
+    """IAM's SimulatePrincipalPolicy, which moto lacks: every action allowed."""
+
+    def do_POST(self):
+        form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+        actions = [v[0] for k, v in sorted(form.items()) if k.startswith("ActionNames.member.")]
+        results = "".join(f"<member><EvalActionName>{a}</EvalActionName><EvalResourceName>*</EvalResourceName>"
+                          f"<EvalDecision>allowed</EvalDecision></member>" for a in actions)
+        body = (f'<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+                f"<SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated><EvaluationResults>{results}"
+                f"</EvaluationResults></SimulatePrincipalPolicyResult><ResponseMetadata><RequestId>1</RequestId>"
+                f"</ResponseMetadata></SimulatePrincipalPolicyResponse>").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def start_simulator():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), PolicySimulator)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
 class Daemon:
-    def __init__(self, binary, endpoint):
+    def __init__(self, binary, endpoint, iam_endpoint):
         self.dir = tempfile.mkdtemp(prefix="orgsync-bench-")
         self.port = free_port()
+        # Every AWS API at moto, but IAM (the policy simulation) at the simulator above: the
+        # SDK's service-specific endpoint variables, so the harvest's calls go to moto directly.
         env = dict(os.environ, ORGSYNC__SERVER__LISTEN=f"127.0.0.1:{self.port}",
-                   ORGSYNC__STATE__DIR=self.dir, ORGSYNC__AWS__ENDPOINT_URL=endpoint,
+                   ORGSYNC__STATE__DIR=self.dir, AWS_ENDPOINT_URL=endpoint,
+                   AWS_ENDPOINT_URL_IAM=iam_endpoint,
                    ORGSYNC__LOG__LEVEL="warn", AWS_ACCESS_KEY_ID="testing",
                    AWS_SECRET_ACCESS_KEY="testing", AWS_EC2_METADATA_DISABLED="true")
         self.proc = subprocess.Popen([binary, "serve"], env=env, stderr=subprocess.DEVNULL)
@@ -87,6 +120,18 @@ class Daemon:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=60)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def assume_each(endpoint, accounts, threads=16):
+    """One sts:AssumeRole into each account's member role, 16 at a time: what a harvest adds
+    to the listing calls to check member access (R4). Returns wall seconds."""
+    from concurrent.futures import ThreadPoolExecutor
+    sts = boto3.client("sts", endpoint_url=endpoint, **CREDS)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda a: sts.assume_role(RoleArn=f"arn:aws:iam::{a}:role/OrgSync-Member-Role",
+                                                RoleSessionName="orgsync", ExternalId="bench"), accounts))
+    return time.perf_counter() - t0
 
 
 def harvest_seconds(org):
@@ -114,13 +159,15 @@ def main():
         manifest_file.write_text(json.dumps(manifest))
         print(f"built a {a.accounts}-account organization in moto in {time.monotonic() - t0:.0f} s", file=sys.stderr)
 
-        floor = []
+        floor, floor_assume = [], []
+        member_ids = [m["id"] for m in manifest["accounts"]]
         for _ in range(a.runs):
             out = subprocess.run([sys.executable, str(FLOOR), "--endpoint", endpoint, "--threads", "16",
                                   "--manifest", str(manifest_file)], check=True, capture_output=True, text=True)
             result = json.loads(out.stdout)
             assert result["verify"]["mismatches"] == 0, result["verify"]
             floor.append(result["wall_seconds"])
+            floor_assume.append(result["wall_seconds"] + assume_each(endpoint, member_ids))
 
         mgmt = boto3.client("organizations", endpoint_url=endpoint, **CREDS).describe_organization()["Organization"]
         registration = {"nickname": "bench",
@@ -128,9 +175,10 @@ def main():
                                      "session_name": "orgsync", "duration_seconds": 3600},
                         "member_role": {"role_name": "OrgSync-Member-Role", "session_name": "orgsync",
                                         "duration_seconds": 3600}}
+        iam_endpoint = start_simulator()
         first, again = [], []
         for run in range(a.runs):
-            daemon = Daemon(binary, endpoint)
+            daemon = Daemon(binary, endpoint, iam_endpoint)
             try:
                 org = daemon.call("POST", "/organizations", registration)
                 while not (org["last_harvest"] or {}).get("finished_at"):
@@ -148,14 +196,16 @@ def main():
         moto.wait()
 
     f = statistics.median(floor)
-    rows = [("floor_harvest.py --threads 16", floor), ("orgsync first harvest", first),
-            ("orgsync no-change harvest", again)]
+    rows = [("floor_harvest.py --threads 16", floor),
+            ("floor + sts:AssumeRole per account (16 threads)", floor_assume),
+            ("orgsync first harvest", first), ("orgsync no-change harvest", again)]
     print(f"\nHarvest of a {a.accounts}-account moto organization, median of {a.runs} runs\n")
-    print("| what | median s | runs s | ratio to floor |")
-    print("|---|---:|---|---:|")
+    fa = statistics.median(floor_assume)
+    print("| what | median s | runs s | ratio to floor | ratio to floor + AssumeRole |")
+    print("|---|---:|---|---:|---:|")
     for name, xs in rows:
         m = statistics.median(xs)
-        print(f"| {name} | {m:.3f} | {', '.join(f'{x:.3f}' for x in xs)} | {m / f:.2f}x |")
+        print(f"| {name} | {m:.3f} | {', '.join(f'{x:.3f}' for x in xs)} | {m / f:.2f}x | {m / fa:.2f}x |")
 
 
 if __name__ == "__main__":
