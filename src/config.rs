@@ -66,6 +66,8 @@ pub struct AwsSettings {
     pub endpoint_url: String,
     /// The role or user the daemon runs as, filled into the role templates; empty for none.
     pub trusted_principal_arn: String,
+    /// Attempts per AWS call.
+    pub max_attempts: u32,
 }
 
 /// When and how hard organizations are harvested.
@@ -142,6 +144,9 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let fail = |msg: String| Err(ConfigError(msg));
+        if self.aws.max_attempts == 0 {
+            return fail("aws.max_attempts must be at least 1".into());
+        }
         if self.harvest.concurrency == 0 {
             return fail("harvest.concurrency must be at least 1".into());
         }

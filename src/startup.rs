@@ -54,7 +54,12 @@ pub struct Application {
 impl Application {
     /// Builds the daemon with the real AWS SDK behind it.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let aws = SdkAws::new(&settings.aws.region, settings.aws_endpoint()).await;
+        let aws = SdkAws::new(
+            &settings.aws.region,
+            settings.aws_endpoint(),
+            settings.aws.max_attempts,
+        )
+        .await;
         Self::build_with(settings, Arc::new(aws)).await
     }
 
@@ -88,6 +93,8 @@ impl Application {
                 .configure(|cfg| rest::configure(cfg, max_body))
         })
         .disable_signals()
+        // In-flight requests get this long once the daemon stops taking new ones.
+        .shutdown_timeout(5)
         .listen(listener)
         .map_err(|e| StartupError::Bind(settings.server.listen.clone(), e))?
         .run();

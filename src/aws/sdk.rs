@@ -32,11 +32,12 @@ pub struct SdkAws {
 
 impl SdkAws {
     /// Loads the default credential chain for `region`, sending every call to `endpoint_url`
-    /// when one is given.
-    pub async fn new(region: &str, endpoint_url: Option<&str>) -> Self {
+    /// when one is given. Calls are retried up to `max_attempts` times with adaptive backoff,
+    /// which also slows the client down while AWS throttles it.
+    pub async fn new(region: &str, endpoint_url: Option<&str>, max_attempts: u32) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
-            .retry_config(RetryConfig::standard().with_max_attempts(5))
+            .retry_config(RetryConfig::adaptive().with_max_attempts(max_attempts))
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))

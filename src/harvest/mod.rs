@@ -47,21 +47,28 @@ pub(crate) async fn run(app: &App, org_id: &OrgId) -> Result<(), AppError> {
     runs::started(pool, org_id, Utc::now()).await?;
 
     let credentials = inner.keys.open_json::<Credentials>(&org.credentials)?;
-    let listed = match list(app, credentials.expose()).await {
-        Ok(listed) => listed,
-        Err(error) => return record_failure(app, org_id, &actor, error).await,
-    };
-    let listing = Listing::new(&org.filters, listed);
     let known: HashMap<AccountId, AccountView> = accounts::of_organization(pool, org_id)
         .await?
         .into_iter()
         .map(|a| (a.account_id.clone(), a))
         .collect();
-    let access = check_access(app, credentials.expose(), &listing.kept, &known).await;
-    if inner.shutdown.is_cancelled() {
-        let error = "abandoned before applying: the daemon is stopping".to_owned();
-        return record_failure(app, org_id, &actor, error).await;
-    }
+    // Reading AWS is abandoned at once when the daemon stops; applying, once begun, finishes,
+    // so a stop never leaves half a membership change behind.
+    let read = async {
+        let listing = Listing::new(&org.filters, list(app, credentials.expose()).await?);
+        let access = check_access(app, credentials.expose(), &listing.kept, &known).await;
+        Ok::<_, String>((listing, access))
+    };
+    let (listing, access) = tokio::select! {
+        read = read => match read {
+            Ok(read) => read,
+            Err(error) => return record_failure(app, org_id, &actor, error).await,
+        },
+        _ = inner.shutdown.cancelled() => {
+            let error = "abandoned before applying: the daemon is stopping".to_owned();
+            return record_failure(app, org_id, &actor, error).await;
+        }
+    };
     let changes = match apply(app, &org, &listing, &known, &access, &actor).await {
         Ok(changes) => changes,
         Err(e) => {

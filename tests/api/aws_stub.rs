@@ -21,6 +21,10 @@ struct Rules {
     external_ids: HashMap<String, String>,
     /// Whether the policy simulator answers 500, as moto does.
     simulator_down: bool,
+    /// Of every 100 Organizations calls, how many are throttled and how many answer 500.
+    faults: (u64, u64),
+    /// Organizations calls seen, to pick faulty ones evenly and repeatably.
+    organizations_calls: u64,
 }
 
 /// A running stub; its rules change while the daemon runs.
@@ -69,6 +73,17 @@ impl AwsStub {
     /// Makes the policy simulator fail with an HTTP 500, as moto's does.
     pub fn break_simulator(&self) {
         self.rules.lock().unwrap().simulator_down = true;
+    }
+
+    /// Throttles `throttled`% of Organizations calls (TooManyRequestsException, HTTP 400, as
+    /// Organizations answers) and fails `failed`% with HTTP 500.
+    pub fn organizations_faults(&self, throttled: u64, failed: u64) {
+        self.rules.lock().unwrap().faults = (throttled, failed);
+    }
+
+    /// Faults answered so far, throttles and 500s.
+    pub fn organizations_calls(&self) -> u64 {
+        self.rules.lock().unwrap().organizations_calls
     }
 
     /// Lets every AssumeRole through again.
@@ -132,6 +147,30 @@ async fn answer(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
         }
     }
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).expect("method");
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if target.starts_with("AWSOrganizationsV20161128.") {
+        let mut rules = rules.lock().unwrap();
+        rules.organizations_calls += 1;
+        // Spread evenly: call n is faulty when its slot in each hundred says so.
+        let slot = (rules.organizations_calls * 37) % 100;
+        let (throttled, failed) = rules.faults;
+        if slot < throttled {
+            return HttpResponse::BadRequest()
+                .content_type("application/x-amz-json-1.1")
+                .insert_header(("x-amzn-ErrorType", "TooManyRequestsException"))
+                .body(r#"{"__type":"TooManyRequestsException","Message":"Rate exceeded","Type":"client"}"#);
+        }
+        if slot < throttled + failed {
+            return HttpResponse::InternalServerError()
+                .content_type("application/x-amz-json-1.1")
+                .body(r#"{"__type":"ServiceException","Message":"internal failure"}"#);
+        }
+    }
     // moto does not implement the policy simulator: answer as IAM documents it.
     if param("Action").as_deref() == Some("SimulatePrincipalPolicy") {
         let role = param("PolicySourceArn").unwrap_or_default();

@@ -14,6 +14,7 @@ on_both_stores!(
     i3_harvest_that_saw_nothing_new_appends_no_event,
     r8_listing_cut_partway_changes_nothing,
     r5_scheduler_harvests_when_due,
+    organizations_throttling_and_500s_are_ridden_out,
 );
 
 fn assert_listing_eq(listing: &BTreeMap<String, Value>, truth: &BTreeMap<String, Value>) {
@@ -180,5 +181,33 @@ async fn r5_scheduler_harvests_when_due(backend: Backend) {
         started.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
         vec![org_id.as_str()]
     );
+    app.stop().await;
+}
+
+async fn organizations_throttling_and_500s_are_ridden_out(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = MotoOrg::create(Shape {
+        ous: NESTED,
+        accounts: 30,
+    })
+    .await;
+    let org_id = app.register(&org).await;
+    app.harvest(&org_id).await;
+    org.tag(&org.members[4], "env", "throttled").await;
+    org.move_account(&org.members[5], &org.ous["Ledger"]).await;
+    // 30% of Organizations calls throttled (HTTP 400 TooManyRequestsException) and 5% HTTP 500.
+    app.stub.organizations_faults(30, 5);
+    let before = app.stub.organizations_calls();
+    let harvested = app.harvest(&org_id).await;
+    assert_eq!(
+        harvested["last_harvest"]["outcome"], "completed",
+        "{harvested}"
+    );
+    assert!(
+        app.stub.organizations_calls() - before > 60,
+        "the walk went through the faults"
+    );
+    app.stub.organizations_faults(0, 0);
+    assert_eq!(app.listing(&org_id).await, org.truth().await);
     app.stop().await;
 }

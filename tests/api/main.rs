@@ -6,6 +6,7 @@ mod graphql;
 mod helpers;
 mod interfaces;
 mod moto;
+mod operations;
 mod proxy;
 
 mod harvest;
