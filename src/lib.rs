@@ -13,7 +13,8 @@
 //! - [`store`]: the event log and connection pools, on SQLite or PostgreSQL.
 //! - [`crypto`]: AES-SIV sealing of credentials and the external ID.
 //! - [`api`]: REST (and GraphQL) edges.
-//! - [`config`], [`telemetry`], [`startup`]: settings, logs and wiring the daemon.
+//! - [`config`], [`telemetry`], [`metrics`], [`startup`]: settings, logs, Prometheus
+//!   metrics and wiring the daemon.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -24,6 +25,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod harvest;
+pub mod metrics;
 pub mod projections;
 pub mod startup;
 pub mod store;

@@ -17,6 +17,7 @@ use crate::aws::{AwsApi, SdkAws};
 use crate::config::Settings;
 use crate::crypto::{CryptoError, KeyRing};
 use crate::harvest::Scheduler;
+use crate::metrics;
 use crate::store::{Store, StoreError};
 
 /// Why the daemon could not start.
@@ -90,6 +91,7 @@ impl Application {
                 .app_data(schema.clone())
                 .configure(graphql::configure)
                 .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("orgsync::http"))
+                .wrap(actix_web::middleware::from_fn(metrics::track_http))
                 .configure(|cfg| rest::configure(cfg, max_body))
         })
         .disable_signals()

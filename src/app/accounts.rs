@@ -65,6 +65,11 @@ impl App {
         Ok(self.store().events_after(after, limit).await?)
     }
 
+    /// How many accounts the listing holds in each state (standalone ones as `UNKNOWN`).
+    pub async fn accounts_by_state(&self) -> Result<Vec<(String, i64)>, AppError> {
+        Ok(projections::accounts::count_by_state(self.store().pool()).await?)
+    }
+
     /// The newest event's position, 0 for an empty log.
     pub async fn last_event(&self) -> Result<i64, AppError> {
         Ok(self.store().last_seq().await?)

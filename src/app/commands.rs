@@ -3,6 +3,7 @@ use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
 
 use crate::domain::Actor;
+use crate::metrics::METRICS;
 use crate::store::{metadata, EventRepository, Store};
 
 /// Attempts before a version conflict is given up as a 409 (I4).
@@ -50,7 +51,10 @@ where
                 return Ok(0);
             }
             let count = events.len();
-            match self.store.commit(events, context, metadata(actor)).await {
+            let appending = METRICS.append_seconds.start_timer();
+            let committed = self.store.commit(events, context, metadata(actor)).await;
+            appending.observe_duration();
+            match committed {
                 Ok(_) => return Ok(count),
                 Err(AggregateError::AggregateConflict) if attempt < ATTEMPTS => attempt += 1,
                 Err(e) => return Err(e),

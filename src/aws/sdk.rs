@@ -12,6 +12,7 @@ use futures::StreamExt;
 
 use crate::domain::account::Tags;
 use crate::domain::{AccountId, AccountState, OrgPath, OrgUnit, ParentId, RoleArn};
+use crate::metrics::AwsCallMetrics;
 
 use super::{
     AssumeRole, AwsApi, AwsError, ListedAccount, OrganizationInfo, RoleSession, SessionCredentials,
@@ -32,12 +33,14 @@ pub struct SdkAws {
 
 impl SdkAws {
     /// Loads the default credential chain for `region`, sending every call to `endpoint_url`
-    /// when one is given. Calls are retried up to `max_attempts` times with adaptive backoff,
-    /// which also slows the client down while AWS throttles it.
+    /// when one is given. Throttled and failed calls are retried up to `max_attempts` times
+    /// with exponential backoff and jitter. (The SDK's adaptive mode, which also rate-limits
+    /// the client, tripled harvest times under 30% throttling in the tests without making
+    /// them more reliable.)
     pub async fn new(region: &str, endpoint_url: Option<&str>, max_attempts: u32) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
-            .retry_config(RetryConfig::adaptive().with_max_attempts(max_attempts))
+            .retry_config(RetryConfig::standard().with_max_attempts(max_attempts))
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
@@ -50,9 +53,13 @@ impl SdkAws {
         let config = loader.load().await;
         let iam = aws_sdk_iam::config::Builder::from(&config)
             .retry_config(RetryConfig::standard().with_max_attempts(1))
+            .interceptor(AwsCallMetrics)
+            .build();
+        let sts = aws_sdk_sts::config::Builder::from(&config)
+            .interceptor(AwsCallMetrics)
             .build();
         Self {
-            sts: aws_sdk_sts::Client::new(&config),
+            sts: aws_sdk_sts::Client::from_conf(sts),
             iam: aws_sdk_iam::Client::from_conf(iam),
             config,
         }
@@ -61,6 +68,7 @@ impl SdkAws {
     fn organizations(&self, session: &RoleSession) -> Organizations {
         let config = aws_sdk_organizations::config::Builder::from(&self.config)
             .credentials_provider(session.credentials.clone())
+            .interceptor(AwsCallMetrics)
             .build();
         Organizations::from_conf(config)
     }

@@ -27,6 +27,7 @@ use crate::domain::organization::{
     Credentials, Filters, HarvestOutcome, OrganizationCommand, RecordHarvest,
 };
 use crate::domain::{AccountId, AccountState, Actor, OrgId, RoleArn};
+use crate::metrics::METRICS;
 use crate::projections::accounts::{self, AccountView};
 use crate::projections::organizations::{self, OrganizationRecord};
 
@@ -37,6 +38,31 @@ const STORE_CONCURRENCY: usize = 4;
 /// are the store's; a failed listing is recorded as the harvest's outcome, not returned.
 #[tracing::instrument(skip_all, fields(org_id = %org_id))]
 pub(crate) async fn run(app: &App, org_id: &OrgId) -> Result<(), AppError> {
+    let timer = METRICS
+        .harvest_seconds
+        .with_label_values(&[org_id.as_str()])
+        .start_timer();
+    let result = harvest(app, org_id).await;
+    timer.observe_duration();
+    let outcome = match &result {
+        Ok(Outcome::Completed) => "completed",
+        Ok(Outcome::Failed) => "failed",
+        Err(_) => "error",
+    };
+    METRICS
+        .harvests
+        .with_label_values(&[org_id.as_str(), outcome])
+        .inc();
+    result.map(|_| ())
+}
+
+/// How a harvest that ran to its end came out.
+enum Outcome {
+    Completed,
+    Failed,
+}
+
+async fn harvest(app: &App, org_id: &OrgId) -> Result<Outcome, AppError> {
     let inner = app.inner();
     let pool = inner.store.pool();
     inner.projector.catch_up().await?;
@@ -94,7 +120,7 @@ pub(crate) async fn run(app: &App, org_id: &OrgId) -> Result<(), AppError> {
     inner.projector.catch_up().await?;
     runs::completed(pool, org_id, Utc::now(), seen).await?;
     tracing::info!(accounts = seen, changes, "harvest completed");
-    Ok(())
+    Ok(Outcome::Completed)
 }
 
 /// A complete listing split by the organization's filters.
@@ -285,7 +311,7 @@ async fn record_failure(
     org_id: &OrgId,
     actor: &Actor,
     error: String,
-) -> Result<(), AppError> {
+) -> Result<Outcome, AppError> {
     let inner = app.inner();
     tracing::warn!(%error, "harvest failed");
     let outcome = HarvestOutcome::Failed {
@@ -303,7 +329,7 @@ async fn record_failure(
         .await?;
     inner.projector.catch_up().await?;
     runs::failed(inner.store.pool(), org_id, Utc::now(), &error).await?;
-    Ok(())
+    Ok(Outcome::Failed)
 }
 
 /// Sends commands for what differs between the complete listing and the read model; returns

@@ -308,6 +308,20 @@ pub async fn list(pool: &AnyPool, query: &AccountQuery) -> Result<Vec<AccountVie
     views(pool, &rows).await
 }
 
+/// How many accounts each state holds; standalone accounts, whose state is unknown, as
+/// `UNKNOWN`.
+pub async fn count_by_state(pool: &AnyPool) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT COALESCE(state, 'UNKNOWN') AS state, COUNT(*) AS n FROM accounts \
+         GROUP BY COALESCE(state, 'UNKNOWN')",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("state")?, row.try_get("n")?)))
+        .collect()
+}
+
 /// One account of the listing.
 pub async fn get(pool: &AnyPool, id: &AccountId) -> Result<Option<AccountView>, StoreError> {
     let rows = sqlx::query(&format!("{SELECT_ROW} WHERE a.account_id = $1"))

@@ -8,8 +8,9 @@ use reqwest::StatusCode;
 use sqlx::Row;
 
 use crate::aws_stub::AwsStub;
-use crate::helpers::expect_json;
+use crate::helpers::{expect_json, Backend, TestApp};
 use crate::moto::{moto_url, MotoOrg, Shape, NESTED};
+use crate::on_both_stores;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_orgsync");
 
@@ -124,4 +125,86 @@ async fn sigterm_during_a_harvest_exits_cleanly_without_a_partial_membership_cha
     let expected = if listed == 0 { "failed" } else { "completed" };
     assert_eq!(outcome.as_deref(), Some(expected), "{listed} listed");
     store.close().await;
+}
+
+on_both_stores!(metrics_expose_harvests_aws_calls_appends_http_and_accounts_by_state);
+
+async fn metrics_expose_harvests_aws_calls_appends_http_and_accounts_by_state(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = MotoOrg::create(Shape {
+        ous: &[],
+        accounts: 3,
+    })
+    .await;
+    org.close(&org.members[0]).await;
+    let org_id = app.register(&org).await;
+    app.stub.organizations_faults(30, 0);
+    app.harvest(&org_id).await;
+    app.stub.organizations_faults(0, 0);
+
+    // No token needed, as Prometheus scrapes.
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series =
+        |prefix: &str| -> Vec<&str> { text.lines().filter(|l| l.starts_with(prefix)).collect() };
+    let value = |line: &str| -> f64 { line.rsplit(' ').next().unwrap().parse().unwrap() };
+    let has = |prefix: &str| !series(prefix).is_empty();
+
+    assert!(
+        has(&format!(
+            "orgsync_harvest_duration_seconds_bucket{{organization=\"{org_id}\""
+        )),
+        "{text}"
+    );
+    let completed = series(&format!(
+        "orgsync_harvests_total{{organization=\"{org_id}\",outcome=\"completed\"}}"
+    ));
+    assert_eq!(
+        completed.iter().map(|l| value(l)).sum::<f64>(),
+        2.0,
+        "the registration's and ours"
+    );
+    assert_eq!(
+        series("orgsync_accounts{state=\"ACTIVE\"}")
+            .iter()
+            .map(|l| value(l))
+            .sum::<f64>(),
+        3.0
+    );
+    assert_eq!(
+        series("orgsync_accounts{state=\"SUSPENDED\"}")
+            .iter()
+            .map(|l| value(l))
+            .sum::<f64>(),
+        1.0
+    );
+    assert!(has("orgsync_aws_calls_total{operation=\"organizations:ListAccountsForParent\",outcome=\"ok\"}"), "{text}");
+    assert!(
+        has("orgsync_aws_calls_total{operation=\"organizations:"),
+        "{text}"
+    );
+    let throttled = series("orgsync_aws_calls_total{operation=\"organizations:")
+        .into_iter()
+        .filter(|l| l.contains("outcome=\"TooManyRequestsException\""))
+        .count();
+    assert!(throttled > 0, "throttles are counted: {text}");
+    assert!(
+        has("orgsync_aws_calls_total{operation=\"sts:AssumeRole\",outcome=\"ok\"}"),
+        "{text}"
+    );
+    assert!(
+        series("orgsync_event_append_seconds_count")
+            .iter()
+            .any(|l| value(l) > 0.0),
+        "{text}"
+    );
+    assert!(has("orgsync_http_requests_total{method=\"POST\",route=\"/api/v1/organizations/{id}/harvest\",status=\"200\"}"), "{text}");
+    app.stop().await;
 }

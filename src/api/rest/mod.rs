@@ -31,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     .service(SwaggerUi::new("/api/v1/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()))
     .service(web::resource("/healthz").get(health::healthz))
     .service(web::resource("/readyz").get(health::readyz))
+    .service(web::resource("/metrics").get(health::metrics))
     .service(
         web::scope("/api/v1")
             .wrap(from_fn(auth::authenticate))
