@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use aws_sdk_sts::config::interceptors::FinalizerInterceptorContextRef;
 use aws_sdk_sts::config::{ConfigBag, Intercept, RuntimeComponents};
@@ -15,6 +16,7 @@ use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
+use tracing::Instrument;
 
 /// Every series of the process.
 pub struct Metrics {
@@ -152,18 +154,42 @@ impl Intercept for AwsCallMetrics {
     }
 }
 
-/// Counts HTTP requests by the route that served them, errors included.
+/// Gives every HTTP request an id (the caller's `X-Request-Id`, else a new one), logs it with
+/// its route, status and duration, answers it in `X-Request-Id`, and counts the request by
+/// route and status, errors included.
 pub async fn track_http(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
     let method = req.method().to_string();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let result = next.call(req).await;
-    let status = match &result {
-        Ok(response) => response.status(),
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let span = tracing::info_span!("http", %request_id, %method, %route);
+    let mut result = next.call(req).instrument(span.clone()).await;
+    let status = match &mut result {
+        Ok(response) => {
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                response
+                    .headers_mut()
+                    .insert(HeaderName::from_static("x-request-id"), value);
+            }
+            response.status()
+        }
         Err(e) => e.as_response_error().status_code(),
     };
+    span.in_scope(|| {
+        tracing::info!(
+            status = status.as_u16(),
+            millis = started.elapsed().as_millis() as u64,
+            "request"
+        )
+    });
     METRICS
         .http_requests
         .with_label_values(&[&route, &method, status.as_str()])

@@ -90,7 +90,6 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(schema.clone())
                 .configure(graphql::configure)
-                .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("orgsync::http"))
                 .wrap(actix_web::middleware::from_fn(metrics::track_http))
                 .configure(|cfg| rest::configure(cfg, max_body))
         })

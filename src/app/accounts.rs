@@ -40,11 +40,13 @@ pub struct AccountRole {
 
 impl App {
     /// A page of the listing.
+    #[tracing::instrument(skip_all)]
     pub async fn accounts(&self, query: &AccountQuery) -> Result<Vec<AccountView>, AppError> {
         Ok(projections::accounts::list(self.store().pool(), query).await?)
     }
 
     /// One account of the listing, or 404.
+    #[tracing::instrument(skip_all, fields(account_id = %id))]
     pub async fn account(&self, id: &AccountId) -> Result<AccountView, AppError> {
         projections::accounts::get(self.store().pool(), id)
             .await?
@@ -52,6 +54,7 @@ impl App {
     }
 
     /// An account's whole history, also after it left the listing; 404 when it has none.
+    #[tracing::instrument(skip_all, fields(account_id = %id))]
     pub async fn account_history(&self, id: &AccountId) -> Result<Vec<StoredEvent>, AppError> {
         let events = self.store().events_of(Account::TYPE, id.as_str()).await?;
         if events.is_empty() {
@@ -61,6 +64,7 @@ impl App {
     }
 
     /// Up to `limit` events of every aggregate after position `after`, in order (I5).
+    #[tracing::instrument(skip(self))]
     pub async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, AppError> {
         Ok(self.store().events_after(after, limit).await?)
     }
@@ -124,6 +128,7 @@ impl App {
 
     /// The listing as it was at `at`: the log up to that instant replayed into a scratch
     /// store by the same projections, then queried the same way.
+    #[tracing::instrument(skip(self, query))]
     pub async fn accounts_as_of(
         &self,
         query: &AccountQuery,

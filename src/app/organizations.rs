@@ -265,11 +265,13 @@ impl App {
     }
 
     /// Every registered organization.
+    #[tracing::instrument(skip_all)]
     pub async fn organizations(&self) -> Result<Vec<OrganizationView>, AppError> {
         Ok(projections::organizations::list(self.store().pool()).await?)
     }
 
     /// One organization, or 404.
+    #[tracing::instrument(skip_all, fields(org_id = %id))]
     pub async fn organization(&self, id: &OrgId) -> Result<OrganizationView, AppError> {
         projections::organizations::get(self.store().pool(), id)
             .await?
@@ -277,6 +279,7 @@ impl App {
     }
 
     /// Starts a harvest of a registered organization unless one is running (R5).
+    #[tracing::instrument(skip_all, fields(org_id = %id))]
     pub async fn request_harvest(&self, id: &OrgId) -> Result<HarvestStart, AppError> {
         self.organization(id).await?;
         Ok(if self.start_harvest(id) {
@@ -287,6 +290,7 @@ impl App {
     }
 
     /// Waits for a running harvest, runs one more, and answers the organization after it.
+    #[tracing::instrument(skip_all, fields(org_id = %id))]
     pub async fn harvest_now(&self, id: &OrgId) -> Result<OrganizationView, AppError> {
         self.organization(id).await?;
         let running = self.harvest_lock(id).lock_owned().await;

@@ -65,7 +65,8 @@ fn init() {
     });
 }
 
-async fn fresh_store_url(backend: Backend, dir: &TempDir) -> String {
+/// A store URL no other test uses: a file in `dir`, or a new PostgreSQL database.
+pub async fn fresh_store_url(backend: Backend, dir: &TempDir) -> String {
     match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("orgsync.db").display()),
         Backend::Postgres => {
@@ -308,38 +309,7 @@ impl TestApp {
 
     /// The whole listing of `org_id`, by account id, in the fields moto can tell.
     pub async fn listing(&self, org_id: &str) -> BTreeMap<String, Value> {
-        let mut listing = BTreeMap::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut path = format!("/api/v1/accounts?organization={org_id}&limit=50");
-            if let Some(c) = &cursor {
-                path.push_str(&format!("&cursor={c}"));
-            }
-            let page = self.get_json(&path).await;
-            for account in page["accounts"].as_array().expect("accounts") {
-                let keep = [
-                    "account_id",
-                    "name",
-                    "email",
-                    "state",
-                    "organization_id",
-                    "org_path",
-                    "tags",
-                ];
-                let view: serde_json::Map<String, Value> = keep
-                    .iter()
-                    .map(|k| ((*k).to_owned(), account[*k].clone()))
-                    .collect();
-                listing.insert(
-                    account["account_id"].as_str().expect("id").to_owned(),
-                    Value::Object(view),
-                );
-            }
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_owned()),
-                None => return listing,
-            }
-        }
+        listing(&self.client, &self.address, &self.admin_token, org_id).await
     }
 
     /// How many events the log holds.
@@ -367,4 +337,52 @@ pub async fn expect_error(response: Response, status: StatusCode, code: &str) ->
         "no message: {body}"
     );
     body
+}
+
+/// The whole listing of `org_id` as the daemon at `base` answers it, page by page, by account
+/// id, in the fields moto can tell.
+pub async fn listing(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    org_id: &str,
+) -> BTreeMap<String, Value> {
+    let mut listing = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("{base}/api/v1/accounts?organization={org_id}&limit=50");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let response = client
+            .get(path)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        let page = expect_json(response, StatusCode::OK).await;
+        for account in page["accounts"].as_array().expect("accounts") {
+            let keep = [
+                "account_id",
+                "name",
+                "email",
+                "state",
+                "organization_id",
+                "org_path",
+                "tags",
+            ];
+            let view: serde_json::Map<String, Value> = keep
+                .iter()
+                .map(|k| ((*k).to_owned(), account[*k].clone()))
+                .collect();
+            listing.insert(
+                account["account_id"].as_str().expect("id").to_owned(),
+                Value::Object(view),
+            );
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return listing,
+        }
+    }
 }

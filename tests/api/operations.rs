@@ -1,14 +1,18 @@
 //! The daemon as operators run it: the real binary, its configuration check, and a SIGTERM
 //! in the middle of a harvest.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use orgsync::store::Store;
 use reqwest::StatusCode;
 use sqlx::Row;
 
 use crate::aws_stub::AwsStub;
-use crate::helpers::{expect_json, Backend, TestApp};
+use crate::helpers::{expect_json, fresh_store_url, listing, Backend, TestApp};
 use crate::moto::{moto_url, MotoOrg, Shape, NESTED};
 use crate::on_both_stores;
 
@@ -46,6 +50,73 @@ fn check_config_rejects_a_broken_config_with_a_clear_message() {
     }
 }
 
+/// The `orgsync serve` binary in a process of its own, as systemd runs it.
+struct Daemon {
+    process: tokio::process::Child,
+    base: String,
+    token: String,
+    client: reqwest::Client,
+}
+
+impl Daemon {
+    async fn start(state_dir: &std::path::Path, store_url: &str, endpoint: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let process = tokio::process::Command::new(BINARY)
+            .arg("serve")
+            .env("ORGSYNC__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("ORGSYNC__STATE__DIR", state_dir)
+            .env("ORGSYNC__STORE__URL", store_url)
+            .env("ORGSYNC__AWS__ENDPOINT_URL", endpoint)
+            .env("ORGSYNC__LOG__LEVEL", "warn")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while client.get(format!("{base}/readyz")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "the daemon did not come up");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let token = std::fs::read_to_string(state_dir.join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        Self {
+            process,
+            base,
+            token,
+            client,
+        }
+    }
+
+    async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.process.id().unwrap().to_string();
+        assert!(std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_harvest_exits_cleanly_without_a_partial_membership_change() {
     let stub = AwsStub::start(&moto_url());
@@ -55,48 +126,17 @@ async fn sigterm_during_a_harvest_exits_cleanly_without_a_partial_membership_cha
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut daemon = tokio::process::Command::new(BINARY)
-        .arg("serve")
-        .env("ORGSYNC__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .env("ORGSYNC__STATE__DIR", dir.path())
-        .env("ORGSYNC__AWS__ENDPOINT_URL", &stub.url)
-        .env("ORGSYNC__LOG__LEVEL", "warn")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(format!("{base}/readyz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "the daemon did not come up");
-        tokio::task::yield_now().await;
-    }
-    let token = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
-    let registered = client
-        .post(format!("{base}/api/v1/organizations"))
-        .bearer_auth(token.trim())
-        .json(&org.registration("prod"))
-        .send()
-        .await
-        .unwrap();
+    let url = format!("sqlite://{}", dir.path().join("orgsync.db").display());
+    let mut daemon = Daemon::start(dir.path(), &url, &stub.url).await;
+    let registered = daemon
+        .post("/api/v1/organizations", &org.registration("prod"))
+        .await;
     expect_json(registered, StatusCode::CREATED).await;
 
     // The harvest registration started is running: stop the daemon as systemd would.
     let started = Instant::now();
-    let pid = daemon.id().unwrap().to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let status = tokio::time::timeout(Duration::from_secs(10), daemon.wait())
+    daemon.signal("-TERM");
+    let status = tokio::time::timeout(Duration::from_secs(10), daemon.process.wait())
         .await
         .expect("exits within 10 s")
         .unwrap();
@@ -104,9 +144,7 @@ async fn sigterm_during_a_harvest_exits_cleanly_without_a_partial_membership_cha
     assert!(started.elapsed() < Duration::from_secs(10));
 
     // All of the organization's accounts or none: never part of them.
-    let url = format!("sqlite://{}", dir.path().join("orgsync.db").display());
     let store = Store::connect(&url, 2).await.unwrap();
-    store.migrate().await.unwrap();
     orgsync::projections::Projector::new(store.clone())
         .catch_up()
         .await
@@ -127,6 +165,84 @@ async fn sigterm_during_a_harvest_exits_cleanly_without_a_partial_membership_cha
     store.close().await;
 }
 
+/// Every account's events, as (type, data) in order, by account: what a harvest decided.
+async fn account_logs(store: &Store) -> BTreeMap<String, Vec<(String, serde_json::Value)>> {
+    let mut logs: BTreeMap<String, Vec<(String, serde_json::Value)>> = BTreeMap::new();
+    for event in store.events_after(0, i64::MAX).await.unwrap() {
+        if event.aggregate_type == "Account" {
+            logs.entry(event.aggregate_id.clone())
+                .or_default()
+                .push((event.event_type.clone(), orgsync::api::event_data(&event)));
+        }
+    }
+    logs
+}
+
+on_both_stores!(twenty_sigkills_across_harvests_end_as_a_clean_run);
+
+async fn twenty_sigkills_across_harvests_end_as_a_clean_run(backend: Backend) {
+    let org = MotoOrg::create(Shape {
+        ous: NESTED,
+        accounts: 500,
+    })
+    .await;
+    let clean = TestApp::spawn(backend).await;
+    let org_id = clean.register(&org).await;
+    clean.harvest(&org_id).await;
+    let clean_listing = clean.listing(&org_id).await;
+    let clean_logs = account_logs(&clean.store).await;
+    assert_eq!(clean_logs.len(), 501);
+    let stub = clean.stub.clone();
+    clean.stop().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_store_url(backend, &dir).await;
+    let seed: u64 = rand::random();
+    eprintln!("kill points from seed {seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+    for kill in 0..20 {
+        let mut daemon = Daemon::start(dir.path(), &url, &stub.url).await;
+        if kill == 0 {
+            let registered = daemon
+                .post("/api/v1/organizations", &org.registration("prod"))
+                .await;
+            expect_json(registered, StatusCode::CREATED).await;
+        }
+        // Registration, or the scheduler finding the last harvest abandoned, starts one.
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..2500))).await;
+        daemon.signal("-KILL");
+        daemon.process.wait().await.unwrap();
+    }
+
+    let mut daemon = Daemon::start(dir.path(), &url, &stub.url).await;
+    let done = daemon
+        .post(
+            &format!("/api/v1/organizations/{org_id}/harvest?wait=true"),
+            &serde_json::Value::Null,
+        )
+        .await;
+    let done = expect_json(done, StatusCode::OK).await;
+    assert_eq!(done["last_harvest"]["outcome"], "completed");
+    assert_eq!(
+        listing(&daemon.client, &daemon.base, &daemon.token, &org_id).await,
+        clean_listing
+    );
+    daemon.signal("-TERM");
+    assert!(daemon.process.wait().await.unwrap().success());
+
+    let store = Store::connect(&url, 2).await.unwrap();
+    let logs = account_logs(&store).await;
+    assert_eq!(logs.len(), clean_logs.len());
+    for (account, log) in &clean_logs {
+        assert_eq!(
+            logs.get(account),
+            Some(log),
+            "account {account}: the same events, once each"
+        );
+    }
+    store.close().await;
+}
+
 on_both_stores!(metrics_expose_harvests_aws_calls_appends_http_and_accounts_by_state);
 
 async fn metrics_expose_harvests_aws_calls_appends_http_and_accounts_by_state(backend: Backend) {
@@ -142,6 +258,11 @@ async fn metrics_expose_harvests_aws_calls_appends_http_and_accounts_by_state(ba
     app.harvest(&org_id).await;
     app.stub.organizations_faults(0, 0);
 
+    let answered = app.get("/api/v1/organizations").await;
+    assert!(
+        answered.headers().contains_key("x-request-id"),
+        "every answer names its request"
+    );
     // No token needed, as Prometheus scrapes.
     let text = app
         .client
