@@ -64,6 +64,7 @@ pub(crate) struct Inner {
     // Harvests run on the daemon's runtime, not on the HTTP worker that asked for them.
     runtime: tokio::runtime::Handle,
     pub(crate) shutdown: CancellationToken,
+    scheduling: std::sync::atomic::AtomicBool,
 }
 
 impl App {
@@ -92,6 +93,7 @@ impl App {
             tasks: TaskTracker::new(),
             runtime: tokio::runtime::Handle::current(),
             shutdown: CancellationToken::new(),
+            scheduling: std::sync::atomic::AtomicBool::new(false),
         })))
     }
 
@@ -179,6 +181,17 @@ impl App {
             .lock()
             .expect("harvest lock map poisoned");
         locks.entry(id.clone()).or_default().clone()
+    }
+
+    /// Whether this instance schedules harvests now.
+    pub fn is_scheduling(&self) -> bool {
+        self.0.scheduling.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_scheduling(&self, leading: bool) {
+        self.0
+            .scheduling
+            .store(leading, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Applies events the read tables miss.

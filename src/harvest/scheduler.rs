@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::app::{App, AppError};
 use crate::domain::OrgId;
+use crate::store::Leadership;
 
 use super::runs;
 
@@ -47,17 +48,39 @@ impl Scheduler {
         Ok(started)
     }
 
-    /// Ticks every `harvest.tick` until the daemon stops.
+    /// Ticks every `harvest.tick` until the daemon stops, while this instance leads: with
+    /// several instances on one PostgreSQL, one schedules and the others take over within a
+    /// tick when it goes (each serves the API all along).
     pub async fn run(self) {
         let shutdown = self.app.inner().shutdown.clone();
         let mut ticker = tokio::time::interval(self.tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut leadership: Option<Leadership> = None;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = ticker.tick() => {
-                    if let Err(e) = self.tick(Utc::now()).await {
-                        tracing::error!(error = %e, "scheduler tick failed");
+                    if let Some(held) = &mut leadership {
+                        if !held.still_held().await {
+                            tracing::warn!("lost the scheduler lock");
+                            leadership = None;
+                        }
+                    }
+                    if leadership.is_none() {
+                        match self.app.store().try_lead().await {
+                            Ok(Some(won)) => {
+                                tracing::info!("this instance schedules harvests");
+                                leadership = Some(won);
+                            }
+                            Ok(None) => {}
+                            Err(e) => tracing::warn!(error = %e, "cannot take the scheduler lock"),
+                        }
+                    }
+                    self.app.set_scheduling(leadership.is_some());
+                    if leadership.is_some() {
+                        if let Err(e) = self.tick(Utc::now()).await {
+                            tracing::error!(error = %e, "scheduler tick failed");
+                        }
                     }
                 }
             }

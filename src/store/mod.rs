@@ -177,6 +177,21 @@ impl Store {
         Ok(store)
     }
 
+    /// Tries to become the one instance that schedules harvests. On PostgreSQL that is a
+    /// session advisory lock on a connection of its own, held for as long as the returned
+    /// [`Leadership`] lives (or the connection does); SQLite has one instance, always leader.
+    pub async fn try_lead(&self) -> Result<Option<Leadership>, StoreError> {
+        let Some(pg) = &self.pg else {
+            return Ok(Some(Leadership::Sole));
+        };
+        let mut conn = pg.acquire().await?.detach();
+        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(SCHEDULER_LOCK)
+            .fetch_one(&mut conn)
+            .await?;
+        Ok(held.then_some(Leadership::Postgres(conn)))
+    }
+
     /// The newest event's position, 0 for an empty log.
     pub async fn last_seq(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COALESCE(MAX(seq), 0) AS n FROM events")
@@ -204,6 +219,27 @@ impl Store {
 
 const SELECT_EVENTS: &str = "SELECT seq, aggregate_type, aggregate_id, sequence, event_type, \
     CAST(payload AS TEXT) AS payload, CAST(metadata AS TEXT) AS metadata FROM events";
+
+/// The advisory lock key of the scheduler ("orgsync" in ASCII).
+const SCHEDULER_LOCK: i64 = 0x6f72_6773_796e_63;
+
+/// Being the instance that schedules harvests.
+pub enum Leadership {
+    /// The only instance there can be (SQLite).
+    Sole,
+    /// The connection holding the advisory lock; closing it hands leadership on.
+    Postgres(sqlx::PgConnection),
+}
+
+impl Leadership {
+    /// Whether the lock is still held: false once its connection broke.
+    pub async fn still_held(&mut self) -> bool {
+        match self {
+            Self::Sole => true,
+            Self::Postgres(conn) => sqlx::query("SELECT 1").execute(conn).await.is_ok(),
+        }
+    }
+}
 
 /// Who caused an event and when, as stored beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

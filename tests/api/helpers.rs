@@ -114,20 +114,42 @@ impl TestApp {
     /// A daemon on a fresh store whose AWS endpoint is moto, behind the stub that adds what
     /// moto lacks.
     pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_tuned(backend, |_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], with settings changed by `tune` first.
+    pub async fn spawn_tuned(backend: Backend, tune: impl FnOnce(&mut Settings)) -> Self {
         let stub = Arc::new(AwsStub::start(&crate::moto::moto_url()));
         let endpoint = stub.url.clone();
-        Self::spawn_with(backend, stub, &endpoint).await
+        Self::spawn_with(backend, stub, &endpoint, tune).await
+    }
+
+    /// A second daemon beside this one: the same store, AWS stub and sealing key, its own
+    /// state directory, the same admin token.
+    pub async fn spawn_beside(&self) -> Self {
+        let dir = TempDir::new().expect("temp dir");
+        for file in ["orgsync.key", "admin.token"] {
+            std::fs::copy(self.state_dir().join(file), dir.path().join(file)).expect("copy state");
+        }
+        let mut settings = self.settings.clone();
+        settings.state.dir = dir.path().to_path_buf();
+        Self::start(self.backend, settings, Arc::new(dir), self.stub.clone()).await
     }
 
     /// A daemon whose AWS calls pass a connection-cutting proxy before the stub and moto.
     pub async fn spawn_behind_proxy(backend: Backend) -> (Self, FaultProxy) {
         let stub = Arc::new(AwsStub::start(&crate::moto::moto_url()));
         let proxy = FaultProxy::start(&stub.url).await;
-        let app = Self::spawn_with(backend, stub, &proxy.url).await;
+        let app = Self::spawn_with(backend, stub, &proxy.url, |_| {}).await;
         (app, proxy)
     }
 
-    async fn spawn_with(backend: Backend, stub: Arc<AwsStub>, endpoint: &str) -> Self {
+    async fn spawn_with(
+        backend: Backend,
+        stub: Arc<AwsStub>,
+        endpoint: &str,
+        tune: impl FnOnce(&mut Settings),
+    ) -> Self {
         init();
         let dir = TempDir::new().expect("temp dir");
         let mut settings = Settings::load(None).expect("default settings");
@@ -135,6 +157,7 @@ impl TestApp {
         settings.state.dir = dir.path().to_path_buf();
         settings.store.url = fresh_store_url(backend, &dir).await;
         settings.aws.endpoint_url = endpoint.to_owned();
+        tune(&mut settings);
         Self::start(backend, settings, Arc::new(dir), stub).await
     }
 

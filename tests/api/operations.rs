@@ -329,3 +329,68 @@ async fn metrics_expose_harvests_aws_calls_appends_http_and_accounts_by_state(ba
     assert!(has("orgsync_http_requests_total{method=\"POST\",route=\"/api/v1/organizations/{id}/harvest\",status=\"200\"}"), "{text}");
     app.stop().await;
 }
+
+/// Waits for `condition` up to `limit`, checking every few milliseconds.
+async fn eventually(limit: Duration, condition: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_daemons_on_postgres_schedule_from_one_and_hand_over_when_it_stops() {
+    let tick = |s: &mut orgsync::config::Settings| s.harvest.tick = Duration::from_millis(100);
+    let a = TestApp::spawn_tuned(Backend::Postgres, tick).await;
+    let b = a.spawn_beside().await;
+    let leads = || (a.app.is_scheduling(), b.app.is_scheduling());
+    assert!(
+        eventually(Duration::from_secs(10), || leads().0 || leads().1).await,
+        "nobody schedules"
+    );
+    // Over twenty ticks, never both.
+    for _ in 0..100 {
+        assert_ne!(leads(), (true, true), "two schedulers at once");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let held: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_one(a.store.pool())
+    .await
+    .unwrap()
+    .get("n");
+    assert_eq!(held, 1, "one session holds the scheduler lock");
+    // Both serve the API.
+    for app in [&a, &b] {
+        assert_eq!(
+            app.get("/api/v1/organizations").await.status(),
+            StatusCode::OK
+        );
+    }
+
+    let (leader, follower) = if a.app.is_scheduling() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    leader.stop().await;
+    assert!(
+        eventually(Duration::from_secs(5), || follower.app.is_scheduling()).await,
+        "the other instance takes over within a few ticks"
+    );
+    follower.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_daemon_on_sqlite_schedules() {
+    let tick = |s: &mut orgsync::config::Settings| s.harvest.tick = Duration::from_millis(100);
+    let app = TestApp::spawn_tuned(Backend::Sqlite, tick).await;
+    assert!(eventually(Duration::from_secs(5), || app.app.is_scheduling()).await);
+    app.stop().await;
+}
