@@ -221,7 +221,7 @@ const SELECT_EVENTS: &str = "SELECT seq, aggregate_type, aggregate_id, sequence,
     CAST(payload AS TEXT) AS payload, CAST(metadata AS TEXT) AS metadata FROM events";
 
 /// The advisory lock key of the scheduler ("orgsync" in ASCII).
-const SCHEDULER_LOCK: i64 = 0x6f72_6773_796e_63;
+const SCHEDULER_LOCK: i64 = 0x006f_7267_7379_6e63;
 
 /// Being the instance that schedules harvests.
 pub enum Leadership {
