@@ -72,24 +72,30 @@ pub async fn fresh_store_url(backend: Backend, dir: &TempDir) -> String {
         Backend::Postgres => {
             let admin = std::env::var("ORGSYNC_TEST_DATABASE_URL")
                 .expect("ORGSYNC_TEST_DATABASE_URL is not set: run the suite with scripts/test");
-            let name = format!("orgsync_t_{}", uuid::Uuid::new_v4().simple());
-            let pool = sqlx::PgPool::connect(&admin)
-                .await
-                .expect("connect to PostgreSQL");
-            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-                .execute(&pool)
-                .await
-                .expect("create test database");
-            pool.close().await;
-            let (base, query) = admin
-                .split_once('?')
-                .map_or((admin.as_str(), None), |(b, q)| (b, Some(q)));
-            let base = &base[..base.rfind('/').expect("database URL has a path")];
-            match query {
-                Some(q) => format!("{base}/{name}?{q}"),
-                None => format!("{base}/{name}"),
-            }
+            new_database(&admin).await
         }
+    }
+}
+
+/// Creates a database no other test uses on the server of `admin` (a database URL) and
+/// answers its URL.
+pub async fn new_database(admin: &str) -> String {
+    let name = format!("orgsync_t_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::PgPool::connect(admin)
+        .await
+        .expect("connect to PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&pool)
+        .await
+        .expect("create test database");
+    pool.close().await;
+    let (base, query) = admin
+        .split_once('?')
+        .map_or((admin, None), |(b, q)| (b, Some(q)));
+    let base = &base[..base.rfind('/').expect("database URL has a path")];
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
     }
 }
 

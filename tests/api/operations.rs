@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use sqlx::Row;
 
 use crate::aws_stub::AwsStub;
-use crate::helpers::{expect_json, fresh_store_url, listing, Backend, TestApp};
+use crate::helpers::{expect_json, fresh_store_url, listing, new_database, Backend, TestApp};
 use crate::moto::{moto_url, MotoOrg, Shape, NESTED};
 use crate::on_both_stores;
 
@@ -392,5 +392,48 @@ async fn a_lone_daemon_on_sqlite_schedules() {
     let tick = |s: &mut orgsync::config::Settings| s.harvest.tick = Duration::from_millis(100);
     let app = TestApp::spawn_tuned(Backend::Sqlite, tick).await;
     assert!(eventually(Duration::from_secs(5), || app.app.is_scheduling()).await);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_mid_harvest_is_survived_without_losing_or_doubling_an_event() {
+    let admin = std::env::var("ORGSYNC_TEST_RESTARTABLE_PG_URL")
+        .expect("ORGSYNC_TEST_RESTARTABLE_PG_URL is not set: run the suite with scripts/test");
+    let restart =
+        std::env::var("ORGSYNC_TEST_RESTART_PG").expect("ORGSYNC_TEST_RESTART_PG is not set");
+    let url = new_database(&admin).await;
+    let app = TestApp::spawn_tuned(Backend::Postgres, |s| s.store.url = url.clone()).await;
+    let org = MotoOrg::create(Shape {
+        ous: NESTED,
+        accounts: 300,
+    })
+    .await;
+    let org_id = app.register(&org).await;
+
+    // The harvest registration started is under way: restart the database under it.
+    let restarted = tokio::process::Command::new(&restart)
+        .status()
+        .await
+        .unwrap();
+    assert!(restarted.success(), "pg_ctl restart");
+
+    // The daemon reconnects; the next harvest completes whatever the first one managed.
+    let done = app.harvest(&org_id).await;
+    assert_eq!(done["last_harvest"]["outcome"], "completed", "{done}");
+    assert_eq!(app.listing(&org_id).await, org.truth().await);
+    let logs = account_logs(&app.store).await;
+    assert_eq!(logs.len(), 301);
+    for (account, log) in &logs {
+        let mut types: Vec<&str> = log.iter().map(|(t, _)| t.as_str()).collect();
+        types.sort_unstable();
+        let before = types.len();
+        types.dedup();
+        assert_eq!(
+            types.len(),
+            before,
+            "account {account} got an event twice: {log:?}"
+        );
+        assert_eq!(log[0].0, "AccountDiscovered");
+    }
     app.stop().await;
 }
