@@ -29,6 +29,7 @@ use crate::crypto::{random_token, KeyRing, Sealed, Secret};
 use crate::domain::account::Account;
 use crate::domain::organization::Organization;
 use crate::domain::OrgId;
+use crate::harvest::runs::LastStart;
 use crate::projections::Projector;
 use crate::store::{Store, StoreError};
 
@@ -130,6 +131,16 @@ impl App {
     /// Starts a harvest in the background unless one of the organization is running, in
     /// which case that one runs once more when it ends; returns whether it started one.
     pub(crate) fn start_harvest(&self, id: &OrgId) -> bool {
+        self.spawn_harvest(id, None)
+    }
+
+    /// Starts a scheduled harvest: once it holds the organization's lock it runs only if no
+    /// harvest started since the scheduler saw `last_start`, on this instance or another.
+    pub(crate) fn start_scheduled_harvest(&self, id: &OrgId, seen: LastStart) -> bool {
+        self.spawn_harvest(id, Some(seen))
+    }
+
+    fn spawn_harvest(&self, id: &OrgId, seen_start: Option<LastStart>) -> bool {
         let mut reruns = self.0.reruns.lock().expect("rerun set poisoned");
         let Ok(running) = self.harvest_lock(id).try_lock_owned() else {
             reruns.insert(id.clone());
@@ -141,8 +152,21 @@ impl App {
         let harvest = async move {
             let mut running = running;
             loop {
-                if let Err(e) = crate::harvest::run(&app, &id).await {
-                    tracing::error!(org_id = %id, error = %e, "harvest could not run");
+                // Another instance may be harvesting it: then this run is not needed.
+                match app.store().lock_harvest(&id, false).await {
+                    Ok(Some(_across_instances)) => {
+                        let outcome = match seen_start {
+                            Some(seen) => {
+                                crate::harvest::run_if_not_started_since(&app, &id, seen).await
+                            }
+                            None => crate::harvest::run(&app, &id).await,
+                        };
+                        if let Err(e) = outcome {
+                            tracing::error!(org_id = %id, error = %e, "harvest could not run");
+                        }
+                    }
+                    Ok(None) => tracing::debug!(org_id = %id, "another instance harvests it"),
+                    Err(e) => tracing::error!(org_id = %id, error = %e, "harvest could not run"),
                 }
                 match app.finish_harvest(&id, running) {
                     Some(again) => running = again,

@@ -246,6 +246,7 @@ impl App {
         self.organization(id).await?;
         let lock = self.harvest_lock(id);
         let _no_harvest = lock.lock().await;
+        let _nor_elsewhere = self.store().lock_harvest(id, true).await?;
         for account in projections::accounts::of_organization(inner.store.pool(), id).await? {
             let remove = AccountCommand::RemoveAccount(RemoveAccount {
                 organization_id: id.clone(),
@@ -294,7 +295,9 @@ impl App {
     pub async fn harvest_now(&self, id: &OrgId) -> Result<OrganizationView, AppError> {
         self.organization(id).await?;
         let running = self.harvest_lock(id).lock_owned().await;
+        let across_instances = self.store().lock_harvest(id, true).await?;
         let outcome = crate::harvest::run(self, id).await;
+        drop(across_instances);
         if let Some(running) = self.finish_harvest(id, running) {
             drop(running);
             self.start_harvest(id);

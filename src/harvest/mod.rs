@@ -7,7 +7,7 @@
 //! member role is assumed (R4). Accounts whose facts and access equal the read model get no
 //! command at all, so a harvest that saw nothing new appends nothing (I3).
 
-mod runs;
+pub(crate) mod runs;
 mod scheduler;
 
 use std::collections::{HashMap, HashSet};
@@ -54,6 +54,22 @@ pub(crate) async fn run(app: &App, org_id: &OrgId) -> Result<(), AppError> {
         .with_label_values(&[org_id.as_str(), outcome])
         .inc();
     result.map(|_| ())
+}
+
+/// Runs a harvest unless the organization's harvest record changed since the scheduler read
+/// it as `seen` (another harvest started or ended meanwhile): the check and the run happen
+/// under the organization's lock, so instances never double up.
+pub(crate) async fn run_if_not_started_since(
+    app: &App,
+    org_id: &OrgId,
+    seen: runs::LastStart,
+) -> Result<(), AppError> {
+    let current = runs::last_start(app.store().pool(), org_id).await?;
+    if current != seen {
+        tracing::debug!(org_id = %org_id, "harvested meanwhile");
+        return Ok(());
+    }
+    run(app, org_id).await
 }
 
 /// How a harvest that ran to its end came out.

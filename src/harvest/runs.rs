@@ -59,6 +59,26 @@ pub async fn failed(
     Ok(())
 }
 
+/// When the organization's last harvest started, if one did, and whether it is marked running.
+pub async fn last_start(pool: &AnyPool, org: &OrgId) -> Result<LastStart, StoreError> {
+    let row =
+        sqlx::query("SELECT started_at, outcome FROM harvest_runs WHERE organization_id = $1")
+            .bind(org.as_str())
+            .fetch_optional(pool)
+            .await?;
+    let Some(row) = row else {
+        return Ok((None, false));
+    };
+    let outcome: String = row.try_get("outcome")?;
+    Ok((
+        Some(parse_timestamp(&row.try_get::<String, _>("started_at")?)?),
+        outcome == "running",
+    ))
+}
+
+/// The last start of a harvest, if any, and whether that harvest is marked running.
+pub type LastStart = (Option<DateTime<Utc>>, bool);
+
 /// The last start of each registered organization's harvest, `None` where none ran, and
 /// whether that harvest is still marked running.
 pub async fn last_starts(

@@ -41,7 +41,11 @@ impl Scheduler {
                 Some(_) if abandoned => true,
                 Some(at) => at + self.interval + jitter(&org, at, self.interval) <= now,
             };
-            if due && self.app.start_harvest(&org) {
+            if due
+                && self
+                    .app
+                    .start_scheduled_harvest(&org, (last_start, marked_running))
+            {
                 started.push(org);
             }
         }

@@ -26,7 +26,8 @@ use sqlx::{AnyPool, Row};
 pub use reseal::{reseal, ResealError};
 pub use sqlite::SqliteEventRepository;
 
-use crate::domain::Actor;
+use crate::domain::{Actor, OrgId};
+use sha2::{Digest, Sha256};
 
 /// A failure of the store itself, never of the caller's input.
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +193,34 @@ impl Store {
         Ok(held.then_some(Leadership::Postgres(conn)))
     }
 
+    /// Takes the lock that lets one harvest of `org` run at a time across every instance
+    /// sharing the store (R5): on PostgreSQL a session advisory lock on a connection of its
+    /// own, waited for or only tried; SQLite has one instance, whose own lock suffices.
+    pub async fn lock_harvest(
+        &self,
+        org: &OrgId,
+        wait: bool,
+    ) -> Result<Option<HarvestLock>, StoreError> {
+        let Some(pg) = &self.pg else {
+            return Ok(Some(HarvestLock::Local));
+        };
+        let digest = Sha256::digest(org.as_str().as_bytes());
+        let key = i64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
+        let mut conn = pg.acquire().await?.detach();
+        if wait {
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(key)
+                .execute(&mut conn)
+                .await?;
+            return Ok(Some(HarvestLock::Postgres(conn)));
+        }
+        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut conn)
+            .await?;
+        Ok(held.then_some(HarvestLock::Postgres(conn)))
+    }
+
     /// The newest event's position, 0 for an empty log.
     pub async fn last_seq(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query("SELECT COALESCE(MAX(seq), 0) AS n FROM events")
@@ -239,6 +268,15 @@ impl Leadership {
             Self::Postgres(conn) => sqlx::query("SELECT 1").execute(conn).await.is_ok(),
         }
     }
+}
+
+/// Held while a harvest of one organization runs; dropping it (or losing its connection)
+/// releases it.
+pub enum HarvestLock {
+    /// The process's own lock is all there is (SQLite).
+    Local,
+    /// The connection holding the organization's advisory lock.
+    Postgres(sqlx::PgConnection),
 }
 
 /// Who caused an event and when, as stored beside it.

@@ -25,6 +25,8 @@ struct Rules {
     faults: (u64, u64),
     /// Organizations calls seen, to pick faulty ones evenly and repeatably.
     organizations_calls: u64,
+    /// Added to every answer.
+    latency: std::time::Duration,
 }
 
 /// A running stub; its rules change while the daemon runs.
@@ -81,7 +83,12 @@ impl AwsStub {
         self.rules.lock().unwrap().faults = (throttled, failed);
     }
 
-    /// Faults answered so far, throttles and 500s.
+    /// Delays every answer by `latency`, as a distant region would.
+    pub fn latency(&self, latency: std::time::Duration) {
+        self.rules.lock().unwrap().latency = latency;
+    }
+
+    /// Organizations calls seen so far.
     pub fn organizations_calls(&self) -> u64 {
         self.rules.lock().unwrap().organizations_calls
     }
@@ -124,6 +131,8 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
 
 async fn answer(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> HttpResponse {
     let (rules, upstream, client) = state.get_ref();
+    let latency = rules.lock().unwrap().latency;
+    tokio::time::sleep(latency).await;
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let param = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     if param("Action").as_deref() == Some("AssumeRole") {

@@ -197,6 +197,7 @@ async fn organizations_throttling_and_500s_are_ridden_out(backend: Backend) {
     org.move_account(&org.members[5], &org.ous["Ledger"]).await;
     // 30% of Organizations calls throttled (HTTP 400 TooManyRequestsException) and 5% HTTP 500.
     app.stub.organizations_faults(30, 5);
+    app.stub.latency(std::time::Duration::from_millis(10));
     let before = app.stub.organizations_calls();
     let harvested = app.harvest(&org_id).await;
     assert_eq!(

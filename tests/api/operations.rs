@@ -437,3 +437,44 @@ async fn postgres_restarted_mid_harvest_is_survived_without_losing_or_doubling_a
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_daemons_harvest_each_organization_once_per_interval() {
+    // A one-second interval (below what check-config allows) and a fast tick, so that a few
+    // seconds span several intervals.
+    let fast = |s: &mut orgsync::config::Settings| {
+        s.harvest.interval = Duration::from_secs(1);
+        s.harvest.tick = Duration::from_millis(50);
+    };
+    let a = TestApp::spawn_tuned(Backend::Postgres, fast).await;
+    let b = a.spawn_beside().await;
+    let org = MotoOrg::create(Shape {
+        ous: &[],
+        accounts: 2,
+    })
+    .await;
+    let org_id = a.register(&org).await;
+    let harvests = || {
+        // Both daemons run in this process and count into the same metrics.
+        orgsync::metrics::METRICS
+            .harvests
+            .with_label_values(&[&org_id, "completed"])
+            .get()
+    };
+    let started = Instant::now();
+    assert!(eventually(Duration::from_secs(10), || harvests() >= 1).await);
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let done = harvests() as f64;
+    // Due every interval plus up to a tenth of jitter, from whichever instance leads.
+    assert!(
+        done <= seconds / 1.0 + 1.0,
+        "{done} harvests in {seconds:.1} s: more than one per interval"
+    );
+    assert!(
+        done >= seconds / 1.2 - 2.0,
+        "{done} harvests in {seconds:.1} s: intervals were missed"
+    );
+    a.stop().await;
+    b.stop().await;
+}
