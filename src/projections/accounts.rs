@@ -227,12 +227,23 @@ async fn views(pool: &AnyPool, rows: &[AnyRow]) -> Result<Vec<AccountView>, Stor
     Ok(views)
 }
 
-/// `$first, $first+1, …` for `n` values.
-pub(super) fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The rows `select` finds for the accounts `ids`, in one query: `select` names them as
+/// `account_id IN ({ids})`.
+pub(super) async fn for_accounts(
+    pool: &AnyPool,
+    select: &str,
+    ids: &[&str],
+) -> Result<Vec<AnyRow>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = select.replace("{ids}", &placeholders.join(", "));
+    let mut query = sqlx::query(&sql);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    Ok(query.fetch_all(pool).await?)
 }
 
 /// Groups `(account_id, item)` rows by account.

@@ -8,7 +8,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 use crate::domain::account::{AccountEvent, Tags};
 use crate::store::{StoreError, StoredEvent};
 
-use super::accounts::{by_account, placeholders};
+use super::accounts::{by_account, for_accounts};
 
 pub(super) async fn apply(
     conn: &mut AnyConnection,
@@ -57,28 +57,20 @@ pub(super) async fn of_accounts(
     pool: &AnyPool,
     ids: &[&str],
 ) -> Result<HashMap<String, Tags>, StoreError> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let sql = format!(
-        "SELECT account_id, key, value FROM resource_tags WHERE account_id IN ({})",
-        placeholders(1, ids.len())
-    );
-    let mut query = sqlx::query(&sql);
-    for id in ids {
-        query = query.bind(*id);
-    }
-    let rows = query
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok((
-                row.try_get("account_id")?,
-                (row.try_get("key")?, row.try_get("value")?),
-            ))
-        })
-        .collect::<Result<Vec<(String, (String, String))>, sqlx::Error>>()?;
+    let rows = for_accounts(
+        pool,
+        "SELECT account_id, key, value FROM resource_tags WHERE account_id IN ({ids})",
+        ids,
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        Ok((
+            row.try_get("account_id")?,
+            (row.try_get("key")?, row.try_get("value")?),
+        ))
+    })
+    .collect::<Result<Vec<(String, (String, String))>, sqlx::Error>>()?;
     Ok(by_account(rows)
         .into_iter()
         .map(|(id, pairs)| (id, pairs.into_iter().collect()))
