@@ -14,4 +14,5 @@ mod input;
 mod recovery;
 mod registration;
 mod rules;
+mod scale;
 mod validation;
