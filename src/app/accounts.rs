@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 
-use crate::aws::AssumeRole;
 use crate::domain::account::{
     Access, AccessStatus, Account, AccountCommand, AddBadge, AddStandaloneAccount, RemoveBadge,
 };
@@ -198,15 +197,7 @@ impl App {
     /// Assumes a standalone account's role, so that a wrong one is refused before it is
     /// stored; the outcome becomes the account's access status.
     async fn check_account_role(&self, role: &AccountRole) -> Result<Access, AppError> {
-        let inner = self.inner();
-        inner
-            .aws
-            .assume_role(AssumeRole {
-                role_arn: &role.role_arn,
-                session_name: &role.session_name,
-                duration: role.duration_seconds,
-                external_id: &inner.external_id,
-            })
+        self.assume(&role.role_arn, &role.session_name, role.duration_seconds)
             .await
             .map_err(|e| {
                 AppError::aws_step(

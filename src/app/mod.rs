@@ -23,12 +23,13 @@ pub use error::AppError;
 pub use organizations::{FiltersPatch, OrganizationChange, Registration};
 pub use tokens::{Principal, Role};
 
-use crate::aws::AwsApi;
+use crate::aws::{AssumeRole, AwsApi, AwsError, RoleSession};
 use crate::config::{HarvestSettings, Settings};
 use crate::crypto::{random_token, KeyRing, Sealed, Secret};
 use crate::domain::account::Account;
 use crate::domain::organization::Organization;
 use crate::domain::OrgId;
+use crate::domain::{RoleArn, SessionDuration, SessionName};
 use crate::harvest::runs::LastStart;
 use crate::projections::Projector;
 use crate::store::{Store, StoreError};
@@ -119,6 +120,24 @@ impl App {
             self.0.external_id.expose(),
             self.0.trusted_principal.as_deref(),
         )
+    }
+
+    /// Assumes a role with the daemon's own credentials and the installation's external ID.
+    pub(crate) async fn assume(
+        &self,
+        role_arn: &RoleArn,
+        session_name: &SessionName,
+        duration: SessionDuration,
+    ) -> Result<RoleSession, AwsError> {
+        self.0
+            .aws
+            .assume_role(AssumeRole {
+                role_arn,
+                session_name,
+                duration,
+                external_id: &self.0.external_id,
+            })
+            .await
     }
 
     /// The holder of `token`, or 401.

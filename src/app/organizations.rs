@@ -1,6 +1,6 @@
 //! Use cases of organizations: register, edit, remove, read, harvest.
 
-use crate::aws::{actions, AssumeRole, OrganizationInfo};
+use crate::aws::{actions, OrganizationInfo};
 use crate::domain::account::{AccountCommand, RemovalReason, RemoveAccount};
 use crate::domain::organization::{
     ChangeFilters, Credentials, Filters, OrganizationCommand, RegisterOrganization,
@@ -75,14 +75,12 @@ impl App {
     ) -> Result<OrganizationInfo, AppError> {
         let inner = self.inner();
         let org_role = &credentials.org_role;
-        let session = inner
-            .aws
-            .assume_role(AssumeRole {
-                role_arn: &org_role.role_arn,
-                session_name: &org_role.session_name,
-                duration: org_role.duration_seconds,
-                external_id: &inner.external_id,
-            })
+        let session = self
+            .assume(
+                &org_role.role_arn,
+                &org_role.session_name,
+                org_role.duration_seconds,
+            )
             .await
             .map_err(|e| {
                 AppError::aws_step("assume_role_failed", &e, &org_role.role_arn, "the org role")

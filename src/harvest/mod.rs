@@ -18,7 +18,7 @@ use futures::{StreamExt, TryStreamExt};
 pub use scheduler::Scheduler;
 
 use crate::app::{App, AppError};
-use crate::aws::{actions, AssumeRole, ListedAccount, RoleSession};
+use crate::aws::{actions, ListedAccount, RoleSession};
 use crate::domain::account::{
     Access, AccessStatus, AccountCommand, RecordAccountGone, RecordAccountSeen, RemovalReason,
     RemoveAccount, TagChanged,
@@ -168,14 +168,12 @@ impl Listing {
 async fn list(app: &App, credentials: &Credentials) -> Result<Vec<ListedAccount>, String> {
     let inner = app.inner();
     let org_role = &credentials.org_role;
-    let session = inner
-        .aws
-        .assume_role(AssumeRole {
-            role_arn: &org_role.role_arn,
-            session_name: &org_role.session_name,
-            duration: org_role.duration_seconds,
-            external_id: &inner.external_id,
-        })
+    let session = app
+        .assume(
+            &org_role.role_arn,
+            &org_role.session_name,
+            org_role.duration_seconds,
+        )
         .await
         .map_err(|e| e.redacted(org_role.role_arn.as_str(), "the org role"))?;
     inner
@@ -220,7 +218,6 @@ async fn check_member(
     previous: Option<&Access>,
     simulator: &Simulator,
 ) -> (AccountId, Access) {
-    let inner = app.inner();
     if !matches!(
         account.state,
         AccountState::Active | AccountState::PendingActivation
@@ -233,14 +230,8 @@ async fn check_member(
         &account.id,
         &member.role_name,
     );
-    let outcome = inner
-        .aws
-        .assume_role(AssumeRole {
-            role_arn: &role_arn,
-            session_name: &member.session_name,
-            duration: member.duration_seconds,
-            external_id: &inner.external_id,
-        })
+    let outcome = app
+        .assume(&role_arn, &member.session_name, member.duration_seconds)
         .await;
     let session = match outcome {
         Ok(session) => session,
