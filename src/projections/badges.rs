@@ -120,9 +120,7 @@ pub(super) async fn apply(
             .execute(conn)
             .await?;
         }
-        AccountEvent::AccountLeftOrganization { .. }
-        | AccountEvent::AccountRemoved { .. }
-        | AccountEvent::AccountDeleted => {
+        leaving if leaving.ends_listing() => {
             sqlx::query("DELETE FROM badges WHERE account_id = $1")
                 .bind(id)
                 .execute(conn)

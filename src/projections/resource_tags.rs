@@ -38,10 +38,9 @@ pub(super) async fn apply(
             }
         }
         // A listing starts without tags, and an account that leaves takes its tags along.
-        AccountEvent::AccountDiscovered { .. }
-        | AccountEvent::AccountLeftOrganization { .. }
-        | AccountEvent::AccountRemoved { .. }
-        | AccountEvent::AccountDeleted => {
+        event
+            if event.ends_listing() || matches!(event, AccountEvent::AccountDiscovered { .. }) =>
+        {
             sqlx::query("DELETE FROM resource_tags WHERE account_id = $1")
                 .bind(id)
                 .execute(conn)

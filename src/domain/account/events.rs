@@ -102,6 +102,18 @@ pub enum AccountEvent {
     },
 }
 
+impl AccountEvent {
+    /// Whether the account leaves the listing with this event (its tags and badges go too).
+    pub fn ends_listing(&self) -> bool {
+        matches!(
+            self,
+            Self::AccountLeftOrganization { .. }
+                | Self::AccountRemoved { .. }
+                | Self::AccountDeleted
+        )
+    }
+}
+
 impl DomainEvent for AccountEvent {
     fn event_type(&self) -> String {
         match self {
