@@ -100,14 +100,14 @@ async fn listing_follows_moto_through_moves_tag_changes_closures_and_departures(
 }
 
 async fn i3_harvest_that_saw_nothing_new_appends_no_event(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let org = MotoOrg::create(Shape {
-        ous: NESTED,
-        accounts: 20,
-    })
+    let (app, org, org_id) = TestApp::harvested(
+        backend,
+        Shape {
+            ous: NESTED,
+            accounts: 20,
+        },
+    )
     .await;
-    let org_id = app.register(&org).await;
-    app.harvest(&org_id).await;
     let before = app.event_count().await;
     assert!(before > 21, "the first harvest recorded the accounts");
     let again = app.harvest(&org_id).await;
@@ -153,14 +153,14 @@ async fn r8_listing_cut_partway_changes_nothing(backend: Backend) {
 }
 
 async fn r5_scheduler_harvests_when_due(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let org = MotoOrg::create(Shape {
-        ous: &[],
-        accounts: 2,
-    })
+    let (app, _, org_id) = TestApp::harvested(
+        backend,
+        Shape {
+            ous: &[],
+            accounts: 2,
+        },
+    )
     .await;
-    let org_id = app.register(&org).await;
-    app.harvest(&org_id).await;
 
     let scheduler = Scheduler::new(app.app.clone());
     assert!(
@@ -185,14 +185,14 @@ async fn r5_scheduler_harvests_when_due(backend: Backend) {
 }
 
 async fn organizations_throttling_and_500s_are_ridden_out(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let org = MotoOrg::create(Shape {
-        ous: NESTED,
-        accounts: 30,
-    })
+    let (app, org, org_id) = TestApp::harvested(
+        backend,
+        Shape {
+            ous: NESTED,
+            accounts: 30,
+        },
+    )
     .await;
-    let org_id = app.register(&org).await;
-    app.harvest(&org_id).await;
     org.tag(&org.members[4], "env", "throttled").await;
     org.move_account(&org.members[5], &org.ous["Ledger"]).await;
     // 30% of Organizations calls throttled (HTTP 400 TooManyRequestsException) and 5% HTTP 500.

@@ -130,6 +130,19 @@ impl TestApp {
         Self::spawn_with(backend, stub, &endpoint, tune).await
     }
 
+    /// A daemon on a fresh store with a moto organization of `shape` registered and
+    /// harvested once; answers the daemon, the organization and its id.
+    pub async fn harvested(
+        backend: Backend,
+        shape: crate::moto::Shape,
+    ) -> (Self, crate::moto::MotoOrg, String) {
+        let app = Self::spawn(backend).await;
+        let org = crate::moto::MotoOrg::create(shape).await;
+        let org_id = app.register(&org).await;
+        app.harvest(&org_id).await;
+        (app, org, org_id)
+    }
+
     /// A second daemon beside this one: the same store, AWS stub and sealing key, its own
     /// state directory, the same admin token.
     pub async fn spawn_beside(&self) -> Self {

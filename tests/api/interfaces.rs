@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use sqlx::Row;
 
 use crate::helpers::{expect_error, Backend, TestApp};
-use crate::moto::{MotoOrg, Shape};
+use crate::moto::Shape;
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -45,14 +45,14 @@ async fn openapi_document_and_swagger_ui_are_served_without_a_token(backend: Bac
 }
 
 async fn i5_feed_sees_every_event_once_in_order_with_concurrent_writers(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let org = MotoOrg::create(Shape {
-        ous: &[],
-        accounts: 4,
-    })
+    let (app, org, _) = TestApp::harvested(
+        backend,
+        Shape {
+            ous: &[],
+            accounts: 4,
+        },
+    )
     .await;
-    let org_id = app.register(&org).await;
-    app.harvest(&org_id).await;
 
     // Four writers flip manual badges on four accounts while a reader follows the feed.
     let written = AtomicBool::new(false);

@@ -52,14 +52,14 @@ async fn read_tables(store: &Store) -> Vec<Vec<Option<String>>> {
 }
 
 async fn i1_rebuilt_read_tables_equal_the_incremental_ones(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let org = MotoOrg::create(Shape {
-        ous: NESTED,
-        accounts: 30,
-    })
+    let (app, org, org_id) = TestApp::harvested(
+        backend,
+        Shape {
+            ous: NESTED,
+            accounts: 30,
+        },
+    )
     .await;
-    let org_id = app.register(&org).await;
-    app.harvest(&org_id).await;
     org.tag(&org.members[0], "env", "changed").await;
     org.untag(&org.members[5], "team").await;
     org.move_account(&org.members[1], &org.ous["Ledger"]).await;

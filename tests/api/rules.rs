@@ -357,14 +357,14 @@ async fn r7_auto_remove_suspended_removes_listed_accounts_at_once(backend: Backe
 }
 
 async fn r9_system_badges_follow_nickname_and_path(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let org = MotoOrg::create(Shape {
-        ous: NESTED,
-        accounts: 4,
-    })
+    let (app, org, org_id) = TestApp::harvested(
+        backend,
+        Shape {
+            ous: NESTED,
+            accounts: 4,
+        },
+    )
     .await;
-    let org_id = app.register(&org).await;
-    app.harvest(&org_id).await;
     let account = &org.members[3];
     let truth = org.truth().await;
     let badges = app.badges(account).await;
@@ -493,14 +493,14 @@ async fn r10_badges_mirror_tags(backend: Backend) {
 }
 
 async fn r11_resource_tags_are_the_harvested_aws_tags(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let org = MotoOrg::create(Shape {
-        ous: &[],
-        accounts: 5,
-    })
+    let (app, org, org_id) = TestApp::harvested(
+        backend,
+        Shape {
+            ous: &[],
+            accounts: 5,
+        },
+    )
     .await;
-    let org_id = app.register(&org).await;
-    app.harvest(&org_id).await;
     org.tag(&org.members[1], "env", "changed").await;
     org.untag(&org.members[2], "env").await;
     app.harvest(&org_id).await;
@@ -546,14 +546,14 @@ fn standalone_body(account: &str, name: &str) -> Value {
 }
 
 async fn r12_managed_accounts_refuse_credential_edits_and_deletion(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let org = MotoOrg::create(Shape {
-        ous: &[],
-        accounts: 2,
-    })
+    let (app, org, org_id) = TestApp::harvested(
+        backend,
+        Shape {
+            ous: &[],
+            accounts: 2,
+        },
+    )
     .await;
-    let org_id = app.register(&org).await;
-    app.harvest(&org_id).await;
     let managed = &org.members[0];
     let role = json!({"role_arn": format!("arn:aws:iam::{managed}:role/X"), "session_name": "orgsync", "duration_seconds": 3600});
     let edit = app
@@ -917,14 +917,14 @@ async fn scenario_listing_and_badges_equal_an_independent_expectation(backend: B
 }
 
 async fn organization_removal_empties_its_listing_and_keeps_history(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let org = MotoOrg::create(Shape {
-        ous: &[],
-        accounts: 3,
-    })
+    let (app, org, org_id) = TestApp::harvested(
+        backend,
+        Shape {
+            ous: &[],
+            accounts: 3,
+        },
+    )
     .await;
-    let org_id = app.register(&org).await;
-    app.harvest(&org_id).await;
     assert_eq!(
         app.delete(&format!("/api/v1/organizations/{org_id}"))
             .await
@@ -953,14 +953,14 @@ async fn organization_removal_empties_its_listing_and_keeps_history(backend: Bac
 }
 
 async fn manual_badges_and_search(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let org = MotoOrg::create(Shape {
-        ous: &[],
-        accounts: 6,
-    })
+    let (app, org, org_id) = TestApp::harvested(
+        backend,
+        Shape {
+            ous: &[],
+            accounts: 6,
+        },
+    )
     .await;
-    let org_id = app.register(&org).await;
-    app.harvest(&org_id).await;
     // account-0001 has env=dev; account-0002 has env=test and team=red.
     let [a, b] = [&org.members[1], &org.members[2]];
     for account in [a, b] {
