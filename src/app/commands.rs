@@ -1,17 +1,21 @@
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
+use cqrs_es::{Aggregate, AggregateContext, AggregateError, DomainEvent, EventStore};
 
 use crate::domain::Actor;
 use crate::metrics::METRICS;
-use crate::store::{metadata, EventRepository, Store};
+use crate::store::{metadata, EventRepository, NewEvent, Store};
 
 /// Attempts before a version conflict is given up as a 409 (I4).
 const ATTEMPTS: usize = 5;
 
+/// Aggregates whose events [`CommandBus::execute_each`] appends in one transaction.
+const AGGREGATES_PER_APPEND: usize = 2_000;
+
 /// Runs commands against one aggregate type: load, decide, append, with retries on conflict.
 pub struct CommandBus<A: Aggregate> {
     store: PersistedEventStore<EventRepository, A>,
+    log: Store,
 }
 
 impl<A> CommandBus<A>
@@ -23,6 +27,7 @@ where
     pub fn new(store: &Store) -> Self {
         Self {
             store: store.event_store::<A>(),
+            log: store.clone(),
         }
     }
 
@@ -61,4 +66,70 @@ where
             }
         }
     }
+
+    /// Runs each aggregate's commands as [`Self::execute`] would, for many aggregates at
+    /// once: their histories are read in bulk and their events appended in multi-row
+    /// statements, a couple of thousand aggregates to a transaction. A transaction in which
+    /// another writer got to one of its aggregates first appends nothing; its aggregates then
+    /// go through [`Self::execute`] one by one, so no command is lost (I4). Returns how many
+    /// events were appended.
+    pub async fn execute_each(
+        &self,
+        work: &[(String, Vec<A::Command>)],
+        actor: &Actor,
+    ) -> Result<usize, AggregateError<A::Error>> {
+        let mut appended = 0;
+        for chunk in work.chunks(AGGREGATES_PER_APPEND) {
+            let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+            let histories = self.log.histories(A::TYPE, &ids).await.map_err(unexpected)?;
+            let mut events = Vec::new();
+            for (id, commands) in chunk {
+                let mut aggregate = A::default();
+                let history = histories.get(id).map(Vec::as_slice).unwrap_or_default();
+                for payload in history {
+                    let event = serde_json::from_str(payload)
+                        .map_err(|e| AggregateError::DeserializationError(e.into()))?;
+                    aggregate.apply(event);
+                }
+                let sink = EventSink::default();
+                for command in commands {
+                    aggregate
+                        .handle(command.clone(), &(), &sink)
+                        .await
+                        .map_err(AggregateError::UserError)?;
+                }
+                for (sequence, event) in (history.len() + 1..).zip(sink.collect().await) {
+                    events.push(NewEvent {
+                        aggregate_id: id.clone(),
+                        sequence: i64::try_from(sequence).map_err(unexpected)?,
+                        event_type: event.event_type(),
+                        event_version: event.event_version(),
+                        payload: serde_json::to_value(&event)
+                            .map_err(|e| AggregateError::DeserializationError(e.into()))?
+                            .to_string(),
+                    });
+                }
+            }
+            if events.is_empty() {
+                continue;
+            }
+            let appending = METRICS.append_seconds.start_timer();
+            let committed = self.log.append(A::TYPE, &events, &metadata(actor)).await;
+            appending.observe_duration();
+            if committed.map_err(unexpected)? {
+                appended += events.len();
+            } else {
+                for (id, commands) in chunk {
+                    appended += self.execute(id, commands, actor).await?;
+                }
+            }
+        }
+        Ok(appended)
+    }
+}
+
+fn unexpected<T: std::error::Error>(
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> AggregateError<T> {
+    AggregateError::UnexpectedError(Box::new(e))
 }

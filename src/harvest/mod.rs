@@ -13,7 +13,7 @@ mod scheduler;
 use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 
 pub use scheduler::Scheduler;
 
@@ -30,9 +30,6 @@ use crate::domain::{AccountId, AccountState, Actor, OrgId, RoleArn};
 use crate::metrics::METRICS;
 use crate::projections::accounts::{self, AccountView};
 use crate::projections::organizations::{self, OrganizationRecord};
-
-/// Accounts whose commands run at once; the store, not AWS, is the limit here.
-const STORE_CONCURRENCY: usize = 4;
 
 /// Runs one harvest of `org_id`. The caller makes sure no other harvest of it runs. Errors
 /// are the store's; a failed listing is recorded as the harvest's outcome, not returned.
@@ -352,7 +349,7 @@ async fn apply(
     let inner = app.inner();
     let org_id = &org.id;
     let not_checked = Access::not_checked();
-    let mut work: Vec<(AccountId, Vec<AccountCommand>)> = listing
+    let mut work: Vec<(String, Vec<AccountCommand>)> = listing
         .kept
         .iter()
         .filter_map(|a| {
@@ -375,7 +372,7 @@ async fn apply(
                 auto_badge: org.filters.auto_badge,
             });
             let checked = AccountCommand::RecordAccessCheck(access.clone());
-            Some((a.id.clone(), vec![seen, tags, checked]))
+            Some((a.id.to_string(), vec![seen, tags, checked]))
         })
         .collect();
     let kept: HashSet<&AccountId> = listing.kept.iter().map(|a| &a.id).collect();
@@ -389,19 +386,9 @@ async fn apply(
                 organization_id: org_id.clone(),
             }),
         };
-        (id.clone(), vec![command])
+        (id.to_string(), vec![command])
     }));
-    futures::stream::iter(work)
-        .map(|(id, commands)| async move {
-            inner
-                .accounts
-                .execute(id.as_str(), &commands, actor)
-                .await
-                .map_err(AppError::from)
-        })
-        .buffer_unordered(STORE_CONCURRENCY)
-        .try_fold(0, |total, appended| async move { Ok(total + appended) })
-        .await
+    Ok(inner.accounts.execute_each(&work, actor).await?)
 }
 
 fn unchanged(view: &AccountView, listed: &ListedAccount, access: &Access) -> bool {

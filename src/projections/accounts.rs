@@ -8,110 +8,12 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use crate::domain::account::{Access, AccessStatus, AccountEvent, Tags};
+use crate::domain::account::{Access, AccessStatus, Tags};
 use crate::domain::{AccountId, AccountState, OrgId, OrgPath};
-use crate::store::{parse_timestamp, timestamp, StoreError, StoredEvent};
+use crate::store::{parse_timestamp, StoreError};
 
 use super::badges::{self, BadgeView};
 use super::resource_tags;
-
-pub(super) async fn apply(
-    conn: &mut AnyConnection,
-    stored: &StoredEvent,
-    event: &AccountEvent,
-) -> Result<(), StoreError> {
-    let id = stored.aggregate_id.as_str();
-    let (column, value) = match event {
-        AccountEvent::AccountDiscovered {
-            organization_id,
-            name,
-            email,
-            state,
-            org_path,
-        } => {
-            // An adopted standalone account keeps its row and first sighting.
-            sqlx::query(
-                "INSERT INTO accounts (account_id, organization_id, name, email, state, org_path, \
-                 credentials, access_status, access_message, access_warnings, \
-                 access_permissions_checked, first_seen) \
-                 VALUES ($1, $2, $3, $4, $5, $6, NULL, 'not_checked', NULL, '[]', 0, $7) \
-                 ON CONFLICT (account_id) DO UPDATE SET organization_id = excluded.organization_id, \
-                 name = excluded.name, email = excluded.email, state = excluded.state, \
-                 org_path = excluded.org_path, credentials = NULL, access_status = 'not_checked', \
-                 access_message = NULL, access_warnings = '[]', access_permissions_checked = 0",
-            )
-            .bind(id)
-            .bind(organization_id.as_str())
-            .bind(name)
-            .bind(email)
-            .bind(state.as_str())
-            .bind(serde_json::to_string(org_path)?)
-            .bind(timestamp(stored.metadata.at))
-            .execute(conn)
-            .await?;
-            return Ok(());
-        }
-        AccountEvent::StandaloneAccountAdded { name, credentials } => {
-            sqlx::query(
-                "INSERT INTO accounts (account_id, organization_id, name, email, state, org_path, \
-                 credentials, access_status, access_message, access_warnings, \
-                 access_permissions_checked, first_seen) \
-                 VALUES ($1, NULL, $2, NULL, NULL, '[]', $3, 'not_checked', NULL, '[]', 0, $4)",
-            )
-            .bind(id)
-            .bind(name)
-            .bind(credentials.as_str())
-            .bind(timestamp(stored.metadata.at))
-            .execute(conn)
-            .await?;
-            return Ok(());
-        }
-        AccountEvent::AccountLeftOrganization { .. }
-        | AccountEvent::AccountRemoved { .. }
-        | AccountEvent::AccountDeleted => {
-            sqlx::query("DELETE FROM accounts WHERE account_id = $1")
-                .bind(id)
-                .execute(conn)
-                .await?;
-            return Ok(());
-        }
-        AccountEvent::AccountAccessChanged { access } => {
-            sqlx::query(
-                "UPDATE accounts SET access_status = $1, access_message = $2, \
-                 access_warnings = $3, access_permissions_checked = $4 WHERE account_id = $5",
-            )
-            .bind(access.status.as_str())
-            .bind(access.message.clone())
-            .bind(serde_json::to_string(&access.warnings)?)
-            .bind(i64::from(access.permissions_checked))
-            .bind(id)
-            .execute(conn)
-            .await?;
-            return Ok(());
-        }
-        AccountEvent::AccountRenamed { name } => ("name", Some(name.clone())),
-        AccountEvent::AccountEmailChanged { email } => ("email", Some(email.clone())),
-        AccountEvent::AccountMoved { org_path } => {
-            ("org_path", Some(serde_json::to_string(org_path)?))
-        }
-        AccountEvent::AccountStateChanged { state } => ("state", Some(state.as_str().to_owned())),
-        AccountEvent::AccountCredentialsReplaced { credentials } => {
-            ("credentials", Some(credentials.as_str().to_owned()))
-        }
-        AccountEvent::AccountAdopted { .. } => ("credentials", None),
-        AccountEvent::AccountTagsChanged { .. }
-        | AccountEvent::ManualBadgeAdded { .. }
-        | AccountEvent::ManualBadgeRemoved { .. } => return Ok(()),
-    };
-    sqlx::query(&format!(
-        "UPDATE accounts SET {column} = $1 WHERE account_id = $2"
-    ))
-    .bind(value)
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
 
 /// An account as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -218,8 +120,9 @@ fn row_view(row: &AnyRow) -> Result<AccountView, StoreError> {
 async fn views(pool: &AnyPool, rows: &[AnyRow]) -> Result<Vec<AccountView>, StoreError> {
     let mut views = rows.iter().map(row_view).collect::<Result<Vec<_>, _>>()?;
     let ids: Vec<&str> = views.iter().map(|v| v.account_id.as_str()).collect();
-    let mut tags = resource_tags::of_accounts(pool, &ids).await?;
-    let mut badges = badges::of_accounts(pool, &ids).await?;
+    let mut conn = pool.acquire().await?;
+    let mut tags = resource_tags::of_accounts(&mut conn, &ids).await?;
+    let mut badges = badges::of_accounts(&mut conn, &ids).await?;
     for view in &mut views {
         view.tags = tags.remove(view.account_id.as_str()).unwrap_or_default();
         view.badges = badges.remove(view.account_id.as_str()).unwrap_or_default();
@@ -227,23 +130,24 @@ async fn views(pool: &AnyPool, rows: &[AnyRow]) -> Result<Vec<AccountView>, Stor
     Ok(views)
 }
 
-/// The rows `select` finds for the accounts `ids`, in one query: `select` names them as
-/// `account_id IN ({ids})`.
+/// The rows `select` finds for the accounts `ids`, which it names as `account_id IN ({ids})`:
+/// one query per thousand ids, within the database's limit of bound values.
 pub(super) async fn for_accounts(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     select: &str,
     ids: &[&str],
 ) -> Result<Vec<AnyRow>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(1000) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = select.replace("{ids}", &placeholders.join(", "));
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        rows.extend(query.fetch_all(&mut *conn).await?);
     }
-    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-    let sql = select.replace("{ids}", &placeholders.join(", "));
-    let mut query = sqlx::query(&sql);
-    for id in ids {
-        query = query.bind(*id);
-    }
-    Ok(query.fetch_all(pool).await?)
+    Ok(rows)
 }
 
 /// Groups `(account_id, item)` rows by account.

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod badges;
+mod listing;
 pub mod organizations;
 pub mod resource_tags;
 
@@ -18,7 +19,9 @@ use crate::domain::account::{Account, AccountEvent};
 use crate::domain::organization::{Organization, OrganizationEvent};
 use crate::store::{Store, StoreError, StoredEvent};
 
-const BATCH: i64 = 500;
+/// Events read and applied at once: a harvest's worth of a large organization in a few
+/// batches, each a handful of multi-row statements.
+const BATCH: i64 = 5_000;
 
 /// Every table the projector writes.
 const READ_TABLES: [&str; 4] = ["organizations", "accounts", "resource_tags", "badges"];
@@ -71,9 +74,7 @@ impl Projector {
             if claimed == 0 {
                 continue;
             }
-            for event in &events {
-                apply(&mut tx, event).await?;
-            }
+            apply(&mut tx, &events).await?;
             tx.commit().await?;
             self.positions.send_replace(last.seq);
             applied += events.len();
@@ -103,9 +104,7 @@ impl Projector {
             let events = self.store.events_after(position, BATCH).await?;
             let Some(last) = events.last() else { break };
             position = last.seq;
-            for event in &events {
-                apply(&mut tx, event).await?;
-            }
+            apply(&mut tx, &events).await?;
             applied += events.len();
         }
         sqlx::query("UPDATE projection_checkpoint SET position = $1 WHERE name = 'read_model'")
@@ -137,37 +136,44 @@ pub async fn replay_until(
     let mut tx = target.pool().begin().await?;
     let mut position = 0;
     let mut applied = 0;
-    'log: loop {
-        let events = source.events_after(position, BATCH).await?;
+    loop {
+        let mut events = source.events_after(position, BATCH).await?;
         let Some(last) = events.last() else { break };
         position = last.seq;
-        for event in &events {
-            if event.metadata.at > until {
-                break 'log;
-            }
-            apply(&mut tx, event).await?;
-            applied += 1;
+        let fetched = events.len();
+        if let Some(later) = events.iter().position(|event| event.metadata.at > until) {
+            events.truncate(later);
+        }
+        apply(&mut tx, &events).await?;
+        applied += events.len();
+        if events.len() < fetched {
+            break;
         }
     }
     tx.commit().await?;
     Ok(applied)
 }
 
-async fn apply(conn: &mut AnyConnection, event: &StoredEvent) -> Result<(), StoreError> {
-    match event.aggregate_type.as_str() {
-        Organization::TYPE => {
-            let payload: OrganizationEvent = serde_json::from_value(event.payload.clone())?;
-            badges::apply_organization(conn, event, &payload).await?;
-            organizations::apply(conn, event, payload).await
+/// Applies `events` in order: runs of account events through [`listing`], each
+/// organization event on its own.
+async fn apply(conn: &mut AnyConnection, events: &[StoredEvent]) -> Result<(), StoreError> {
+    let mut run: Vec<(&StoredEvent, AccountEvent)> = Vec::new();
+    for event in events {
+        match event.aggregate_type.as_str() {
+            Account::TYPE => run.push((event, serde_json::from_value(event.payload.clone())?)),
+            Organization::TYPE => {
+                listing::apply_run(conn, &run).await?;
+                run.clear();
+                let payload: OrganizationEvent = serde_json::from_value(event.payload.clone())?;
+                badges::apply_organization(conn, event, &payload).await?;
+                organizations::apply(conn, event, payload).await?;
+            }
+            other => {
+                return Err(StoreError::Malformed(format!(
+                    "unknown aggregate type {other:?}"
+                )))
+            }
         }
-        Account::TYPE => {
-            let payload: AccountEvent = serde_json::from_value(event.payload.clone())?;
-            accounts::apply(conn, event, &payload).await?;
-            resource_tags::apply(conn, event, &payload).await?;
-            badges::apply(conn, event, &payload).await
-        }
-        other => Err(StoreError::Malformed(format!(
-            "unknown aggregate type {other:?}"
-        ))),
     }
+    listing::apply_run(conn, &run).await
 }

@@ -21,7 +21,7 @@ use cqrs_es::Aggregate;
 use serde::Deserialize;
 use serde_json::Value;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Row};
+use sqlx::{Any, AnyPool, QueryBuilder, Row};
 
 pub use reseal::{reseal, ResealError};
 pub use sqlite::SqliteEventRepository;
@@ -158,6 +158,79 @@ impl Store {
         rows.iter().map(StoredEvent::from_row).collect()
     }
 
+    /// The payloads of every event of the `aggregate_type` aggregates `ids`, by aggregate,
+    /// oldest first; aggregates without events are absent.
+    pub async fn histories(
+        &self,
+        aggregate_type: &str,
+        ids: &[&str],
+    ) -> Result<HashMap<String, Vec<String>>, StoreError> {
+        let mut histories: HashMap<String, Vec<String>> = HashMap::new();
+        for chunk in ids.chunks(1000) {
+            let mut select: QueryBuilder<Any> = QueryBuilder::new(
+                "SELECT aggregate_id, CAST(payload AS TEXT) AS payload FROM events \
+                 WHERE aggregate_type = ",
+            );
+            select.push_bind(aggregate_type).push(" AND aggregate_id IN (");
+            let mut list = select.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            select.push(") ORDER BY aggregate_id, sequence");
+            for row in select.build().fetch_all(&self.pool).await? {
+                histories
+                    .entry(row.try_get("aggregate_id")?)
+                    .or_default()
+                    .push(row.try_get("payload")?);
+            }
+        }
+        Ok(histories)
+    }
+
+    /// Appends `events` of `aggregate_type` aggregates, each with `metadata`, in one
+    /// transaction and a few multi-row statements. Returns false, having appended nothing,
+    /// when another writer took one of their positions first (I4).
+    pub async fn append(
+        &self,
+        aggregate_type: &str,
+        events: &[NewEvent],
+        metadata: &HashMap<String, String>,
+    ) -> Result<bool, StoreError> {
+        let metadata = serde_json::to_value(metadata)?.to_string();
+        // PostgreSQL keeps payloads as JSON (postgres-es's layout); SQLite as text.
+        let (open, close) = match self.dialect {
+            Dialect::Sqlite => ("", ""),
+            Dialect::Postgres => ("CAST(", " AS JSON)"),
+        };
+        let mut tx = self.pool.begin().await?;
+        for chunk in events.chunks(1000) {
+            let mut insert: QueryBuilder<Any> = QueryBuilder::new(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                 event_version, payload, metadata) ",
+            );
+            insert.push_values(chunk, |mut row, event| {
+                row.push_bind(aggregate_type)
+                    .push_bind(event.aggregate_id.as_str())
+                    .push_bind(event.sequence)
+                    .push_bind(event.event_type.as_str())
+                    .push_bind(event.event_version.as_str())
+                    .push(open)
+                    .push_bind_unseparated(event.payload.as_str())
+                    .push_unseparated(close)
+                    .push(open)
+                    .push_bind_unseparated(metadata.as_str())
+                    .push_unseparated(close);
+            });
+            match insert.build().execute(&mut *tx).await {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(false),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// A private in-memory SQLite store, migrated, for replaying the log into (time travel).
     pub async fn scratch() -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
@@ -277,6 +350,21 @@ pub enum HarvestLock {
     Local,
     /// The connection holding the organization's advisory lock.
     Postgres(sqlx::PgConnection),
+}
+
+/// An event on its way into the log.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Its aggregate's id.
+    pub aggregate_id: String,
+    /// Its position within the aggregate, from 1.
+    pub sequence: i64,
+    /// Its type name.
+    pub event_type: String,
+    /// Its type's version.
+    pub event_version: String,
+    /// Its body, serialized by serde.
+    pub payload: String,
 }
 
 /// Who caused an event and when, as stored beside it.

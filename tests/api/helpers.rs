@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
 
 use orgsync::app::{tokens, App, Role};
 use orgsync::config::Settings;
@@ -426,5 +427,78 @@ pub async fn listing(
             Some(c) => cursor = Some(c.to_owned()),
             None => return listing,
         }
+    }
+}
+
+/// The `orgsync serve` binary in a process of its own, as systemd runs it.
+pub struct Daemon {
+    pub process: tokio::process::Child,
+    pub base: String,
+    pub token: String,
+    pub client: reqwest::Client,
+}
+
+impl Daemon {
+    /// Starts it on `store_url` and waits until it answers `/readyz` with 200.
+    pub async fn start(state_dir: &std::path::Path, store_url: &str, endpoint: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let process = tokio::process::Command::new(env!("CARGO_BIN_EXE_orgsync"))
+            .arg("serve")
+            .env("ORGSYNC__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("ORGSYNC__STATE__DIR", state_dir)
+            .env("ORGSYNC__STORE__URL", store_url)
+            .env("ORGSYNC__AWS__ENDPOINT_URL", endpoint)
+            .env("ORGSYNC__LOG__LEVEL", "warn")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let ready = || async {
+            let readyz = client.get(format!("{base}/readyz")).send().await;
+            readyz.is_ok_and(|r| r.status() == StatusCode::OK)
+        };
+        while !ready().await {
+            assert!(Instant::now() < deadline, "the daemon did not come up");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let token = std::fs::read_to_string(state_dir.join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        Self {
+            process,
+            base,
+            token,
+            client,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Sends it `signal`, as `kill` names it.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.process.id().unwrap().to_string();
+        assert!(std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success());
     }
 }

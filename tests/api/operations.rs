@@ -12,7 +12,9 @@ use reqwest::StatusCode;
 use sqlx::Row;
 
 use crate::aws_stub::AwsStub;
-use crate::helpers::{expect_json, fresh_store_url, listing, new_database, Backend, TestApp};
+use crate::helpers::{
+    expect_json, fresh_store_url, listing, new_database, Backend, Daemon, TestApp,
+};
 use crate::moto::{moto_url, MotoOrg, Shape, NESTED};
 use crate::on_both_stores;
 
@@ -47,73 +49,6 @@ fn check_config_rejects_a_broken_config_with_a_clear_message() {
         let message = String::from_utf8_lossy(&broken.stderr);
         assert!(message.starts_with("orgsync: configuration"), "{message}");
         assert!(message.contains(named), "{toml}: {message}");
-    }
-}
-
-/// The `orgsync serve` binary in a process of its own, as systemd runs it.
-struct Daemon {
-    process: tokio::process::Child,
-    base: String,
-    token: String,
-    client: reqwest::Client,
-}
-
-impl Daemon {
-    async fn start(state_dir: &std::path::Path, store_url: &str, endpoint: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let process = tokio::process::Command::new(BINARY)
-            .arg("serve")
-            .env("ORGSYNC__SERVER__LISTEN", format!("127.0.0.1:{port}"))
-            .env("ORGSYNC__STATE__DIR", state_dir)
-            .env("ORGSYNC__STORE__URL", store_url)
-            .env("ORGSYNC__AWS__ENDPOINT_URL", endpoint)
-            .env("ORGSYNC__LOG__LEVEL", "warn")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while client.get(format!("{base}/readyz")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "the daemon did not come up");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let token = std::fs::read_to_string(state_dir.join("admin.token"))
-            .unwrap()
-            .trim()
-            .to_owned();
-        Self {
-            process,
-            base,
-            token,
-            client,
-        }
-    }
-
-    async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
-        self.client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.process.id().unwrap().to_string();
-        assert!(std::process::Command::new("kill")
-            .args([signal, &pid])
-            .status()
-            .unwrap()
-            .success());
     }
 }
 

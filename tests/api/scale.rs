@@ -1,10 +1,17 @@
 //! The daemon's own cost at scale, with an in-process organization behind the AWS trait (no
-//! network, deterministic): first harvest and no-change harvest of thousands of accounts,
-//! against the store's floor, a batched INSERT of as many event rows. Ignored by the suite:
-//! `scripts/bench` runs it in release mode (`ORGSYNC_SCALE_ACCOUNTS`, default 10000).
+//! network, deterministic), each figure beside a floor measured in the same run:
+//!
+//! - first harvest and no-change harvest, against a batched INSERT of as many event rows into
+//!   a fresh store of the same kind; peak RSS of the harvest;
+//! - the listing endpoints under `wrk`, against `/healthz` of the same server;
+//! - the `orgsync serve` binary's start-up to ready on the loaded store, and its idle RSS.
+//!
+//! Ignored by the suite: `scripts/bench` runs it in release mode and prints its tables
+//! (`ORGSYNC_SCALE_ACCOUNTS`, default 10000; `ORGSYNC_SCALE_RUNS`, default 3).
 
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use orgsync::aws::{
@@ -17,7 +24,7 @@ use orgsync::startup::Application;
 use orgsync::store::Store;
 use reqwest::StatusCode;
 
-use crate::helpers::{expect_json, fresh_store_url, Backend};
+use crate::helpers::{expect_json, fresh_store_url, Backend, Daemon};
 
 /// An organization of `n` accounts spread over three levels of OUs, four tags each.
 struct InProcessOrganization {
@@ -96,20 +103,133 @@ impl AwsApi for InProcessOrganization {
     }
 }
 
-async fn event_count(store: &Store) -> i64 {
-    store.event_count().await.unwrap()
+/// A daemon in this process, serving an in-process organization, with a fresh store.
+struct Loaded {
+    base: String,
+    token: String,
+    client: reqwest::Client,
+    store: Store,
+    store_url: String,
+    stop: tokio_util::sync::CancellationToken,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    dir: tempfile::TempDir,
 }
 
-/// The store's floor: `rows` event rows in one transaction, 500 to a statement.
-async fn batched_insert_seconds(url: &str, rows: i64) -> f64 {
-    let store = Store::connect(url, 2).await.unwrap();
+impl Loaded {
+    async fn start(backend: Backend, organization: Arc<InProcessOrganization>) -> Self {
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut settings = Settings::load(None).unwrap();
+        settings.server.listen = "127.0.0.1:0".into();
+        settings.state.dir = dir.path().to_path_buf();
+        settings.store.url = fresh_store_url(backend, &dir).await;
+        settings.log.level = "warn".into();
+        let application = Application::build_with(settings.clone(), organization)
+            .await
+            .unwrap();
+        let base = format!("http://127.0.0.1:{}", application.port());
+        let store = application.app().store().clone();
+        let stop = application.stopper();
+        let serving = tokio::spawn(application.run_until_stopped());
+        let token = std::fs::read_to_string(dir.path().join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        Self {
+            base,
+            token,
+            client: reqwest::Client::new(),
+            store,
+            store_url: settings.store.url,
+            stop,
+            serving,
+            dir,
+        }
+    }
+
+    async fn get(&self, path: &str) -> serde_json::Value {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        expect_json(response, StatusCode::OK).await
+    }
+
+    /// Registers the organization and waits for the harvest registration starts; answers
+    /// its id and the harvest's seconds, by the daemon's own stamps.
+    async fn register(&self, accounts: usize) -> (String, f64) {
+        let body = serde_json::json!({
+            "nickname": "scale",
+            "org_role": {"role_arn": "arn:aws:iam::111122223333:role/OrgSync-Org-Role", "session_name": "orgsync", "duration_seconds": 3600},
+            "member_role": {"role_name": "OrgSync-Member-Role", "session_name": "orgsync", "duration_seconds": 3600}
+        });
+        let registered = self
+            .client
+            .post(format!("{}/api/v1/organizations", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let org = expect_json(registered, StatusCode::CREATED).await;
+        let org_id = org["id"].as_str().unwrap().to_owned();
+        let org = loop {
+            let org = self.get(&format!("/api/v1/organizations/{org_id}")).await;
+            if org["last_harvest"]["finished_at"].is_string() {
+                break org;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(org["last_harvest"]["outcome"], "completed");
+        assert_eq!(org["account_count"], accounts as i64);
+        let stamp = |key: &str| {
+            chrono::DateTime::parse_from_rfc3339(org["last_harvest"][key].as_str().unwrap())
+                .unwrap()
+        };
+        let seconds = (stamp("finished_at") - stamp("started_at")).as_seconds_f64();
+        (org_id, seconds)
+    }
+
+    /// Runs a harvest and waits for its end; answers its seconds.
+    async fn harvest(&self, org_id: &str) -> f64 {
+        let started = Instant::now();
+        let response = self
+            .client
+            .post(format!(
+                "{}/api/v1/organizations/{org_id}/harvest?wait=true",
+                self.base
+            ))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        expect_json(response, StatusCode::OK).await;
+        started.elapsed().as_secs_f64()
+    }
+
+    /// Stops the daemon; answers its state directory and store.
+    async fn stop(self) -> (tempfile::TempDir, String) {
+        self.stop.cancel();
+        self.serving.await.unwrap().unwrap();
+        self.store.close().await;
+        (self.dir, self.store_url)
+    }
+}
+
+/// The store's floor: `rows` event rows into a fresh store of the kind of `backend`, in one
+/// transaction, 500 to a statement. Answers its seconds.
+async fn batched_insert_seconds(backend: Backend, rows: i64) -> f64 {
+    let dir = tempfile::TempDir::new().unwrap();
+    let url = fresh_store_url(backend, &dir).await;
+    let store = Store::connect(&url, 2).await.unwrap();
     store.migrate().await.unwrap();
     let payload = r#"{"AccountTagsChanged":{"set":{"env":"prod","team":"team-1","cost-center":"cc-1","owner":"owner-1"},"removed":[],"auto_badge":true}}"#;
     let metadata = r#"{"actor":"harvest:o-inprocess01","at":"2026-11-27T00:00:00.000Z"}"#;
-    let cast = if url.starts_with("postgres") {
-        "CAST($5 AS JSON)"
-    } else {
-        "$5"
+    let json = |n: usize| match backend {
+        Backend::Sqlite => format!("${n}"),
+        Backend::Postgres => format!("CAST(${n} AS JSON)"),
     };
     let started = Instant::now();
     let mut tx = store.pool().begin().await.unwrap();
@@ -119,8 +239,8 @@ async fn batched_insert_seconds(url: &str, rows: i64) -> f64 {
             .map(|i| {
                 format!(
                     "('Floor', 'a{i}', 1, 'AccountTagsChanged', '1', {}, {})",
-                    cast.replace("$5", "$1"),
-                    cast.replace("$5", "$2")
+                    json(1),
+                    json(2)
                 )
             })
             .collect();
@@ -141,92 +261,237 @@ async fn batched_insert_seconds(url: &str, rows: i64) -> f64 {
     seconds
 }
 
-async fn measure(backend: Backend) {
-    let accounts: usize = std::env::var("ORGSYNC_SCALE_ACCOUNTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(10_000);
-    let dir = tempfile::TempDir::new().unwrap();
-    let mut settings = Settings::load(None).unwrap();
-    settings.server.listen = "127.0.0.1:0".into();
-    settings.state.dir = dir.path().to_path_buf();
-    settings.store.url = fresh_store_url(backend, &dir).await;
-    settings.log.level = "warn".into();
-    let application = Application::build_with(
-        settings.clone(),
-        Arc::new(InProcessOrganization::new(accounts)),
-    )
-    .await
-    .unwrap();
-    let base = format!("http://127.0.0.1:{}", application.port());
-    let store = application.app().store().clone();
-    let stop = application.stopper();
-    let serving = tokio::spawn(application.run_until_stopped());
-    let token = std::fs::read_to_string(dir.path().join("admin.token"))
+/// A field of `/proc/<pid>/status` in MiB, such as `VmRSS` or `VmHWM` (peak RSS).
+fn memory_mib(pid: &str, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .unwrap()
         .trim()
-        .to_owned();
-    let client = reqwest::Client::new();
-    let body = serde_json::json!({
-        "nickname": "scale",
-        "org_role": {"role_arn": "arn:aws:iam::111122223333:role/OrgSync-Org-Role", "session_name": "orgsync", "duration_seconds": 3600},
-        "member_role": {"role_name": "OrgSync-Member-Role", "session_name": "orgsync", "duration_seconds": 3600}
-    });
-    let registered = client
-        .post(format!("{base}/api/v1/organizations"))
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
         .unwrap();
-    let org = expect_json(registered, StatusCode::CREATED).await;
-    let org_id = org["id"].as_str().unwrap().to_owned();
-    // The registration's harvest, timed by the daemon's own stamps.
-    let first = loop {
-        let org = client
-            .get(format!("{base}/api/v1/organizations/{org_id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        let org = expect_json(org, StatusCode::OK).await;
-        if org["last_harvest"]["finished_at"].is_string() {
-            break org;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
-    assert_eq!(first["last_harvest"]["outcome"], "completed");
-    assert_eq!(first["account_count"], accounts as i64);
-    let stamp = |key: &str| {
-        chrono::DateTime::parse_from_rfc3339(first["last_harvest"][key].as_str().unwrap()).unwrap()
-    };
-    let first_seconds = (stamp("finished_at") - stamp("started_at")).as_seconds_f64();
-    let events = event_count(&store).await;
+    kib / 1024.0
+}
 
-    // A harvest with nothing new.
-    let started = Instant::now();
-    let again = client
-        .post(format!(
-            "{base}/api/v1/organizations/{org_id}/harvest?wait=true"
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    expect_json(again, StatusCode::OK).await;
-    let again_seconds = started.elapsed().as_secs_f64();
-    let again_events = event_count(&store).await - events;
-    stop.cancel();
-    serving.await.unwrap().unwrap();
+/// Starts this process's peak RSS afresh from its current RSS.
+fn reset_peak_rss() {
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+}
 
-    let floor_dir = tempfile::TempDir::new().unwrap();
-    let floor_url = fresh_store_url(backend, &floor_dir).await;
-    let floor = batched_insert_seconds(&floor_url, events).await;
-    eprintln!(
-        "| {backend:?} | {accounts} | {first_seconds:.2} s | {events} | {floor:.2} s | {:.1}x | {again_seconds:.2} s | {again_events} |",
-        first_seconds / floor
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// What `wrk` measured of one endpoint: requests per second and p99 latency in ms.
+#[derive(Clone, Copy)]
+struct Load {
+    requests_per_second: f64,
+    p99_ms: f64,
+}
+
+/// Loads `path` of `base` with `wrk` for `seconds`, two threads and 32 connections;
+/// `script` (Lua) may change the request.
+fn wrk(base: &str, path: &str, token: &str, seconds: usize, script: Option<&Path>) -> Load {
+    let mut command = std::process::Command::new("wrk");
+    command.args(["-t2", "-c32", &format!("-d{seconds}s"), "--latency"]);
+    command.args(["-H", &format!("Authorization: Bearer {token}")]);
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
+    let output = command.arg(format!("{base}{path}")).output().expect("wrk runs");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "wrk: {report}");
+    assert!(
+        !report.contains("Non-2xx"),
+        "{path} answered errors under load: {report}"
     );
-    assert_eq!(again_events, 0, "a no-change harvest appends nothing");
+    let field = |prefix: &str| {
+        report
+            .lines()
+            .find_map(|line| line.trim().strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {report}"))
+            .trim()
+            .to_owned()
+    };
+    let p99 = field("99%");
+    let (number, unit) = p99.split_at(p99.find(|c: char| c.is_alphabetic()).unwrap());
+    let scale = match unit {
+        "us" => 0.001,
+        "ms" => 1.0,
+        "s" => 1000.0,
+        other => panic!("wrk latency unit {other:?}"),
+    };
+    Load {
+        requests_per_second: field("Requests/sec:").parse().unwrap(),
+        p99_ms: number.parse::<f64>().unwrap() * scale,
+    }
+}
+
+/// The harvest table's figures of one run.
+struct Harvests {
+    first: f64,
+    events: i64,
+    floor: f64,
+    again: f64,
+    again_events: i64,
+    peak_rss: f64,
+}
+
+async fn measure(backend: Backend) {
+    let accounts = setting("ORGSYNC_SCALE_ACCOUNTS", 10_000);
+    let runs = setting("ORGSYNC_SCALE_RUNS", 3);
+    let wrk_seconds = setting("ORGSYNC_SCALE_WRK_SECONDS", 5);
+    let before = memory_mib("self", "VmRSS");
+    let organization = Arc::new(InProcessOrganization::new(accounts));
+    // The fixture's own memory is not the daemon's.
+    let fixture = memory_mib("self", "VmRSS") - before;
+
+    let mut harvests = Vec::new();
+    let mut loaded = None;
+    for run in 1..=runs {
+        let daemon = Loaded::start(backend, organization.clone()).await;
+        reset_peak_rss();
+        let (org_id, first) = daemon.register(accounts).await;
+        let events = daemon.store.event_count().await.unwrap();
+        let again = daemon.harvest(&org_id).await;
+        let again_events = daemon.store.event_count().await.unwrap() - events;
+        let peak_rss = memory_mib("self", "VmHWM") - fixture;
+        assert_eq!(again_events, 0, "a no-change harvest appends nothing");
+        harvests.push(Harvests {
+            first,
+            events,
+            floor: batched_insert_seconds(backend, events).await,
+            again,
+            again_events,
+            peak_rss,
+        });
+        if run == runs {
+            loaded = Some(daemon);
+        } else {
+            daemon.stop().await;
+        }
+    }
+    let daemon = loaded.expect("at least one run");
+
+    // The API under load, against the same server's trivial endpoint.
+    let account = format!("/api/v1/accounts/{:012}", 100_000_000_000u64 + accounts as u64 / 2);
+    daemon.get(&account).await;
+    let listing = "/api/v1/accounts?badge=env:prod&limit=100";
+    assert_eq!(
+        daemon.get(listing).await["accounts"].as_array().unwrap().len(),
+        100
+    );
+    let graphql = daemon.dir.path().join("graphql.lua");
+    let query = "{ accounts(badges: [\"env:prod\"], first: 100) { nodes { accountId name \
+        email state organizationId managed orgPath { id name } tags { key value } \
+        badges { key value autogenerated } \
+        access { status message warnings permissionsChecked } firstSeen lastSeen } } }";
+    let body = serde_json::json!({ "query": query }).to_string();
+    std::fs::write(
+        &graphql,
+        format!(
+            "wrk.method = \"POST\"\n\
+             wrk.headers[\"Content-Type\"] = \"application/json\"\n\
+             wrk.body = [==[{body}]==]\n"
+        ),
+    )
+    .unwrap();
+    let nodes = daemon
+        .client
+        .post(format!("{}/graphql", daemon.base))
+        .bearer_auth(&daemon.token)
+        .body(body)
+        .header("Content-Type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let nodes = expect_json(nodes, StatusCode::OK).await;
+    assert_eq!(
+        nodes["data"]["accounts"]["nodes"].as_array().unwrap().len(),
+        100,
+        "{nodes}"
+    );
+    let endpoints: [(&str, &str, Option<&Path>); 4] = [
+        ("GET /healthz (floor)", "/healthz", None),
+        ("GET /api/v1/accounts/{id}", &account, None),
+        ("GET /api/v1/accounts?badge=env:prod&limit=100", listing, None),
+        ("POST /graphql accounts(badges: [\"env:prod\"], first: 100)", "/graphql", Some(&graphql)),
+    ];
+    let mut loads: Vec<Vec<Load>> = vec![Vec::new(); endpoints.len()];
+    for _ in 0..runs {
+        for ((_, path, script), loads) in endpoints.iter().zip(&mut loads) {
+            loads.push(wrk(&daemon.base, path, &daemon.token, wrk_seconds, *script));
+        }
+    }
+    let (dir, store_url) = daemon.stop().await;
+
+    // Start-up to ready of the binary on the loaded store, against an empty one.
+    let empty_dir = tempfile::TempDir::new().unwrap();
+    let empty_url = fresh_store_url(backend, &empty_dir).await;
+    let mut startups: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..runs {
+        for ((state, url), startups) in [(dir.path(), &store_url), (empty_dir.path(), &empty_url)]
+            .into_iter()
+            .zip(&mut startups)
+        {
+            let started = Instant::now();
+            let mut binary = Daemon::start(state, url, "http://127.0.0.1:9").await;
+            let ready = started.elapsed().as_secs_f64();
+            // Idle: ready, and nothing asked of it for a second.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let pid = binary.process.id().unwrap().to_string();
+            let idle_rss = memory_mib(&pid, "VmRSS");
+            binary.signal("-TERM");
+            assert!(binary.process.wait().await.unwrap().success());
+            startups.push((ready, idle_rss));
+        }
+    }
+
+    let store = format!("{backend:?}");
+    let m = |f: &dyn Fn(&Harvests) -> f64| median(harvests.iter().map(f).collect());
+    let (first, floor) = (m(&|h| h.first), m(&|h| h.floor));
+    println!("#### {store}, {accounts} accounts: harvest (medians of {runs} runs)\n");
+    println!("| first harvest | events appended | batched-insert floor | ratio | no-change harvest | events appended | peak RSS |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {first:.2} s | {:.0} | {floor:.2} s | {:.2}× | {:.2} s | {:.0} | {:.0} MiB |\n",
+        m(&|h| h.events as f64),
+        first / floor,
+        m(&|h| h.again),
+        m(&|h| h.again_events as f64),
+        m(&|h| h.peak_rss),
+    );
+    println!("#### {store}, {accounts} accounts: API under wrk, 2 threads, 32 connections, {wrk_seconds} s (medians of {runs} runs)\n");
+    println!("| endpoint | requests/s | ratio to /healthz | p99 latency |");
+    println!("|---|---:|---:|---:|");
+    let floor_rps = median(loads[0].iter().map(|l| l.requests_per_second).collect());
+    for ((name, _, _), loads) in endpoints.iter().zip(&loads) {
+        let rps = median(loads.iter().map(|l| l.requests_per_second).collect());
+        let p99 = median(loads.iter().map(|l| l.p99_ms).collect());
+        println!("| `{name}` | {rps:.0} | {:.2}× | {p99:.1} ms |", rps / floor_rps);
+    }
+    println!("\n#### {store}: `orgsync serve` start-up to ready (medians of {runs} runs)\n");
+    println!("| store holds | start-up to ready | idle RSS |");
+    println!("|---|---:|---:|");
+    for (name, startups) in [(format!("{accounts} accounts"), &startups[0]), ("nothing (floor)".into(), &startups[1])] {
+        println!(
+            "| {name} | {:.2} s | {:.0} MiB |",
+            median(startups.iter().map(|s| s.0).collect()),
+            median(startups.iter().map(|s| s.1).collect())
+        );
+    }
+    println!();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
