@@ -81,7 +81,11 @@ where
         let mut appended = 0;
         for chunk in work.chunks(AGGREGATES_PER_APPEND) {
             let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
-            let histories = self.log.histories(A::TYPE, &ids).await.map_err(unexpected)?;
+            let histories = self
+                .log
+                .histories(A::TYPE, &ids)
+                .await
+                .map_err(unexpected)?;
             let mut events = Vec::new();
             for (id, commands) in chunk {
                 let mut aggregate = A::default();

@@ -326,7 +326,7 @@ impl AccountState {
 }
 
 /// One step of an account's place in the OU tree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrgUnit {
     /// The root or OU id.
     #[schema(value_type = String, example = "ou-ab12-abcdefgh")]

@@ -11,9 +11,11 @@ pub(crate) mod runs;
 mod scheduler;
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 
 use chrono::Utc;
 use futures::StreamExt;
+use sqlx::AnyPool;
 
 pub use scheduler::Scheduler;
 
@@ -21,14 +23,14 @@ use crate::app::{App, AppError};
 use crate::aws::{actions, ListedAccount, RoleSession};
 use crate::domain::account::{
     Access, AccessStatus, AccountCommand, RecordAccountGone, RecordAccountSeen, RemovalReason,
-    RemoveAccount, TagChanged,
+    RemoveAccount, TagChanged, Tags,
 };
 use crate::domain::organization::{
     Credentials, Filters, HarvestOutcome, OrganizationCommand, RecordHarvest,
 };
-use crate::domain::{AccountId, AccountState, Actor, OrgId, RoleArn};
+use crate::domain::{AccountId, AccountState, Actor, OrgId, OrgPath, RoleArn};
 use crate::metrics::METRICS;
-use crate::projections::accounts::{self, AccountView};
+use crate::projections::accounts::{self, AccountQuery};
 use crate::projections::organizations::{self, OrganizationRecord};
 
 /// Runs one harvest of `org_id`. The caller makes sure no other harvest of it runs. Errors
@@ -86,11 +88,7 @@ async fn harvest(app: &App, org_id: &OrgId) -> Result<Outcome, AppError> {
     runs::started(pool, org_id, Utc::now()).await?;
 
     let credentials = inner.keys.open_json::<Credentials>(&org.credentials)?;
-    let known: HashMap<AccountId, AccountView> = accounts::of_organization(pool, org_id)
-        .await?
-        .into_iter()
-        .map(|a| (a.account_id.clone(), a))
-        .collect();
+    let known = known(pool, org_id).await?;
     // Reading AWS is abandoned at once when the daemon stops; applying, once begun, finishes,
     // so a stop never leaves half a membership change behind.
     let read = async {
@@ -108,14 +106,14 @@ async fn harvest(app: &App, org_id: &OrgId) -> Result<Outcome, AppError> {
             return record_failure(app, org_id, &actor, error).await;
         }
     };
-    let changes = match apply(app, &org, &listing, &known, &access, &actor).await {
+    let seen = listing.kept.len();
+    let changes = match apply(app, &org, listing, &known, access, &actor).await {
         Ok(changes) => changes,
         Err(e) => {
             record_failure(app, org_id, &actor, e.to_string()).await?;
             return Err(e);
         }
     };
-    let seen = listing.kept.len();
     let outcome = HarvestOutcome::Completed {
         accounts_seen: seen,
         changes,
@@ -186,7 +184,7 @@ async fn check_access(
     app: &App,
     credentials: &Credentials,
     accounts: &[ListedAccount],
-    known: &HashMap<AccountId, AccountView>,
+    known: &HashMap<AccountId, Known>,
 ) -> HashMap<AccountId, Access> {
     // Collected first: a stream mapping borrowed accounts through a closure is not `Send`
     // enough for the spawned harvest.
@@ -194,7 +192,7 @@ async fn check_access(
     let checks: Vec<_> = accounts
         .iter()
         .map(|account| {
-            let previous = known.get(&account.id).map(|view| &view.access);
+            let previous = known.get(&account.id).map(|known| &known.access);
             check_member(app, credentials, account, previous, &simulator)
         })
         .collect();
@@ -336,47 +334,101 @@ async fn record_failure(
     Ok(Outcome::Failed)
 }
 
+/// What a harvest compares of an account the read model lists: a digest of its facts and
+/// its access, small enough to hold for every account of the largest organization.
+struct Known {
+    facts: u64,
+    access: Access,
+}
+
+/// A digest of what a listing says of an account; equal facts give equal digests.
+fn facts(
+    name: &str,
+    email: Option<&str>,
+    state: Option<AccountState>,
+    org_path: &OrgPath,
+    tags: &Tags,
+) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    (name, email, state, org_path, tags).hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The accounts the read model lists for `org_id`, read a page at a time.
+async fn known(pool: &AnyPool, org_id: &OrgId) -> Result<HashMap<AccountId, Known>, AppError> {
+    let mut known = HashMap::new();
+    let mut query = AccountQuery {
+        organization: Some(org_id.clone()),
+        limit: 1000,
+        ..AccountQuery::default()
+    };
+    loop {
+        let page = accounts::list(pool, &query).await?;
+        let last_page = (page.len() as i64) < query.limit;
+        query.after = page.last().map(|view| view.account_id.clone());
+        for view in page {
+            let facts = facts(
+                &view.name,
+                view.email.as_deref(),
+                view.state,
+                &view.org_path,
+                &view.tags,
+            );
+            let access = view.access;
+            known.insert(view.account_id, Known { facts, access });
+        }
+        if last_page {
+            return Ok(known);
+        }
+    }
+}
+
 /// Sends commands for what differs between the complete listing and the read model; returns
 /// how many events they appended.
 async fn apply(
     app: &App,
     org: &OrganizationRecord,
-    listing: &Listing,
-    known: &HashMap<AccountId, AccountView>,
-    access: &HashMap<AccountId, Access>,
+    listing: Listing,
+    known: &HashMap<AccountId, Known>,
+    mut access: HashMap<AccountId, Access>,
     actor: &Actor,
 ) -> Result<usize, AppError> {
-    let inner = app.inner();
     let org_id = &org.id;
-    let not_checked = Access::not_checked();
-    let mut work: Vec<(String, Vec<AccountCommand>)> = listing
-        .kept
-        .iter()
-        .filter_map(|a| {
-            let access = access.get(&a.id).unwrap_or(&not_checked);
-            if known
-                .get(&a.id)
-                .is_some_and(|view| unchanged(view, a, access))
-            {
-                return None;
-            }
-            let seen = AccountCommand::RecordAccountSeen(RecordAccountSeen {
-                organization_id: org_id.clone(),
-                name: a.name.clone(),
-                email: a.email.clone(),
-                state: a.state,
-                org_path: a.org_path.clone(),
-            });
-            let tags = AccountCommand::TagChanged(TagChanged {
-                tags: a.tags.clone(),
-                auto_badge: org.filters.auto_badge,
-            });
-            let checked = AccountCommand::RecordAccessCheck(access.clone());
-            Some((a.id.to_string(), vec![seen, tags, checked]))
-        })
-        .collect();
-    let kept: HashSet<&AccountId> = listing.kept.iter().map(|a| &a.id).collect();
-    work.extend(known.keys().filter(|id| !kept.contains(id)).map(|id| {
+    let mut gone: HashSet<&AccountId> = known.keys().collect();
+    let mut work: Vec<(String, Vec<AccountCommand>)> = Vec::new();
+    for account in listing.kept {
+        gone.remove(&account.id);
+        let access = access
+            .remove(&account.id)
+            .unwrap_or_else(Access::not_checked);
+        let facts = facts(
+            &account.name,
+            Some(&account.email),
+            Some(account.state),
+            &account.org_path,
+            &account.tags,
+        );
+        if known
+            .get(&account.id)
+            .is_some_and(|known| known.facts == facts && known.access == access)
+        {
+            continue;
+        }
+        let seen = AccountCommand::RecordAccountSeen(RecordAccountSeen {
+            organization_id: org_id.clone(),
+            name: account.name,
+            email: account.email,
+            state: account.state,
+            org_path: account.org_path,
+        });
+        let tags = AccountCommand::TagChanged(TagChanged {
+            tags: account.tags,
+            auto_badge: org.filters.auto_badge,
+        });
+        let checked = AccountCommand::RecordAccessCheck(access);
+        work.push((account.id.to_string(), vec![seen, tags, checked]));
+    }
+    work.extend(gone.into_iter().map(|id| {
         let command = match listing.dropped.get(id) {
             Some(reason) => AccountCommand::RemoveAccount(RemoveAccount {
                 organization_id: org_id.clone(),
@@ -388,14 +440,5 @@ async fn apply(
         };
         (id.to_string(), vec![command])
     }));
-    Ok(inner.accounts.execute_each(&work, actor).await?)
-}
-
-fn unchanged(view: &AccountView, listed: &ListedAccount, access: &Access) -> bool {
-    view.name == listed.name
-        && view.email.as_deref() == Some(listed.email.as_str())
-        && view.state == Some(listed.state)
-        && view.org_path == listed.org_path
-        && view.tags == listed.tags
-        && view.access == *access
+    Ok(app.inner().accounts.execute_each(&work, actor).await?)
 }

@@ -1,7 +1,6 @@
 //! The `accounts` table: one row per account in the listing, managed or standalone, with its
-//! OU path and access status. Tags and badges live in their own tables and join in here.
-
-use std::collections::HashMap;
+//! OU path, access status, tags and badges (written by [`super::listing`]); the `badges`
+//! table is what badge filters search.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -10,10 +9,9 @@ use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::domain::account::{Access, AccessStatus, Tags};
 use crate::domain::{AccountId, AccountState, OrgId, OrgPath};
-use crate::store::{parse_timestamp, StoreError};
+use crate::store::{parse_timestamp, placeholders, StoreError};
 
-use super::badges::{self, BadgeView};
-use super::resource_tags;
+use super::badges::BadgeView;
 
 /// An account as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -66,7 +64,7 @@ pub struct AccountQuery {
 
 const SELECT_ROW: &str = "SELECT a.account_id, a.organization_id, a.name, a.email, a.state, \
     a.org_path, a.access_status, a.access_message, a.access_warnings, \
-    a.access_permissions_checked, a.first_seen, \
+    a.access_permissions_checked, a.first_seen, a.tags, a.badges, \
     h.last_completed_at FROM accounts a \
     LEFT JOIN harvest_runs h ON h.organization_id = a.organization_id";
 
@@ -84,6 +82,8 @@ fn row_view(row: &AnyRow) -> Result<AccountView, StoreError> {
     let permissions_checked: i64 = row.try_get("access_permissions_checked")?;
     let first_seen: String = row.try_get("first_seen")?;
     let last_seen: Option<String> = row.try_get("last_completed_at")?;
+    let tags: String = row.try_get("tags")?;
+    let badges: String = row.try_get("badges")?;
     let organization_id = organization_id
         .map(OrgId::try_from)
         .transpose()
@@ -103,8 +103,8 @@ fn row_view(row: &AnyRow) -> Result<AccountView, StoreError> {
         },
         organization_id,
         org_path: serde_json::from_str(&org_path)?,
-        tags: Tags::new(),
-        badges: Vec::new(),
+        tags: serde_json::from_str(&tags)?,
+        badges: serde_json::from_str(&badges)?,
         access: Access {
             status: AccessStatus::parse(&status)
                 .ok_or_else(|| malformed(format!("access status {status:?}")))?,
@@ -116,20 +116,6 @@ fn row_view(row: &AnyRow) -> Result<AccountView, StoreError> {
     })
 }
 
-/// Rows to views, with their tags and badges read in one query each.
-async fn views(pool: &AnyPool, rows: &[AnyRow]) -> Result<Vec<AccountView>, StoreError> {
-    let mut views = rows.iter().map(row_view).collect::<Result<Vec<_>, _>>()?;
-    let ids: Vec<&str> = views.iter().map(|v| v.account_id.as_str()).collect();
-    let mut conn = pool.acquire().await?;
-    let mut tags = resource_tags::of_accounts(&mut conn, &ids).await?;
-    let mut badges = badges::of_accounts(&mut conn, &ids).await?;
-    for view in &mut views {
-        view.tags = tags.remove(view.account_id.as_str()).unwrap_or_default();
-        view.badges = badges.remove(view.account_id.as_str()).unwrap_or_default();
-    }
-    Ok(views)
-}
-
 /// The rows `select` finds for the accounts `ids`, which it names as `account_id IN ({ids})`:
 /// one query per thousand ids, within the database's limit of bound values.
 pub(super) async fn for_accounts(
@@ -139,8 +125,7 @@ pub(super) async fn for_accounts(
 ) -> Result<Vec<AnyRow>, StoreError> {
     let mut rows = Vec::new();
     for chunk in ids.chunks(1000) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = select.replace("{ids}", &placeholders.join(", "));
+        let sql = select.replace("{ids}", &placeholders(1, chunk.len()));
         let mut query = sqlx::query(&sql);
         for id in chunk {
             query = query.bind(*id);
@@ -148,17 +133,6 @@ pub(super) async fn for_accounts(
         rows.extend(query.fetch_all(&mut *conn).await?);
     }
     Ok(rows)
-}
-
-/// Groups `(account_id, item)` rows by account.
-pub(super) fn by_account<T>(
-    rows: impl IntoIterator<Item = (String, T)>,
-) -> HashMap<String, Vec<T>> {
-    let mut grouped: HashMap<String, Vec<T>> = HashMap::new();
-    for (id, item) in rows {
-        grouped.entry(id).or_default().push(item);
-    }
-    grouped
 }
 
 /// A page of accounts, by account id.
@@ -220,7 +194,7 @@ pub async fn list(pool: &AnyPool, query: &AccountQuery) -> Result<Vec<AccountVie
         q = q.bind(value);
     }
     let rows = q.bind(query.limit).fetch_all(pool).await?;
-    views(pool, &rows).await
+    rows.iter().map(row_view).collect()
 }
 
 /// How many accounts each state holds; standalone accounts, whose state is unknown, as
@@ -243,7 +217,7 @@ pub async fn get(pool: &AnyPool, id: &AccountId) -> Result<Option<AccountView>, 
         .bind(id.as_str())
         .fetch_all(pool)
         .await?;
-    Ok(views(pool, &rows).await?.pop())
+    rows.iter().map(row_view).next().transpose()
 }
 
 /// Every account an organization lists now.
@@ -252,5 +226,5 @@ pub async fn of_organization(pool: &AnyPool, org: &OrgId) -> Result<Vec<AccountV
         .bind(org.as_str())
         .fetch_all(pool)
         .await?;
-    views(pool, &rows).await
+    rows.iter().map(row_view).collect()
 }

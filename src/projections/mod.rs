@@ -8,7 +8,6 @@ pub mod accounts;
 pub mod badges;
 mod listing;
 pub mod organizations;
-pub mod resource_tags;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
@@ -165,7 +164,7 @@ async fn apply(conn: &mut AnyConnection, events: &[StoredEvent]) -> Result<(), S
                 listing::apply_run(conn, &run).await?;
                 run.clear();
                 let payload: OrganizationEvent = serde_json::from_value(event.payload.clone())?;
-                badges::apply_organization(conn, event, &payload).await?;
+                listing::apply_organization(conn, event, &payload).await?;
                 organizations::apply(conn, event, payload).await?;
             }
             other => {

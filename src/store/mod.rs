@@ -21,7 +21,7 @@ use cqrs_es::Aggregate;
 use serde::Deserialize;
 use serde_json::Value;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{Any, AnyPool, QueryBuilder, Row};
+use sqlx::{AnyPool, Row};
 
 pub use reseal::{reseal, ResealError};
 pub use sqlite::SqliteEventRepository;
@@ -167,17 +167,17 @@ impl Store {
     ) -> Result<HashMap<String, Vec<String>>, StoreError> {
         let mut histories: HashMap<String, Vec<String>> = HashMap::new();
         for chunk in ids.chunks(1000) {
-            let mut select: QueryBuilder<Any> = QueryBuilder::new(
+            let sql = format!(
                 "SELECT aggregate_id, CAST(payload AS TEXT) AS payload FROM events \
-                 WHERE aggregate_type = ",
+                 WHERE aggregate_type = $1 AND aggregate_id IN ({}) \
+                 ORDER BY aggregate_id, sequence",
+                placeholders(2, chunk.len())
             );
-            select.push_bind(aggregate_type).push(" AND aggregate_id IN (");
-            let mut list = select.separated(", ");
+            let mut select = sqlx::query(&sql).bind(aggregate_type);
             for id in chunk {
-                list.push_bind(*id);
+                select = select.bind(*id);
             }
-            select.push(") ORDER BY aggregate_id, sequence");
-            for row in select.build().fetch_all(&self.pool).await? {
+            for row in select.fetch_all(&self.pool).await? {
                 histories
                     .entry(row.try_get("aggregate_id")?)
                     .or_default()
@@ -198,30 +198,29 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let metadata = serde_json::to_value(metadata)?.to_string();
         // PostgreSQL keeps payloads as JSON (postgres-es's layout); SQLite as text.
-        let (open, close) = match self.dialect {
-            Dialect::Sqlite => ("", ""),
-            Dialect::Postgres => ("CAST(", " AS JSON)"),
+        let json = match self.dialect {
+            Dialect::Sqlite => "{}",
+            Dialect::Postgres => "CAST({} AS JSON)",
         };
         let mut tx = self.pool.begin().await?;
         for chunk in events.chunks(1000) {
-            let mut insert: QueryBuilder<Any> = QueryBuilder::new(
+            let sql = format!(
                 "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
-                 event_version, payload, metadata) ",
+                 event_version, payload, metadata) VALUES {}",
+                row_placeholders(chunk.len(), &["{}", "{}", "{}", "{}", "{}", json, json])
             );
-            insert.push_values(chunk, |mut row, event| {
-                row.push_bind(aggregate_type)
-                    .push_bind(event.aggregate_id.as_str())
-                    .push_bind(event.sequence)
-                    .push_bind(event.event_type.as_str())
-                    .push_bind(event.event_version.as_str())
-                    .push(open)
-                    .push_bind_unseparated(event.payload.as_str())
-                    .push_unseparated(close)
-                    .push(open)
-                    .push_bind_unseparated(metadata.as_str())
-                    .push_unseparated(close);
-            });
-            match insert.build().execute(&mut *tx).await {
+            let mut insert = sqlx::query(&sql);
+            for event in chunk {
+                insert = insert
+                    .bind(aggregate_type)
+                    .bind(event.aggregate_id.as_str())
+                    .bind(event.sequence)
+                    .bind(event.event_type.as_str())
+                    .bind(event.event_version.as_str())
+                    .bind(event.payload.as_str())
+                    .bind(metadata.as_str());
+            }
+            match insert.execute(&mut *tx).await {
                 Ok(_) => {}
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(false),
                 Err(e) => return Err(e.into()),
@@ -317,6 +316,33 @@ impl Store {
             pg.close().await;
         }
     }
+}
+
+/// `count` numbered placeholders from `$first`: `$3, $4, $5`.
+pub fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `count` rows of numbered placeholders from `$1` for a multi-row INSERT; `columns` writes
+/// each column, `{}` standing for its placeholder: `row_placeholders(2, &["{}", "CAST({} AS JSON)"])` is
+/// `($1, CAST($2 AS JSON)), ($3, CAST($4 AS JSON))`.
+pub fn row_placeholders(count: usize, columns: &[&str]) -> String {
+    (0..count)
+        .map(|row| {
+            let values: Vec<String> = columns
+                .iter()
+                .enumerate()
+                .map(|(column, template)| {
+                    template.replace("{}", &format!("${}", row * columns.len() + column + 1))
+                })
+                .collect();
+            format!("({})", values.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 const SELECT_EVENTS: &str = "SELECT seq, aggregate_type, aggregate_id, sequence, event_type, \

@@ -309,7 +309,10 @@ fn wrk(base: &str, path: &str, token: &str, seconds: usize, script: Option<&Path
     if let Some(script) = script {
         command.arg("-s").arg(script);
     }
-    let output = command.arg(format!("{base}{path}")).output().expect("wrk runs");
+    let output = command
+        .arg(format!("{base}{path}"))
+        .output()
+        .expect("wrk runs");
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "wrk: {report}");
     assert!(
@@ -385,11 +388,17 @@ async fn measure(backend: Backend) {
     let daemon = loaded.expect("at least one run");
 
     // The API under load, against the same server's trivial endpoint.
-    let account = format!("/api/v1/accounts/{:012}", 100_000_000_000u64 + accounts as u64 / 2);
+    let account = format!(
+        "/api/v1/accounts/{:012}",
+        100_000_000_000u64 + accounts as u64 / 2
+    );
     daemon.get(&account).await;
     let listing = "/api/v1/accounts?badge=env:prod&limit=100";
     assert_eq!(
-        daemon.get(listing).await["accounts"].as_array().unwrap().len(),
+        daemon.get(listing).await["accounts"]
+            .as_array()
+            .unwrap()
+            .len(),
         100
     );
     let graphql = daemon.dir.path().join("graphql.lua");
@@ -425,8 +434,16 @@ async fn measure(backend: Backend) {
     let endpoints: [(&str, &str, Option<&Path>); 4] = [
         ("GET /healthz (floor)", "/healthz", None),
         ("GET /api/v1/accounts/{id}", &account, None),
-        ("GET /api/v1/accounts?badge=env:prod&limit=100", listing, None),
-        ("POST /graphql accounts(badges: [\"env:prod\"], first: 100)", "/graphql", Some(&graphql)),
+        (
+            "GET /api/v1/accounts?badge=env:prod&limit=100",
+            listing,
+            None,
+        ),
+        (
+            "POST /graphql accounts(badges: [\"env:prod\"], first: 100)",
+            "/graphql",
+            Some(&graphql),
+        ),
     ];
     let mut loads: Vec<Vec<Load>> = vec![Vec::new(); endpoints.len()];
     for _ in 0..runs {
@@ -479,12 +496,18 @@ async fn measure(backend: Backend) {
     for ((name, _, _), loads) in endpoints.iter().zip(&loads) {
         let rps = median(loads.iter().map(|l| l.requests_per_second).collect());
         let p99 = median(loads.iter().map(|l| l.p99_ms).collect());
-        println!("| `{name}` | {rps:.0} | {:.2}× | {p99:.1} ms |", rps / floor_rps);
+        println!(
+            "| `{name}` | {rps:.0} | {:.2}× | {p99:.1} ms |",
+            rps / floor_rps
+        );
     }
     println!("\n#### {store}: `orgsync serve` start-up to ready (medians of {runs} runs)\n");
     println!("| store holds | start-up to ready | idle RSS |");
     println!("|---|---:|---:|");
-    for (name, startups) in [(format!("{accounts} accounts"), &startups[0]), ("nothing (floor)".into(), &startups[1])] {
+    for (name, startups) in [
+        (format!("{accounts} accounts"), &startups[0]),
+        ("nothing (floor)".into(), &startups[1]),
+    ] {
         println!(
             "| {name} | {:.2} s | {:.0} MiB |",
             median(startups.iter().map(|s| s.0).collect()),
