@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::domain::account::{Access, AccessStatus, Tags};
 use crate::domain::{AccountId, AccountState, OrgId, OrgPath};
-use crate::store::{parse_timestamp, placeholders, StoreError};
+use crate::store::{parse_timestamp, Dialect, StoreError};
 
 use super::badges::BadgeView;
 
@@ -125,7 +125,7 @@ pub(super) async fn for_accounts(
 ) -> Result<Vec<AnyRow>, StoreError> {
     let mut rows = Vec::new();
     for chunk in ids.chunks(1000) {
-        let sql = select.replace("{ids}", &placeholders(1, chunk.len()));
+        let sql = select.replace("{ids}", &Dialect::of(conn).placeholders(1, chunk.len()));
         let mut query = sqlx::query(&sql);
         for id in chunk {
             query = query.bind(*id);

@@ -169,9 +169,10 @@ impl Store {
         for chunk in ids.chunks(1000) {
             let sql = format!(
                 "SELECT aggregate_id, CAST(payload AS TEXT) AS payload FROM events \
-                 WHERE aggregate_type = $1 AND aggregate_id IN ({}) \
+                 WHERE aggregate_type = {} AND aggregate_id IN ({}) \
                  ORDER BY aggregate_id, sequence",
-                placeholders(2, chunk.len())
+                self.dialect.placeholders(1, 1),
+                self.dialect.placeholders(2, chunk.len())
             );
             let mut select = sqlx::query(&sql).bind(aggregate_type);
             for id in chunk {
@@ -207,7 +208,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
                  event_version, payload, metadata) VALUES {}",
-                row_placeholders(chunk.len(), &["{}", "{}", "{}", "{}", "{}", json, json])
+                self.dialect.row_placeholders(chunk.len(), &["{}", "{}", "{}", "{}", "{}", json, json])
             );
             let mut insert = sqlx::query(&sql);
             for event in chunk {
@@ -318,31 +319,50 @@ impl Store {
     }
 }
 
-/// `count` numbered placeholders from `$first`: `$3, $4, $5`.
-pub fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+impl Dialect {
+    /// The database behind `conn`.
+    pub fn of(conn: &sqlx::AnyConnection) -> Self {
+        match conn.backend_name() {
+            "SQLite" => Self::Sqlite,
+            _ => Self::Postgres,
+        }
+    }
 
-/// `count` rows of numbered placeholders from `$1` for a multi-row INSERT; `columns` writes
-/// each column, `{}` standing for its placeholder: `row_placeholders(2, &["{}", "CAST({} AS JSON)"])` is
-/// `($1, CAST($2 AS JSON)), ($3, CAST($4 AS JSON))`.
-pub fn row_placeholders(count: usize, columns: &[&str]) -> String {
-    (0..count)
-        .map(|row| {
-            let values: Vec<String> = columns
-                .iter()
-                .enumerate()
-                .map(|(column, template)| {
-                    template.replace("{}", &format!("${}", row * columns.len() + column + 1))
-                })
-                .collect();
-            format!("({})", values.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    /// `count` placeholders for the values bound from position `first`: `$3, $4, $5` on
+    /// PostgreSQL. SQLite gets plain `?`s: sqlx looks each numbered one up by name, which
+    /// costs quadratic time in statements of thousands of values.
+    pub fn placeholders(self, first: usize, count: usize) -> String {
+        (first..first + count)
+            .map(|n| self.placeholder(n))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `count` rows of placeholders for a multi-row INSERT; `columns` writes each column,
+    /// `{}` standing for its placeholder: on PostgreSQL `row_placeholders(2, &["{}",
+    /// "CAST({} AS JSON)"])` is `($1, CAST($2 AS JSON)), ($3, CAST($4 AS JSON))`.
+    pub fn row_placeholders(self, count: usize, columns: &[&str]) -> String {
+        (0..count)
+            .map(|row| {
+                let values: Vec<String> = columns
+                    .iter()
+                    .enumerate()
+                    .map(|(column, template)| {
+                        template.replace("{}", &self.placeholder(row * columns.len() + column + 1))
+                    })
+                    .collect();
+                format!("({})", values.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn placeholder(self, n: usize) -> String {
+        match self {
+            Self::Sqlite => "?".to_owned(),
+            Self::Postgres => format!("${n}"),
+        }
+    }
 }
 
 const SELECT_EVENTS: &str = "SELECT seq, aggregate_type, aggregate_id, sequence, event_type, \
