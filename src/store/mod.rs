@@ -90,10 +90,22 @@ impl Store {
             }
             Dialect::Postgres => Some(postgres::connect(url, max_connections).await?),
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .connect(url)
-            .await?;
+        let mut options = AnyPoolOptions::new().max_connections(max_connections);
+        if dialect == Dialect::Postgres {
+            // Statements are prepared once and run with ever new lists of ids; a generic plan
+            // made before a table had statistics can scan the whole log for each (seconds
+            // instead of milliseconds at 100,000 accounts), so every execution is planned for
+            // its own values.
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("SET plan_cache_mode = force_custom_plan")
+                        .execute(conn)
+                        .await
+                        .map(|_| ())
+                })
+            });
+        }
+        let pool = options.connect(url).await?;
         Ok(Self { pool, dialect, pg })
     }
 
