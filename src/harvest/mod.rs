@@ -186,20 +186,27 @@ async fn check_access(
     accounts: &[ListedAccount],
     known: &HashMap<AccountId, Known>,
 ) -> HashMap<AccountId, Access> {
-    // Collected first: a stream mapping borrowed accounts through a closure is not `Send`
-    // enough for the spawned harvest.
     let simulator = Simulator::default();
-    let checks: Vec<_> = accounts
-        .iter()
-        .map(|account| {
-            let previous = known.get(&account.id).map(|known| &known.access);
-            check_member(app, credentials, account, previous, &simulator)
-        })
-        .collect();
-    futures::stream::iter(checks)
-        .buffer_unordered(app.inner().harvest.concurrency)
-        .collect()
-        .await
+    let mut access = HashMap::with_capacity(accounts.len());
+    // A thousand checks at a time: a pending check weighs a kilobyte or two, too much to
+    // hold for every account of the largest organizations at once. They are collected
+    // first because a stream mapping borrowed accounts is not `Send` enough for the
+    // spawned harvest.
+    for chunk in accounts.chunks(1000) {
+        let checks: Vec<_> = chunk
+            .iter()
+            .map(|account| {
+                let previous = known.get(&account.id).map(|known| &known.access);
+                check_member(app, credentials, account, previous, &simulator)
+            })
+            .collect();
+        let checked: Vec<_> = futures::stream::iter(checks)
+            .buffer_unordered(app.inner().harvest.concurrency)
+            .collect()
+            .await;
+        access.extend(checked);
+    }
+    access
 }
 
 /// Suspended and closed accounts would fail by design and are not tried. The member role's

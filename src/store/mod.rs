@@ -220,7 +220,8 @@ impl Store {
             let sql = format!(
                 "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
                  event_version, payload, metadata) VALUES {}",
-                self.dialect.row_placeholders(chunk.len(), &["{}", "{}", "{}", "{}", "{}", json, json])
+                self.dialect
+                    .row_placeholders(chunk.len(), &["{}", "{}", "{}", "{}", "{}", json, json])
             );
             let mut insert = sqlx::query(&sql);
             for event in chunk {
