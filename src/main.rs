@@ -12,6 +12,11 @@ use orgsync::projections::Projector;
 use orgsync::startup::{open_store, Application};
 use orgsync::store::reseal;
 
+/// glibc's allocator, with its arena per thread, left a harvest of 100,000 accounts holding
+/// about twice the memory it used (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     version,

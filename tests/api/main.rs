@@ -16,3 +16,8 @@ mod registration;
 mod rules;
 mod scale;
 mod validation;
+
+/// The daemon's own allocator (src/main.rs), so that the daemons these tests run in-process
+/// are measured as `orgsync serve` runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
