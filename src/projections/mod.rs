@@ -11,6 +11,7 @@ pub mod organizations;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
+use serde::Deserialize;
 use sqlx::{AnyConnection, Row};
 use tokio::sync::{watch, Mutex};
 
@@ -159,11 +160,11 @@ async fn apply(conn: &mut AnyConnection, events: &[StoredEvent]) -> Result<(), S
     let mut run: Vec<(&StoredEvent, AccountEvent)> = Vec::new();
     for event in events {
         match event.aggregate_type.as_str() {
-            Account::TYPE => run.push((event, serde_json::from_value(event.payload.clone())?)),
+            Account::TYPE => run.push((event, AccountEvent::deserialize(&event.payload)?)),
             Organization::TYPE => {
                 listing::apply_run(conn, &run).await?;
                 run.clear();
-                let payload: OrganizationEvent = serde_json::from_value(event.payload.clone())?;
+                let payload = OrganizationEvent::deserialize(&event.payload)?;
                 listing::apply_organization(conn, event, &payload).await?;
                 organizations::apply(conn, event, payload).await?;
             }
