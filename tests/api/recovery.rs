@@ -3,7 +3,7 @@ use orgsync::store::Store;
 use sqlx::Row;
 
 use crate::helpers::{Backend, TestApp};
-use crate::moto::{MotoOrg, Shape, NESTED};
+use crate::moto::{Shape, NESTED};
 use crate::on_both_stores;
 
 on_both_stores!(i1_rebuilt_read_tables_equal_the_incremental_ones);
@@ -110,6 +110,7 @@ async fn i2_crash_between_append_and_projection_is_caught_up_on_restart(backend:
     use reqwest::StatusCode;
 
     use crate::helpers::expect_error;
+    use crate::moto::MotoOrg;
 
     let app = TestApp::spawn(backend).await;
     let org = MotoOrg::create(Shape {
