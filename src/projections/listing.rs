@@ -212,6 +212,7 @@ pub(super) async fn apply_run(
     ids.sort_unstable();
     ids.dedup();
     let mut rows = load(conn, &ids).await?;
+    let loaded: Vec<String> = rows.keys().cloned().collect();
     let mut nicknames: HashMap<String, String> = HashMap::new();
     for (stored, event) in run {
         let nickname = match event {
@@ -236,7 +237,7 @@ pub(super) async fn apply_run(
             .or_default()
             .apply(stored, event, &nickname)?;
     }
-    store(conn, &ids, &rows).await
+    store(conn, &loaded, &ids, &rows).await
 }
 
 /// Applies an organization's event to its accounts' badges: the organization's name badge
@@ -266,7 +267,7 @@ pub(super) async fn apply_organization(
         }
         _ => return Ok(()),
     };
-    let ids: Vec<String> =
+    let loaded: Vec<String> =
         sqlx::query("SELECT account_id FROM accounts WHERE organization_id = $1")
             .bind(org)
             .fetch_all(&mut *conn)
@@ -274,11 +275,11 @@ pub(super) async fn apply_organization(
             .iter()
             .map(|row| row.try_get("account_id"))
             .collect::<Result<_, _>>()?;
-    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let ids: Vec<&str> = loaded.iter().map(String::as_str).collect();
     let mut rows = load(conn, &ids).await?;
     rows.values_mut()
         .for_each(|rows| rows.change_badges(&change));
-    store(conn, &ids, &rows).await
+    store(conn, &loaded, &ids, &rows).await
 }
 
 /// The rows of `ids` as stored now; accounts without a row are absent.
@@ -327,22 +328,24 @@ async fn load(conn: &mut AnyConnection, ids: &[&str]) -> Result<HashMap<String, 
 /// Bound values in one statement at most: within SQLite's and PostgreSQL's limits.
 const VALUES_PER_STATEMENT: usize = 12_000;
 
-/// Replaces the stored rows of `ids` with `rows`.
+/// Replaces the rows of `ids` with `rows`; `loaded` names those that had rows when
+/// [`load`]ed, the only ones with rows to delete (a harvest's new accounts have none).
 async fn store(
     conn: &mut AnyConnection,
+    loaded: &[String],
     ids: &[&str],
     rows: &HashMap<String, Rows>,
 ) -> Result<(), StoreError> {
     let dialect = Dialect::of(conn);
     for table in ["accounts", "resource_tags", "badges"] {
-        for chunk in ids.chunks(VALUES_PER_STATEMENT) {
+        for chunk in loaded.chunks(VALUES_PER_STATEMENT) {
             let sql = format!(
                 "DELETE FROM {table} WHERE account_id IN ({})",
                 dialect.placeholders(1, chunk.len())
             );
             let mut delete = sqlx::query(&sql);
             for id in chunk {
-                delete = delete.bind(*id);
+                delete = delete.bind(id.as_str());
             }
             delete.execute(&mut *conn).await?;
         }
