@@ -1,5 +1,7 @@
 //! Use cases of accounts: the listing, history, manual badges and standalone accounts.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 
@@ -38,10 +40,20 @@ pub struct AccountRole {
 }
 
 impl App {
-    /// A page of the listing.
+    /// A page of the listing: read again only when the store changed since it was last read.
     #[tracing::instrument(skip_all)]
-    pub async fn accounts(&self, query: &AccountQuery) -> Result<Vec<AccountView>, AppError> {
-        Ok(projections::accounts::list(self.store().pool(), query).await?)
+    pub async fn accounts(&self, query: &AccountQuery) -> Result<Arc<[AccountView]>, AppError> {
+        let pages = &self.inner().pages;
+        // Taken before reading: a change during the read makes the page stale at once.
+        let version = self.store().version();
+        if let Some(page) = pages.get(version, query) {
+            return Ok(page);
+        }
+        let page: Arc<[AccountView]> = projections::accounts::list(self.store().pool(), query)
+            .await?
+            .into();
+        pages.keep(version, query, page.clone());
+        Ok(page)
     }
 
     /// One account of the listing, or 404.

@@ -6,6 +6,7 @@ mod accounts;
 mod commands;
 mod error;
 mod organizations;
+mod pages;
 pub mod templates;
 pub mod tokens;
 
@@ -67,6 +68,9 @@ pub(crate) struct Inner {
     runtime: tokio::runtime::Handle,
     pub(crate) shutdown: CancellationToken,
     scheduling: std::sync::atomic::AtomicBool,
+    pages: pages::Pages,
+    // Valid tokens by hash: a token, once made, stays valid (none is ever revoked).
+    principals: Mutex<HashMap<String, Principal>>,
 }
 
 impl App {
@@ -78,6 +82,10 @@ impl App {
         settings: &Settings,
     ) -> Result<Self, AppError> {
         let external_id = load_or_create_external_id(&store, &keys).await?;
+        tokio::spawn({
+            let store = store.clone();
+            async move { store.follow_changes().await }
+        });
         let projector = Projector::new(store.clone());
         projector.catch_up().await?;
         Ok(Self(Arc::new(Inner {
@@ -96,6 +104,8 @@ impl App {
             runtime: tokio::runtime::Handle::current(),
             shutdown: CancellationToken::new(),
             scheduling: std::sync::atomic::AtomicBool::new(false),
+            pages: pages::Pages::default(),
+            principals: Mutex::default(),
         })))
     }
 
@@ -142,9 +152,16 @@ impl App {
 
     /// The holder of `token`, or 401.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AppError> {
-        tokens::authenticate(self.0.store.pool(), token)
+        let hash = tokens::hash(token);
+        let known = || self.0.principals.lock().expect("token cache poisoned");
+        if let Some(principal) = known().get(&hash) {
+            return Ok(principal.clone());
+        }
+        let principal = tokens::authenticate(self.0.store.pool(), &hash)
             .await?
-            .ok_or(AppError::Unauthorized)
+            .ok_or(AppError::Unauthorized)?;
+        known().insert(hash, principal.clone());
+        Ok(principal)
     }
 
     /// Starts a harvest in the background unless one of the organization is running, in

@@ -40,7 +40,8 @@ pub struct Principal {
     pub role: Role,
 }
 
-fn hash(token: &str) -> String {
+/// What the store keeps of `token`.
+pub(super) fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -74,10 +75,13 @@ pub async fn create(pool: &AnyPool, role: Role, name: &str) -> Result<Secret<Str
     Ok(Secret::new(token))
 }
 
-/// The holder of `token`, if it is valid.
-pub async fn authenticate(pool: &AnyPool, token: &str) -> Result<Option<Principal>, StoreError> {
+/// The holder of the token whose [`hash`] is `hash`, if it is valid.
+pub(super) async fn authenticate(
+    pool: &AnyPool,
+    hash: &str,
+) -> Result<Option<Principal>, StoreError> {
     let row = sqlx::query("SELECT name, role FROM api_tokens WHERE token_hash = $1")
-        .bind(hash(token))
+        .bind(hash)
         .fetch_optional(pool)
         .await?;
     let Some(row) = row else { return Ok(None) };

@@ -129,7 +129,7 @@ async fn harvest(app: &App, org_id: &OrgId) -> Result<Outcome, AppError> {
         )
         .await?;
     inner.projector.catch_up().await?;
-    runs::completed(pool, org_id, Utc::now(), seen).await?;
+    runs::completed(&inner.store, org_id, Utc::now(), seen).await?;
     tracing::info!(accounts = seen, changes, "harvest completed");
     Ok(Outcome::Completed)
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{AnyPool, Row};
 
 use crate::domain::OrgId;
-use crate::store::{parse_timestamp, timestamp, StoreError};
+use crate::store::{parse_timestamp, timestamp, Store, StoreError};
 
 /// Records that a harvest started.
 pub async fn started(pool: &AnyPool, org: &OrgId, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -21,9 +21,10 @@ pub async fn started(pool: &AnyPool, org: &OrgId, at: DateTime<Utc>) -> Result<(
     Ok(())
 }
 
-/// Records that a harvest completed, having listed `accounts_seen` accounts in scope.
+/// Records that a harvest completed, having listed `accounts_seen` accounts in scope: the
+/// `last_seen` of each of its accounts changes.
 pub async fn completed(
-    pool: &AnyPool,
+    store: &Store,
     org: &OrgId,
     at: DateTime<Utc>,
     accounts_seen: usize,
@@ -35,8 +36,12 @@ pub async fn completed(
     .bind(timestamp(at))
     .bind(i64::try_from(accounts_seen).unwrap_or(i64::MAX))
     .bind(org.as_str())
-    .execute(pool)
+    .execute(store.pool())
     .await?;
+    store
+        .announce_change(&mut *store.pool().acquire().await?)
+        .await?;
+    store.changed();
     Ok(())
 }
 

@@ -75,7 +75,9 @@ impl Projector {
                 continue;
             }
             apply(&mut tx, &events).await?;
+            self.store.announce_change(&mut tx).await?;
             tx.commit().await?;
+            self.store.changed();
             self.positions.send_replace(last.seq);
             applied += events.len();
         }
@@ -111,7 +113,9 @@ impl Projector {
             .bind(position)
             .execute(&mut *tx)
             .await?;
+        self.store.announce_change(&mut tx).await?;
         tx.commit().await?;
+        self.store.changed();
         Ok(applied)
     }
 

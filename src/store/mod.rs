@@ -11,6 +11,8 @@ mod reseal;
 mod sqlite;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use cqrs_es::persist::{
@@ -21,7 +23,8 @@ use cqrs_es::Aggregate;
 use serde::Deserialize;
 use serde_json::Value;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Row};
+use sqlx::postgres::PgListener;
+use sqlx::{AnyConnection, AnyPool, Row};
 
 pub use reseal::{reseal, ResealError};
 pub use sqlite::SqliteEventRepository;
@@ -72,7 +75,13 @@ pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
     pg: Option<sqlx::PgPool>,
+    // Changes to what the API reads, as far as this instance knows: see [`Store::version`].
+    version: Arc<AtomicU64>,
 }
+
+/// The PostgreSQL channel on which instances sharing a store announce changes to what the
+/// API reads.
+const CHANGES_CHANNEL: &str = "orgsync_changes";
 
 impl Store {
     /// Connects to `url`, creating an SQLite file when it is absent. Applies no migration.
@@ -106,7 +115,12 @@ impl Store {
             });
         }
         let pool = options.connect(url).await?;
-        Ok(Self { pool, dialect, pg })
+        Ok(Self {
+            pool,
+            dialect,
+            pg,
+            version: Arc::default(),
+        })
     }
 
     /// Applies the migrations of this dialect that are not applied yet.
@@ -114,6 +128,59 @@ impl Store {
         match &self.pg {
             Some(pg) => postgres::migrate(pg).await,
             None => sqlite::migrate(&self.pool).await,
+        }
+    }
+
+    /// Counts the changes to what the API reads (the read tables and the harvest runs) that
+    /// this instance knows of: its own, and on PostgreSQL the other instances' as they
+    /// announce them. What was read at one count is still true while the count stays.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// Announces, on `conn` and within its transaction if it has one, a change to what the
+    /// API reads to the other instances sharing the store; [`Store::changed`] counts it here
+    /// once committed.
+    pub(crate) async fn announce_change(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        if self.dialect == Dialect::Postgres {
+            sqlx::query(&format!("NOTIFY {CHANGES_CHANNEL}"))
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Counts a committed change to what the API reads.
+    pub(crate) fn changed(&self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Counts the changes other instances announce, until the store closes; returns at once
+    /// on SQLite, which one instance owns. A lost connection counts as a change, since
+    /// announcements made meanwhile are lost.
+    pub async fn follow_changes(&self) {
+        let Some(pg) = &self.pg else { return };
+        let mut listener = loop {
+            match PgListener::connect_with(pg).await {
+                Ok(mut listener) => match listener.listen(CHANGES_CHANNEL).await {
+                    Ok(()) => break listener,
+                    Err(e) => tracing::warn!(error = %e, "cannot listen for changes"),
+                },
+                Err(sqlx::Error::PoolClosed) => return,
+                Err(e) => tracing::warn!(error = %e, "cannot listen for changes"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        };
+        loop {
+            match listener.try_recv().await {
+                Ok(_) => self.changed(),
+                Err(sqlx::Error::PoolClosed) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the change announcements; reconnecting");
+                    self.changed();
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
         }
     }
 
@@ -259,6 +326,7 @@ impl Store {
             pool,
             dialect: Dialect::Sqlite,
             pg: None,
+            version: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -334,7 +402,7 @@ impl Store {
 
 impl Dialect {
     /// The database behind `conn`.
-    pub fn of(conn: &sqlx::AnyConnection) -> Self {
+    pub fn of(conn: &AnyConnection) -> Self {
         match conn.backend_name() {
             "SQLite" => Self::Sqlite,
             _ => Self::Postgres,

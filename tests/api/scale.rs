@@ -341,6 +341,31 @@ fn wrk(base: &str, path: &str, token: &str, seconds: usize, script: Option<&Path
     }
 }
 
+/// A bare actix-web server, with the daemon's number of workers, that answers every request
+/// with `body`: what serving a page of that size costs, whatever computes it. Answers its
+/// address and the handle that stops it.
+fn serve_bytes(body: actix_web::web::Bytes) -> (String, actix_web::dev::ServerHandle) {
+    use actix_web::{web, HttpResponse};
+    let server = actix_web::HttpServer::new(move || {
+        let body = body.clone();
+        actix_web::App::new().default_service(web::to(move || {
+            let body = body.clone();
+            async move {
+                HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(body)
+            }
+        }))
+    })
+    .bind("127.0.0.1:0")
+    .expect("bind the bytes server");
+    let address = format!("http://{}", server.addrs()[0]);
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (address, handle)
+}
+
 /// The harvest table's figures of one run.
 struct Harvests {
     first: f64,
@@ -431,26 +456,48 @@ async fn measure(backend: Backend) {
         100,
         "{nodes}"
     );
-    let endpoints: [(&str, &str, Option<&Path>); 4] = [
-        ("GET /healthz (floor)", "/healthz", None),
-        ("GET /api/v1/accounts/{id}", &account, None),
+    let page = daemon
+        .client
+        .get(format!("{}{listing}", daemon.base))
+        .bearer_auth(&daemon.token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let page_size = page.len();
+    let (bytes_base, bytes_server) = serve_bytes(page);
+    let base = daemon.base.clone();
+    let endpoints: [(&str, &str, &str, Option<&Path>); 5] = [
+        ("GET /healthz (floor)", &base, "/healthz", None),
+        ("GET /api/v1/accounts/{id}", &base, &account, None),
         (
             "GET /api/v1/accounts?badge=env:prod&limit=100",
+            &base,
             listing,
             None,
         ),
         (
             "POST /graphql accounts(badges: [\"env:prod\"], first: 100)",
+            &base,
             "/graphql",
             Some(&graphql),
+        ),
+        (
+            "the same listing's bytes from a bare actix-web server (floor for the page's size)",
+            &bytes_base,
+            "/",
+            None,
         ),
     ];
     let mut loads: Vec<Vec<Load>> = vec![Vec::new(); endpoints.len()];
     for _ in 0..runs {
-        for ((_, path, script), loads) in endpoints.iter().zip(&mut loads) {
-            loads.push(wrk(&daemon.base, path, &daemon.token, wrk_seconds, *script));
+        for ((_, base, path, script), loads) in endpoints.iter().zip(&mut loads) {
+            loads.push(wrk(base, path, &daemon.token, wrk_seconds, *script));
         }
     }
+    bytes_server.stop(true).await;
     let (dir, store_url) = daemon.stop().await;
 
     // Start-up to ready of the binary on the loaded store, against an empty one.
@@ -489,11 +536,11 @@ async fn measure(backend: Backend) {
         m(&|h| h.again_events as f64),
         m(&|h| h.peak_rss),
     );
-    println!("#### {store}, {accounts} accounts: API under wrk, 2 threads, 32 connections, {wrk_seconds} s (medians of {runs} runs)\n");
+    println!("#### {store}, {accounts} accounts: API under wrk, 2 threads, 32 connections, {wrk_seconds} s (medians of {runs} runs); the listing page is {} KB\n", page_size / 1000);
     println!("| endpoint | requests/s | ratio to /healthz | p99 latency |");
     println!("|---|---:|---:|---:|");
     let floor_rps = median(loads[0].iter().map(|l| l.requests_per_second).collect());
-    for ((name, _, _), loads) in endpoints.iter().zip(&loads) {
+    for ((name, _, _, _), loads) in endpoints.iter().zip(&loads) {
         let rps = median(loads.iter().map(|l| l.requests_per_second).collect());
         let p99 = median(loads.iter().map(|l| l.p99_ms).collect());
         println!(

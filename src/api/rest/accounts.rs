@@ -111,7 +111,10 @@ pub(super) async fn list(
                 .map(|a| CURSOR.encode(a.account_id.as_str()))
         })
         .flatten();
-    Ok(HttpResponse::Ok().json(json!({"accounts": accounts, "next_cursor": next_cursor})))
+    Ok(HttpResponse::Ok().json(AccountPage {
+        accounts,
+        next_cursor,
+    }))
 }
 
 fn account_id(raw: String) -> Result<AccountId, RestError> {

@@ -1,6 +1,8 @@
 //! The OpenAPI 3.1 document of the REST API, generated from the handlers and types above and
 //! checked in as `schema/openapi.json` (a test fails when they drift apart).
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
@@ -55,9 +57,10 @@ pub struct OrganizationList {
 /// A page of accounts.
 #[derive(Serialize, ToSchema)]
 pub struct AccountPage {
-    accounts: Vec<AccountView>,
+    #[schema(value_type = Vec<AccountView>)]
+    pub(super) accounts: Arc<[AccountView]>,
     /// The cursor of the next page; null on the last one.
-    next_cursor: Option<String>,
+    pub(super) next_cursor: Option<String>,
 }
 
 /// A page of events.
