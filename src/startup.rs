@@ -11,6 +11,7 @@ use actix_web::{web, App as HttpApp, HttpServer};
 use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::cache::Answers;
 use crate::api::{graphql, rest};
 use crate::app::{tokens, App, AppError};
 use crate::aws::{AwsApi, SdkAws};
@@ -84,11 +85,13 @@ impl Application {
             .port();
         let data = web::Data::new(app.clone());
         let schema = web::Data::new(graphql::schema());
+        let answers = web::Data::new(Answers::default());
         let max_body = settings.server.max_body_bytes;
         let server = HttpServer::new(move || {
             HttpApp::new()
                 .app_data(data.clone())
                 .app_data(schema.clone())
+                .app_data(answers.clone())
                 .configure(graphql::configure)
                 .wrap(actix_web::middleware::from_fn(metrics::track_http))
                 .configure(|cfg| rest::configure(cfg, max_body))

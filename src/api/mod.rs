@@ -2,6 +2,7 @@
 //! they parse and check input into domain values, call the application service, and shape
 //! its answers.
 
+pub mod cache;
 pub mod graphql;
 pub mod input;
 pub mod rest;

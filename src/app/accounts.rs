@@ -1,7 +1,5 @@
 //! Use cases of accounts: the listing, history, manual badges and standalone accounts.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 
@@ -40,20 +38,10 @@ pub struct AccountRole {
 }
 
 impl App {
-    /// A page of the listing: read again only when the store changed since it was last read.
+    /// A page of the listing.
     #[tracing::instrument(skip_all)]
-    pub async fn accounts(&self, query: &AccountQuery) -> Result<Arc<[AccountView]>, AppError> {
-        let pages = &self.inner().pages;
-        // Taken before reading: a change during the read makes the page stale at once.
-        let version = self.store().version();
-        if let Some(page) = pages.get(version, query) {
-            return Ok(page);
-        }
-        let page: Arc<[AccountView]> = projections::accounts::list(self.store().pool(), query)
-            .await?
-            .into();
-        pages.keep(version, query, page.clone());
-        Ok(page)
+    pub async fn accounts(&self, query: &AccountQuery) -> Result<Vec<AccountView>, AppError> {
+        Ok(projections::accounts::list(self.store().pool(), query).await?)
     }
 
     /// One account of the listing, or 404.

@@ -6,7 +6,6 @@ mod accounts;
 mod commands;
 mod error;
 mod organizations;
-mod pages;
 pub mod templates;
 pub mod tokens;
 
@@ -68,7 +67,6 @@ pub(crate) struct Inner {
     runtime: tokio::runtime::Handle,
     pub(crate) shutdown: CancellationToken,
     scheduling: std::sync::atomic::AtomicBool,
-    pages: pages::Pages,
     // Valid tokens by hash: a token, once made, stays valid (none is ever revoked).
     principals: Mutex<HashMap<String, Principal>>,
 }
@@ -104,7 +102,6 @@ impl App {
             runtime: tokio::runtime::Handle::current(),
             shutdown: CancellationToken::new(),
             scheduling: std::sync::atomic::AtomicBool::new(false),
-            pages: pages::Pages::default(),
             principals: Mutex::default(),
         })))
     }
@@ -148,6 +145,12 @@ impl App {
                 external_id: &self.0.external_id,
             })
             .await
+    }
+
+    /// Counts the changes to what the API reads; what was read at one count is still true
+    /// while it stays (see [`Store::version`]).
+    pub fn version(&self) -> u64 {
+        self.0.store.version()
     }
 
     /// The holder of `token`, or 401.

@@ -46,7 +46,7 @@ pub struct AccountView {
 }
 
 /// Which accounts to list, and from where.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default)]
 pub struct AccountQuery {
     /// Only accounts of this organization.
     pub organization: Option<OrgId>,

@@ -31,7 +31,7 @@ async fn gql(app: &TestApp, token: &str, query: &str, variables: Value) -> Value
 }
 
 /// The `data` of a document that must succeed.
-async fn data(app: &TestApp, query: &str, variables: Value) -> Value {
+pub async fn data(app: &TestApp, query: &str, variables: Value) -> Value {
     let body = gql(app, &app.admin_token, query, variables).await;
     assert!(body.get("errors").is_none(), "{body}");
     body["data"].clone()

@@ -8,11 +8,13 @@ mod query;
 mod subscription;
 mod types;
 
-use actix_web::{guard, web, HttpRequest, HttpResponse};
+use actix_web::{guard, web, HttpRequest, HttpResponse, Responder};
 use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{Context, Data, ErrorExtensions, Schema};
 use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse, GraphQLSubscription};
 
+use crate::api::cache::Answers;
 use crate::app::{App, AppError, Principal, Role};
 
 pub use mutation::MutationRoot;
@@ -100,25 +102,110 @@ fn bearer(value: Option<&str>) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// Executes a query or mutation. An answer to a query of the listing alone, with a token, is
+/// kept for the next caller of the same role asking the same, until the app's version moves.
 async fn execute(
     schema: web::Data<OrgsyncSchema>,
     app: web::Data<App>,
+    answers: web::Data<Answers>,
     req: HttpRequest,
     request: GraphQLRequest,
-) -> GraphQLResponse {
-    let mut request = request.into_inner().data(app.get_ref().clone());
+) -> HttpResponse {
+    let request = request.into_inner();
     let token = bearer(
         req.headers()
             .get(actix_web::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok()),
     );
     // Without a valid token the resolvers answer `unauthorized` themselves.
-    if let Some(token) = token {
-        if let Ok(principal) = app.authenticate(token).await {
-            request = request.data(principal);
+    let principal = match token {
+        Some(token) => app.authenticate(token).await.ok(),
+        None => None,
+    };
+    // Taken before reading: a change during the read makes this answer stale at once.
+    let version = app.version();
+    // The query last: the lines before it cannot run into it.
+    let key = principal.as_ref().and_then(|principal| {
+        let variables = serde_json::to_string(&request.variables).ok()?;
+        Some(format!(
+            "{:?} {:?} {variables}\n{}",
+            principal.role, request.operation_name, request.query
+        ))
+    });
+    if let Some(answer) = key.as_deref().and_then(|key| answers.get(version, key)) {
+        return answered(answer);
+    }
+    let key = key.filter(|_| reads_the_listing_only(&request.query));
+    let mut request = request.data(app.get_ref().clone());
+    if let Some(principal) = principal {
+        request = request.data(principal);
+    }
+    let response = schema.execute(request).await;
+    if let Some(key) = key.filter(|_| response.is_ok()) {
+        if let Ok(answer) = serde_json::to_vec(&response) {
+            let answer = web::Bytes::from(answer);
+            answers.keep(version, key, answer.clone());
+            return answered(answer);
         }
     }
-    schema.execute(request).await.into()
+    GraphQLResponse::from(response).respond_to(&req)
+}
+
+/// A kept answer, as async-graphql answers over HTTP.
+fn answered(answer: web::Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/graphql-response+json")
+        .body(answer)
+}
+
+/// Whether the answer to `query` depends only on what the app's version counts: it only
+/// queries the listing as it is now, without `asOf` (the log at an instant) or an account's
+/// `history` (the log itself).
+fn reads_the_listing_only(query: &str) -> bool {
+    let Ok(document) = async_graphql::parser::parse_query(query) else {
+        return false;
+    };
+    document.operations.iter().all(|(_, operation)| {
+        operation.node.ty == OperationType::Query
+            && operation
+                .node
+                .selection_set
+                .node
+                .items
+                .iter()
+                .all(|item| match &item.node {
+                    Selection::Field(field) => match field.node.name.node.as_str() {
+                        "__typename" => true,
+                        "accounts" => {
+                            field
+                                .node
+                                .arguments
+                                .iter()
+                                .all(|(name, _)| name.node != "asOf")
+                                && !selects(&document, &field.node.selection_set.node, "history")
+                        }
+                        _ => false,
+                    },
+                    _ => false,
+                })
+    })
+}
+
+/// Whether `set` selects a field called `name`, at any depth, through fragments too.
+fn selects(document: &ExecutableDocument, set: &SelectionSet, name: &str) -> bool {
+    set.items.iter().any(|item| match &item.node {
+        Selection::Field(field) => {
+            field.node.name.node == name || selects(document, &field.node.selection_set.node, name)
+        }
+        Selection::InlineFragment(fragment) => {
+            selects(document, &fragment.node.selection_set.node, name)
+        }
+        // An unknown fragment fails validation; a cycle too, before this is asked.
+        Selection::FragmentSpread(spread) => document
+            .fragments
+            .get(&spread.node.fragment_name.node)
+            .is_none_or(|fragment| selects(document, &fragment.node.selection_set.node, name)),
+    })
 }
 
 /// The token comes in `connection_init`'s payload: `{"Authorization": "Bearer …"}`.
@@ -162,6 +249,29 @@ async fn graphiql() -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_queries_of_the_listing_as_it_is_now_are_kept() {
+        for kept in [
+            "{ accounts(first: 10) { nodes { accountId badges { key value } } } }",
+            "query Page($b: [String!]) { accounts(badges: $b) { edges { cursor } } __typename }",
+            "{ accounts { ...Names } } fragment Names on AccountConnection { nodes { name } }",
+        ] {
+            assert!(reads_the_listing_only(kept), "{kept}");
+        }
+        for not_kept in [
+            "{ accounts(asOf: \"2026-01-01T00:00:00Z\") { nodes { accountId } } }",
+            "{ accounts { nodes { history { type } } } }",
+            "{ accounts { ...H } } fragment H on AccountConnection { nodes { history { type } } }",
+            "{ accounts { nodes { ... on Account { history { type } } } } }",
+            "{ accounts { nodes { name } } organizations { id } }",
+            "mutation { removeBadge(accountId: \"111122223333\", key: \"k\") { accountId } }",
+            "query A { accounts { nodes { name } } } query B { events { nodes { sequence } } }",
+            "{ accounts { nodes { name }",
+        ] {
+            assert!(!reads_the_listing_only(not_kept), "{not_kept}");
+        }
+    }
 
     /// Fails when the checked-in SDL differs from the code; `UPDATE_SCHEMAS=1` rewrites it.
     #[test]

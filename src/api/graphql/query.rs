@@ -1,5 +1,3 @@
-use std::sync::Arc;
-
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Object, ID};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR;
@@ -117,19 +115,18 @@ impl QueryRoot {
             limit: i64::from(first) + 1,
         };
         let app = app(ctx)?;
-        let accounts = match as_of {
-            Some(at) => app.accounts_as_of(&query, at).await.map(Arc::from),
+        let mut accounts = match as_of {
+            Some(at) => app.accounts_as_of(&query, at).await,
             None => app.accounts(&query).await,
         }
         .map_err(gql)?;
         let has_next = accounts.len() > first as usize;
+        accounts.truncate(first as usize);
         let mut connection = Connection::new(query.after.is_some(), has_next);
-        connection
-            .edges
-            .extend(accounts.iter().take(first as usize).map(|a| {
-                let cursor = CURSOR.encode(a.account_id.as_str());
-                Edge::new(cursor, Account::from(a.clone()))
-            }));
+        connection.edges.extend(accounts.into_iter().map(|a| {
+            let cursor = CURSOR.encode(a.account_id.as_str());
+            Edge::new(cursor, Account::from(a))
+        }));
         Ok(connection)
     }
 }

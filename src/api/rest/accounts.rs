@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::api::cache::Answers;
 use crate::api::input::{account_role, badge_key, badge_value, text_field, BadgeBody};
 use crate::app::{App, AppError};
 use crate::domain::{AccountId, AccountState, Actor, OrgId};
@@ -12,6 +13,7 @@ use crate::projections::accounts::{AccountQuery, AccountView};
 
 use super::auth::{Admin, Viewer};
 use super::events::EventView;
+use super::kept_answer;
 use super::openapi::{AccountPage, AccountParams, ErrorBody, EventPage};
 use super::RestError;
 
@@ -100,21 +102,25 @@ fn account_query(query_string: &str) -> Result<AccountQuery, RestError> {
 pub(super) async fn list(
     _: Viewer,
     app: web::Data<App>,
+    answers: web::Data<Answers>,
     req: HttpRequest,
 ) -> Result<HttpResponse, RestError> {
-    let query = account_query(req.query_string())?;
-    let accounts = app.accounts(&query).await?;
-    let next_cursor = (accounts.len() as i64 == query.limit)
-        .then(|| {
-            accounts
-                .last()
-                .map(|a| CURSOR.encode(a.account_id.as_str()))
+    kept_answer(&app, &answers, &req, async {
+        let query = account_query(req.query_string())?;
+        let accounts = app.accounts(&query).await?;
+        let next_cursor = (accounts.len() as i64 == query.limit)
+            .then(|| {
+                accounts
+                    .last()
+                    .map(|a| CURSOR.encode(a.account_id.as_str()))
+            })
+            .flatten();
+        Ok(AccountPage {
+            accounts,
+            next_cursor,
         })
-        .flatten();
-    Ok(HttpResponse::Ok().json(AccountPage {
-        accounts,
-        next_cursor,
-    }))
+    })
+    .await
 }
 
 fn account_id(raw: String) -> Result<AccountId, RestError> {
@@ -128,10 +134,15 @@ fn account_id(raw: String) -> Result<AccountId, RestError> {
 pub(super) async fn get(
     _: Viewer,
     app: web::Data<App>,
+    answers: web::Data<Answers>,
+    req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, RestError> {
-    let id = account_id(id.into_inner())?;
-    Ok(HttpResponse::Ok().json(app.account(&id).await?))
+    kept_answer(&app, &answers, &req, async {
+        let id = account_id(id.into_inner())?;
+        Ok(app.account(&id).await?)
+    })
+    .await
 }
 
 /// A standalone account's role, in the account itself.

@@ -9,11 +9,17 @@ mod health;
 mod openapi;
 mod organizations;
 
+use std::future::Future;
+
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::header::ContentType;
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
+
+use crate::api::cache::Answers;
+use crate::app::{App, AppError};
 
 pub use error::RestError;
 pub use openapi::ApiDoc;
@@ -67,6 +73,32 @@ fn path_error(e: PathError) -> RestError {
     RestError::bad_request("invalid_path", e.to_string())
 }
 
+/// The JSON answer to the GET request `req` of the listing: as made before at the app's
+/// version, or made by `make` and kept for the next such request.
+async fn kept_answer<T: serde::Serialize>(
+    app: &App,
+    answers: &Answers,
+    req: &HttpRequest,
+    make: impl Future<Output = Result<T, RestError>>,
+) -> Result<HttpResponse, RestError> {
+    // Taken before reading: a change during the read makes this answer stale at once.
+    let version = app.version();
+    let request = req.uri().to_string();
+    let answer = match answers.get(version, &request) {
+        Some(answer) => answer,
+        None => {
+            let answer = serde_json::to_vec(&make.await?)
+                .map_err(|e| AppError::Unexpected(format!("rendering {request}: {e}")))?;
+            let answer = web::Bytes::from(answer);
+            answers.keep(version, request, answer.clone());
+            answer
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(answer))
+}
+
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, RestError> {
-    Err(crate::app::AppError::NotFound(format!("{} {}", req.method(), req.path())).into())
+    Err(AppError::NotFound(format!("{} {}", req.method(), req.path())).into())
 }

@@ -1,8 +1,6 @@
 //! The OpenAPI 3.1 document of the REST API, generated from the handlers and types above and
 //! checked in as `schema/openapi.json` (a test fails when they drift apart).
 
-use std::sync::Arc;
-
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
@@ -57,8 +55,7 @@ pub struct OrganizationList {
 /// A page of accounts.
 #[derive(Serialize, ToSchema)]
 pub struct AccountPage {
-    #[schema(value_type = Vec<AccountView>)]
-    pub(super) accounts: Arc<[AccountView]>,
+    pub(super) accounts: Vec<AccountView>,
     /// The cursor of the next page; null on the last one.
     pub(super) next_cursor: Option<String>,
 }
