@@ -1,7 +1,7 @@
 //! What events make of the accounts in the read tables: each account's row in `accounts`
-//! with its tags and badges as the API shows them, and the same tags in `resource_tags` (R11)
-//! and badges in `badges` for filters to search. Only harvests change tags; nothing here is
-//! ever written back to AWS.
+//! with its tags (which the `resource_tags` view lists, R11) and badges as the API shows them,
+//! and the same badges in `badges` for filters to search. Only harvests change tags; nothing
+//! here is ever written back to AWS.
 //!
 //! A run of account events, or an organization event that touches its accounts' badges,
 //! changes the accounts' rows in memory and writes them back once, whatever its length: a
@@ -337,7 +337,7 @@ async fn store(
     rows: &HashMap<String, Rows>,
 ) -> Result<(), StoreError> {
     let dialect = Dialect::of(conn);
-    for table in ["accounts", "resource_tags", "badges"] {
+    for table in ["accounts", "badges"] {
         for chunk in loaded.chunks(VALUES_PER_STATEMENT) {
             let sql = format!(
                 "DELETE FROM {table} WHERE account_id IN ({})",
@@ -397,21 +397,6 @@ async fn store(
                 .bind(row.first_seen.as_str())
                 .bind(tags)
                 .bind(badges);
-        }
-        insert.execute(&mut *conn).await?;
-    }
-    let tags: Vec<_> = listed
-        .iter()
-        .flat_map(|(id, _, rows)| rows.tags.iter().map(move |(k, v)| (*id, k, v)))
-        .collect();
-    for chunk in tags.chunks(VALUES_PER_STATEMENT / 3) {
-        let sql = format!(
-            "INSERT INTO resource_tags (account_id, key, value) VALUES {}",
-            dialect.row_placeholders(chunk.len(), &["{}"; 3])
-        );
-        let mut insert = sqlx::query(&sql);
-        for (id, key, value) in chunk {
-            insert = insert.bind(*id).bind(key.as_str()).bind(value.as_str());
         }
         insert.execute(&mut *conn).await?;
     }

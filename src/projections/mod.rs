@@ -24,7 +24,7 @@ use crate::store::{Store, StoreError, StoredEvent};
 const BATCH: i64 = 5_000;
 
 /// Every table the projector writes.
-const READ_TABLES: [&str; 4] = ["organizations", "accounts", "resource_tags", "badges"];
+const READ_TABLES: [&str; 3] = ["organizations", "accounts", "badges"];
 
 /// Applies new events of the log to the read tables.
 pub struct Projector {
