@@ -146,7 +146,7 @@ def main():
     ap.add_argument("--accounts", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
-    binary = str(ROOT / "target" / "release" / "orgsync")
+    binary = str(Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "orgsync")
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     moto = subprocess.Popen([str(ROOT / ".venv" / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
