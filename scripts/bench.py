@@ -146,6 +146,9 @@ def main():
     ap.add_argument("--accounts", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
+    if not FLOOR.is_file():
+        sys.exit(f"scripts/bench.py: the floor client {FLOOR} is missing: clone orgsync beside "
+                 "the shared directory that holds bench/floor_harvest.py")
     binary = str(Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "orgsync")
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
