@@ -155,9 +155,9 @@ impl Store {
         self.version.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Counts the changes other instances announce, until the store closes; returns at once
-    /// on SQLite, which one instance owns. A lost connection counts as a change, since
-    /// announcements made meanwhile are lost.
+    /// Counts the changes other instances announce, until the store closes, on one of the
+    /// PostgreSQL pool's connections; returns at once on SQLite, which one instance owns. A
+    /// lost connection counts as a change, since announcements made meanwhile are lost.
     pub async fn follow_changes(&self) {
         let Some(pg) = &self.pg else { return };
         let mut listener = loop {
