@@ -17,11 +17,15 @@ use tokio::sync::{watch, Mutex};
 
 use crate::domain::account::{Account, AccountEvent};
 use crate::domain::organization::{Organization, OrganizationEvent};
-use crate::store::{Store, StoreError, StoredEvent};
+use crate::store::{Dialect, Store, StoreError, StoredEvent};
 
 /// Events read and applied at once: a harvest's worth of a large organization in a few
 /// batches, each a handful of multi-row statements.
 const BATCH: i64 = 5_000;
+
+/// Events applied in one catch-up from which it counts as a bulk change (a harvest of a few
+/// thousand new accounts), after which PostgreSQL's statistics are refreshed.
+const BULK: usize = 10_000;
 
 /// Every table the projector writes.
 const READ_TABLES: [&str; 3] = ["organizations", "accounts", "badges"];
@@ -53,6 +57,9 @@ impl Projector {
             let position = self.position().await?;
             let events = self.store.events_after(position, BATCH).await?;
             let Some(last) = events.last() else {
+                if applied >= BULK {
+                    self.refresh_statistics().await?;
+                }
                 return Ok(applied);
             };
             fail::fail_point!("projector-before-apply", |_| Err(StoreError::Malformed(
@@ -116,7 +123,21 @@ impl Projector {
         self.store.announce_change(&mut tx).await?;
         tx.commit().await?;
         self.store.changed();
+        self.refresh_statistics().await?;
         Ok(applied)
+    }
+
+    /// After a bulk change, brings PostgreSQL's statistics of the account tables up to date
+    /// rather than waiting for autovacuum: planned on the statistics of a nearly empty table,
+    /// a page of a 100,000-account listing took 156 ms (a bitmap scan and a sort of every
+    /// row) instead of 2 ms (the primary key's order). SQLite plans without statistics.
+    async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        if self.store.dialect() == Dialect::Postgres {
+            sqlx::query("ANALYZE accounts, badges")
+                .execute(self.store.pool())
+                .await?;
+        }
+        Ok(())
     }
 
     /// The position of the last event applied.
