@@ -29,6 +29,7 @@ pub async fn completed(
     at: DateTime<Utc>,
     accounts_seen: usize,
 ) -> Result<(), StoreError> {
+    let mut tx = store.pool().begin().await?;
     sqlx::query(
         "UPDATE harvest_runs SET finished_at = $1, outcome = 'completed', accounts_seen = $2, \
          last_completed_at = $1 WHERE organization_id = $3",
@@ -36,13 +37,9 @@ pub async fn completed(
     .bind(timestamp(at))
     .bind(i64::try_from(accounts_seen).unwrap_or(i64::MAX))
     .bind(org.as_str())
-    .execute(store.pool())
+    .execute(&mut *tx)
     .await?;
-    store
-        .announce_change(&mut *store.pool().acquire().await?)
-        .await?;
-    store.changed();
-    Ok(())
+    store.commit_change(tx).await
 }
 
 /// Records that a harvest failed.

@@ -82,9 +82,7 @@ impl Projector {
                 continue;
             }
             apply(&mut tx, &events).await?;
-            self.store.announce_change(&mut tx).await?;
-            tx.commit().await?;
-            self.store.changed();
+            self.store.commit_change(tx).await?;
             self.positions.send_replace(last.seq);
             applied += events.len();
         }
@@ -120,9 +118,7 @@ impl Projector {
             .bind(position)
             .execute(&mut *tx)
             .await?;
-        self.store.announce_change(&mut tx).await?;
-        tx.commit().await?;
-        self.store.changed();
+        self.store.commit_change(tx).await?;
         self.refresh_statistics().await?;
         Ok(applied)
     }

@@ -138,20 +138,25 @@ impl Store {
         self.version.load(Ordering::Acquire)
     }
 
-    /// Announces, on `conn` and within its transaction if it has one, a change to what the
-    /// API reads to the other instances sharing the store; [`Store::changed`] counts it here
-    /// once committed.
-    pub(crate) async fn announce_change(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+    /// Commits `tx`, which changed what the API reads: announces the change to the other
+    /// instances sharing the store within it, and counts it here once committed, so that no
+    /// one is told of a change before it can be read.
+    pub(crate) async fn commit_change(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Any>,
+    ) -> Result<(), StoreError> {
         if self.dialect == Dialect::Postgres {
             sqlx::query(&format!("NOTIFY {CHANGES_CHANNEL}"))
-                .execute(conn)
+                .execute(&mut *tx)
                 .await?;
         }
+        tx.commit().await?;
+        self.changed();
         Ok(())
     }
 
-    /// Counts a committed change to what the API reads.
-    pub(crate) fn changed(&self) {
+    /// Counts a change to what the API reads.
+    fn changed(&self) {
         self.version.fetch_add(1, Ordering::AcqRel);
     }
 
