@@ -146,7 +146,13 @@ impl Loaded {
         }
     }
 
+    /// GET `path`, expecting 200, as JSON.
     async fn get(&self, path: &str) -> serde_json::Value {
+        serde_json::from_slice(&self.get_bytes(path).await).unwrap()
+    }
+
+    /// GET `path`, expecting 200: the body as sent.
+    async fn get_bytes(&self, path: &str) -> actix_web::web::Bytes {
         let response = self
             .client
             .get(format!("{}{path}", self.base))
@@ -154,7 +160,10 @@ impl Loaded {
             .send()
             .await
             .unwrap();
-        expect_json(response, StatusCode::OK).await
+        let status = response.status();
+        let body = response.bytes().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{path}: {body:?}");
+        body
     }
 
     /// Registers the organization and waits for the harvest registration starts; answers
@@ -419,13 +428,9 @@ async fn measure(backend: Backend) {
     );
     daemon.get(&account).await;
     let listing = "/api/v1/accounts?badge=env:prod&limit=100";
-    assert_eq!(
-        daemon.get(listing).await["accounts"]
-            .as_array()
-            .unwrap()
-            .len(),
-        100
-    );
+    let page = daemon.get_bytes(listing).await;
+    let accounts: serde_json::Value = serde_json::from_slice(&page).unwrap();
+    assert_eq!(accounts["accounts"].as_array().unwrap().len(), 100);
     let graphql = daemon.dir.path().join("graphql.lua");
     let query = "{ accounts(badges: [\"env:prod\"], first: 100) { nodes { accountId name \
         email state organizationId managed orgPath { id name } tags { key value } \
@@ -456,16 +461,6 @@ async fn measure(backend: Backend) {
         100,
         "{nodes}"
     );
-    let page = daemon
-        .client
-        .get(format!("{}{listing}", daemon.base))
-        .bearer_auth(&daemon.token)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
     let page_size = page.len();
     let (bytes_base, bytes_server) = serve_bytes(page);
     let base = daemon.base.clone();
