@@ -2,14 +2,16 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, DomainEvent, EventStore};
 
+use crate::domain::account::{Account, AccountCommand, AccountError};
 use crate::domain::Actor;
 use crate::metrics::METRICS;
-use crate::store::{metadata, EventRepository, NewEvent, Store};
+use crate::projections::{AccountFact, Projector};
+use crate::store::{EventRepository, Metadata, NewEvent, Store};
 
 /// Attempts before a version conflict is given up as a 409 (I4).
 const ATTEMPTS: usize = 5;
 
-/// Aggregates whose events [`CommandBus::execute_each`] appends in one transaction.
+/// Accounts whose events [`CommandBus::execute_each`] appends in one transaction.
 const AGGREGATES_PER_APPEND: usize = 2_000;
 
 /// Runs commands against one aggregate type: load, decide, append, with retries on conflict.
@@ -57,7 +59,10 @@ where
             }
             let count = events.len();
             let appending = METRICS.append_seconds.start_timer();
-            let committed = self.store.commit(events, context, metadata(actor)).await;
+            let committed = self
+                .store
+                .commit(events, context, Metadata::now(actor).fields())
+                .await;
             appending.observe_duration();
             match committed {
                 Ok(_) => return Ok(count),
@@ -66,38 +71,44 @@ where
             }
         }
     }
+}
 
-    /// Runs each aggregate's commands as [`Self::execute`] would, for many aggregates at
-    /// once: their histories are read in bulk and their events appended in multi-row
-    /// statements, a couple of thousand aggregates to a transaction. A transaction in which
-    /// another writer got to one of its aggregates first appends nothing; its aggregates then
-    /// go through [`Self::execute`] one by one, so no command is lost (I4). Returns how many
-    /// events were appended.
+impl CommandBus<Account> {
+    /// Runs each account's commands as [`Self::execute`] would, for many accounts at once:
+    /// their histories are read in bulk and their events appended in multi-row statements, a
+    /// couple of thousand accounts to a transaction, which also applies them to the read
+    /// tables from memory when those are up to date ([`Projector::commit_appended`]). A
+    /// transaction in which another writer got to one of its accounts first appends nothing;
+    /// its accounts then go through [`Self::execute`] one by one, so no command is lost (I4).
+    /// Returns how many events were appended.
     pub async fn execute_each(
         &self,
-        work: &[(String, Vec<A::Command>)],
+        work: &[(String, Vec<AccountCommand>)],
         actor: &Actor,
-    ) -> Result<usize, AggregateError<A::Error>> {
+        projector: &Projector,
+    ) -> Result<usize, AggregateError<AccountError>> {
         let mut appended = 0;
         for chunk in work.chunks(AGGREGATES_PER_APPEND) {
             let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
             let histories = self
                 .log
-                .histories(A::TYPE, &ids)
+                .histories(Account::TYPE, &ids)
                 .await
                 .map_err(unexpected)?;
+            let metadata = Metadata::now(actor);
             let mut events = Vec::new();
+            let mut facts = Vec::new();
             for (id, commands) in chunk {
-                let mut aggregate = A::default();
+                let mut account = Account::default();
                 let history = histories.get(id).map(Vec::as_slice).unwrap_or_default();
                 for payload in history {
                     let event = serde_json::from_str(payload)
                         .map_err(|e| AggregateError::DeserializationError(e.into()))?;
-                    aggregate.apply(event);
+                    account.apply(event);
                 }
                 let sink = EventSink::default();
                 for command in commands {
-                    aggregate
+                    account
                         .handle(command.clone(), &(), &sink)
                         .await
                         .map_err(AggregateError::UserError)?;
@@ -108,9 +119,13 @@ where
                         sequence: i64::try_from(sequence).map_err(unexpected)?,
                         event_type: event.event_type(),
                         event_version: event.event_version(),
-                        payload: serde_json::to_value(&event)
-                            .map_err(|e| AggregateError::DeserializationError(e.into()))?
-                            .to_string(),
+                        payload: serde_json::to_string(&event)
+                            .map_err(|e| AggregateError::DeserializationError(e.into()))?,
+                    });
+                    facts.push(AccountFact {
+                        account_id: id.clone(),
+                        at: metadata.at,
+                        event,
                     });
                 }
             }
@@ -118,15 +133,28 @@ where
                 continue;
             }
             let appending = METRICS.append_seconds.start_timer();
-            let committed = self.log.append(A::TYPE, &events, &metadata(actor)).await;
-            appending.observe_duration();
-            if committed.map_err(unexpected)? {
-                appended += events.len();
-            } else {
-                for (id, commands) in chunk {
-                    appended += self.execute(id, commands, actor).await?;
+            let mut tx = self.log.pool().begin().await.map_err(unexpected)?;
+            let positions = self
+                .log
+                .append(&mut tx, Account::TYPE, &events, &metadata)
+                .await
+                .map_err(unexpected)?;
+            match positions {
+                Some(positions) => {
+                    projector
+                        .commit_appended(tx, positions, &facts)
+                        .await
+                        .map_err(unexpected)?;
+                    appended += events.len();
+                }
+                None => {
+                    drop(tx);
+                    for (id, commands) in chunk {
+                        appended += self.execute(id, commands, actor).await?;
+                    }
                 }
             }
+            appending.observe_duration();
         }
         Ok(appended)
     }

@@ -405,6 +405,7 @@ async fn apply(
 ) -> Result<usize, AppError> {
     let org_id = &org.id;
     let accounts = &app.inner().accounts;
+    let projector = &app.inner().projector;
     let mut gone: HashSet<&AccountId> = known.keys().collect();
     let mut appended = 0;
     // Commands are made and sent a chunk at a time, so that each account's facts are held
@@ -450,7 +451,9 @@ async fn apply(
         if work.is_empty() {
             break;
         }
-        appended += accounts.execute_each(&work, actor).await?;
+        appended += accounts
+            .execute_each(&work, actor, &app.inner().projector)
+            .await?;
     }
     let work: Vec<_> = gone
         .into_iter()
@@ -467,5 +470,8 @@ async fn apply(
             (id.to_string(), vec![command])
         })
         .collect();
-    Ok(appended + accounts.execute_each(&work, actor).await?)
+    Ok(appended
+        + accounts
+            .execute_each(&work, actor, &app.inner().projector)
+            .await?)
 }

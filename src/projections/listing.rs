@@ -17,6 +17,7 @@ use crate::store::{timestamp, Dialect, StoreError, StoredEvent};
 
 use super::accounts::for_accounts;
 use super::badges::{org_path_badge, BadgeView};
+use super::AccountFact;
 
 /// One account's rows, as stored (JSON and timestamps as text). Tags and badges are kept
 /// only while the account has its row.
@@ -64,14 +65,9 @@ impl AccountRow {
 
 impl Rows {
     /// Applies one event; `nickname` names the organization of an `AccountDiscovered`.
-    fn apply(
-        &mut self,
-        stored: &StoredEvent,
-        event: &AccountEvent,
-        nickname: &str,
-    ) -> Result<(), StoreError> {
-        let at = || timestamp(stored.metadata.at);
-        match event {
+    fn apply(&mut self, fact: &AccountFact, nickname: &str) -> Result<(), StoreError> {
+        let at = || timestamp(fact.at);
+        match &fact.event {
             AccountEvent::AccountDiscovered {
                 organization_id,
                 name,
@@ -206,16 +202,16 @@ enum BadgeChange<'a> {
 /// events in memory in order, and writes those accounts' rows back.
 pub(super) async fn apply_run(
     conn: &mut AnyConnection,
-    run: &[(&StoredEvent, AccountEvent)],
+    run: &[AccountFact],
 ) -> Result<(), StoreError> {
-    let mut ids: Vec<&str> = run.iter().map(|(s, _)| s.aggregate_id.as_str()).collect();
+    let mut ids: Vec<&str> = run.iter().map(|fact| fact.account_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
     let mut rows = load(conn, &ids).await?;
     let loaded: Vec<String> = rows.keys().cloned().collect();
     let mut nicknames: HashMap<String, String> = HashMap::new();
-    for (stored, event) in run {
-        let nickname = match event {
+    for fact in run {
+        let nickname = match &fact.event {
             AccountEvent::AccountDiscovered {
                 organization_id, ..
             } => match nicknames.get(organization_id.as_str()) {
@@ -233,9 +229,9 @@ pub(super) async fn apply_run(
             },
             _ => String::new(),
         };
-        rows.entry(stored.aggregate_id.clone())
+        rows.entry(fact.account_id.clone())
             .or_default()
-            .apply(stored, event, &nickname)?;
+            .apply(fact, &nickname)?;
     }
     store(conn, &loaded, &ids, &rows).await
 }

@@ -3,32 +3,49 @@
 //! in one transaction, so a crash between an append and its projection leaves nothing behind
 //! for good: the next catch-up applies what is missing (I2), and a rebuild from position 0
 //! gives the same rows as the incremental updates (I1).
+//!
+//! A harvest's bulk appends are applied in their own transaction, from the events in memory,
+//! when the read tables are right behind them ([`Projector::commit_appended`]): the same
+//! functions make the same rows, without reading back what was just written.
 
 pub mod accounts;
 pub mod badges;
 mod listing;
 pub mod organizations;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use serde::Deserialize;
-use sqlx::{AnyConnection, Row};
+use sqlx::{Any, AnyConnection, Row, Transaction};
 use tokio::sync::{watch, Mutex};
 
 use crate::domain::account::{Account, AccountEvent};
 use crate::domain::organization::{Organization, OrganizationEvent};
-use crate::store::{Dialect, Store, StoreError, StoredEvent};
+use crate::store::{Appended, Dialect, Store, StoreError, StoredEvent};
 
 /// Events read and applied at once: a harvest's worth of a large organization in a few
 /// batches, each a handful of multi-row statements.
 const BATCH: i64 = 5_000;
 
-/// Events applied in one catch-up from which it counts as a bulk change (a harvest of a few
-/// thousand new accounts), after which PostgreSQL's statistics are refreshed.
+/// Events applied since PostgreSQL's statistics were last refreshed from which they count as
+/// stale (a harvest of a few thousand new accounts): the next catch-up refreshes them.
 const BULK: usize = 10_000;
 
 /// Every table the projector writes.
 const READ_TABLES: [&str; 3] = ["organizations", "accounts", "badges"];
+
+/// An account event as the read tables apply it.
+#[derive(Debug, Clone)]
+pub struct AccountFact {
+    /// The account.
+    pub account_id: String,
+    /// When the event was appended.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    pub event: AccountEvent,
+}
 
 /// Applies new events of the log to the read tables.
 pub struct Projector {
@@ -37,6 +54,8 @@ pub struct Projector {
     positions: watch::Sender<i64>,
     // One catch-up at a time in this process; the checkpoint row guards across processes.
     running: Mutex<()>,
+    // Events applied since the statistics were last refreshed.
+    unanalyzed: AtomicUsize,
 }
 
 impl Projector {
@@ -46,6 +65,7 @@ impl Projector {
             store,
             positions: watch::Sender::new(0),
             running: Mutex::new(()),
+            unanalyzed: AtomicUsize::new(0),
         }
     }
 
@@ -57,14 +77,16 @@ impl Projector {
             let position = self.position().await?;
             let events = self.store.events_after(position, BATCH).await?;
             let Some(last) = events.last() else {
-                if applied >= BULK {
+                if self.unanalyzed.load(Ordering::Relaxed) >= BULK {
                     self.refresh_statistics().await?;
                 }
                 return Ok(applied);
             };
-            fail::fail_point!("projector-before-apply", |_| Err(StoreError::Malformed(
-                "fail point projector-before-apply".into()
-            )));
+            if failed_before_apply() {
+                return Err(StoreError::Malformed(
+                    "fail point projector-before-apply".into(),
+                ));
+            }
             let mut tx = self.store.pool().begin().await?;
             // Claiming the batch first takes the write lock (and, on PostgreSQL, the row lock)
             // before anything is read in this transaction; another instance that got there
@@ -83,9 +105,52 @@ impl Projector {
             }
             apply(&mut tx, &events).await?;
             self.store.commit_change(tx).await?;
-            self.positions.send_replace(last.seq);
+            self.advanced(last.seq, events.len());
             applied += events.len();
         }
+    }
+
+    /// Commits `tx`, in which `facts` were just appended at the positions `appended`. When
+    /// the read tables have applied every event before those, `facts` are applied in `tx` too
+    /// and the checkpoint moves past them; otherwise they are left to the next catch-up.
+    pub async fn commit_appended(
+        &self,
+        mut tx: Transaction<'_, Any>,
+        appended: Appended,
+        facts: &[AccountFact],
+    ) -> Result<(), StoreError> {
+        // A projector that failed before applying leaves the appends to catch-up (I2).
+        if failed_before_apply() {
+            tx.commit().await?;
+            return Ok(());
+        }
+        let claimed = sqlx::query(
+            "UPDATE projection_checkpoint SET position = $1 WHERE name = 'read_model' \
+             AND position = (SELECT COALESCE(MAX(seq), 0) FROM events WHERE seq < $2)",
+        )
+        .bind(appended.last)
+        .bind(appended.first)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            tx.commit().await?;
+            return Ok(());
+        }
+        listing::apply_run(&mut tx, facts).await?;
+        self.store.commit_change(tx).await?;
+        self.advanced(appended.last, facts.len());
+        Ok(())
+    }
+
+    /// Counts `applied` events, the last at `position`, and tells whoever waits on new events.
+    fn advanced(&self, position: i64, applied: usize) {
+        self.unanalyzed.fetch_add(applied, Ordering::Relaxed);
+        self.positions.send_if_modified(|applied| {
+            let later = position > *applied;
+            *applied = (*applied).max(position);
+            later
+        });
     }
 
     /// Changes whenever this projector applies new events.
@@ -133,6 +198,7 @@ impl Projector {
                 .execute(self.store.pool())
                 .await?;
         }
+        self.unanalyzed.store(0, Ordering::Relaxed);
         Ok(())
     }
 
@@ -145,6 +211,13 @@ impl Projector {
                 .try_get("position")?,
         )
     }
+}
+
+/// Whether the fail point `projector-before-apply` stands for a projector failing before it
+/// applies anything (tests of I2); always false unless fail points are compiled in.
+fn failed_before_apply() -> bool {
+    fail::fail_point!("projector-before-apply", |_| true);
+    false
 }
 
 /// Replays `source`'s events up to `until` into `target`'s (empty) read tables, in one
@@ -178,10 +251,14 @@ pub async fn replay_until(
 /// Applies `events` in order: runs of account events through [`listing`], each
 /// organization event on its own.
 async fn apply(conn: &mut AnyConnection, events: &[StoredEvent]) -> Result<(), StoreError> {
-    let mut run: Vec<(&StoredEvent, AccountEvent)> = Vec::new();
+    let mut run: Vec<AccountFact> = Vec::new();
     for event in events {
         match event.aggregate_type.as_str() {
-            Account::TYPE => run.push((event, AccountEvent::deserialize(&event.payload)?)),
+            Account::TYPE => run.push(AccountFact {
+                account_id: event.aggregate_id.clone(),
+                at: event.metadata.at,
+                event: AccountEvent::deserialize(&event.payload)?,
+            }),
             Organization::TYPE => {
                 listing::apply_run(conn, &run).await?;
                 run.clear();

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use cqrs_es::persist::{
     PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent,
     SerializedSnapshot,
@@ -272,26 +272,27 @@ impl Store {
         Ok(histories)
     }
 
-    /// Appends `events` of `aggregate_type` aggregates, each with `metadata`, in one
-    /// transaction and a few multi-row statements. Returns false, having appended nothing,
-    /// when another writer took one of their positions first (I4).
+    /// Appends `events` of `aggregate_type` aggregates, each with `metadata`, within `tx`, in
+    /// a few multi-row statements; answers the positions they took. Answers `None` when another
+    /// writer took one of their positions first (I4): the caller must then roll `tx` back.
     pub async fn append(
         &self,
+        tx: &mut AnyConnection,
         aggregate_type: &str,
         events: &[NewEvent],
-        metadata: &HashMap<String, String>,
-    ) -> Result<bool, StoreError> {
-        let metadata = serde_json::to_value(metadata)?.to_string();
+        metadata: &Metadata,
+    ) -> Result<Option<Appended>, StoreError> {
+        let metadata = serde_json::to_string(&metadata.fields())?;
         // PostgreSQL keeps payloads as JSON (postgres-es's layout); SQLite as text.
         let json = match self.dialect {
             Dialect::Sqlite => "{}",
             Dialect::Postgres => "CAST({} AS JSON)",
         };
-        let mut tx = self.pool.begin().await?;
+        let mut appended: Option<Appended> = None;
         for chunk in events.chunks(1000) {
             let sql = format!(
                 "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
-                 event_version, payload, metadata) VALUES {}",
+                 event_version, payload, metadata) VALUES {} RETURNING seq",
                 self.dialect
                     .row_placeholders(chunk.len(), &["{}", "{}", "{}", "{}", "{}", json, json])
             );
@@ -306,14 +307,26 @@ impl Store {
                     .bind(event.payload.as_str())
                     .bind(metadata.as_str());
             }
-            match insert.execute(&mut *tx).await {
-                Ok(_) => {}
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(false),
+            let rows = match insert.fetch_all(&mut *tx).await {
+                Ok(rows) => rows,
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(None),
                 Err(e) => return Err(e.into()),
+            };
+            for row in rows {
+                let seq: i64 = row.try_get("seq")?;
+                appended = Some(match appended {
+                    Some(Appended { first, last }) => Appended {
+                        first: first.min(seq),
+                        last: last.max(seq),
+                    },
+                    None => Appended {
+                        first: seq,
+                        last: seq,
+                    },
+                });
             }
         }
-        tx.commit().await?;
-        Ok(true)
+        Ok(appended)
     }
 
     /// A private in-memory SQLite store, migrated, for replaying the log into (time travel).
@@ -508,12 +521,33 @@ pub struct Metadata {
     pub at: DateTime<Utc>,
 }
 
-/// The metadata cqrs-es stores with each event.
-pub fn metadata(actor: &Actor) -> HashMap<String, String> {
-    HashMap::from([
-        ("actor".to_owned(), actor.as_str().to_owned()),
-        ("at".to_owned(), timestamp(Utc::now())),
-    ])
+impl Metadata {
+    /// `actor`, now: to the millisecond, as the log keeps it.
+    pub fn now(actor: &Actor) -> Self {
+        Self {
+            actor: actor.as_str().to_owned(),
+            at: Utc::now().trunc_subsecs(3),
+        }
+    }
+
+    /// As cqrs-es stores it beside each event.
+    pub fn fields(&self) -> HashMap<String, String> {
+        HashMap::from([
+            ("actor".to_owned(), self.actor.clone()),
+            ("at".to_owned(), timestamp(self.at)),
+        ])
+    }
+}
+
+/// The positions a batch of appended events took in the log. Appends are serialized (SQLite's
+/// one writer, PostgreSQL's lock on the log), so no other event lies between `first` and
+/// `last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The first event's position.
+    pub first: i64,
+    /// The last event's position.
+    pub last: i64,
 }
 
 /// An event as read back from the log.
