@@ -451,9 +451,7 @@ async fn apply(
         if work.is_empty() {
             break;
         }
-        appended += accounts
-            .execute_each(&work, actor, &app.inner().projector)
-            .await?;
+        appended += accounts.execute_each(&work, actor, projector).await?;
     }
     let work: Vec<_> = gone
         .into_iter()
@@ -470,8 +468,5 @@ async fn apply(
             (id.to_string(), vec![command])
         })
         .collect();
-    Ok(appended
-        + accounts
-            .execute_each(&work, actor, &app.inner().projector)
-            .await?)
+    Ok(appended + accounts.execute_each(&work, actor, projector).await?)
 }

@@ -11,7 +11,7 @@ use crate::domain::account::{Access, AccessStatus, Tags};
 use crate::domain::{AccountId, AccountState, OrgId, OrgPath};
 use crate::store::{parse_timestamp, Dialect, StoreError};
 
-use super::badges::BadgeView;
+use super::badges::{self, BadgeView};
 
 /// An account as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -156,11 +156,20 @@ pub async fn list(pool: &AnyPool, query: &AccountQuery) -> Result<Vec<AccountVie
         ));
     }
     for (key, value) in &query.badges {
-        let (k, v) = (arg(key.clone(), &mut args), arg(value.clone(), &mut args));
-        conditions.push(format!(
-            "EXISTS (SELECT 1 FROM badges b WHERE b.account_id = a.account_id \
-             AND b.key = {k} AND b.value = {v})"
-        ));
+        let v = arg(value.clone(), &mut args);
+        conditions.push(match key.as_str() {
+            badges::ORGANIZATION => format!("a.organization_id = {v}"),
+            badges::ORGANIZATION_NAME => format!(
+                "a.organization_id IN (SELECT o.id FROM organizations o WHERE o.nickname = {v})"
+            ),
+            _ => {
+                let k = arg(key.clone(), &mut args);
+                format!(
+                    "EXISTS (SELECT 1 FROM badges b WHERE b.key = {k} AND b.value = {v} \
+                     AND b.account_id = a.account_id)"
+                )
+            }
+        });
     }
     if let Some(text) = &query.text {
         let escaped = text

@@ -1,5 +1,6 @@
 //! Badges: searchable key/value labels on accounts, kept by [`super::listing`] beside each
-//! account and in the `badges` table that filters search.
+//! account and in the `badges` table that filters search. The organization badges are not
+//! rows of `badges`: filters find them through the account's organization.
 //!
 //! - System badges (R9): `system.cloud_organization`, `system.cloud_organization_name` and
 //!   `cloud_org_path`, on every managed account, following its organization and OU path.
@@ -11,6 +12,18 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::OrgPath;
+
+/// The badge naming the account's organization by id (R9).
+pub const ORGANIZATION: &str = "system.cloud_organization";
+
+/// The badge naming the account's organization by nickname (R9).
+pub const ORGANIZATION_NAME: &str = "system.cloud_organization_name";
+
+/// Whether filters find badges of `key` in the `badges` table: all but the organization
+/// badges, which would repeat a column of every managed account.
+pub(super) fn searched_by_row(key: &str) -> bool {
+    key != ORGANIZATION && key != ORGANIZATION_NAME
+}
 
 /// A badge as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -16,8 +16,11 @@ use crate::domain::organization::{Filters, OrganizationEvent};
 use crate::store::{timestamp, Dialect, StoreError, StoredEvent};
 
 use super::accounts::for_accounts;
-use super::badges::{org_path_badge, BadgeView};
+use super::badges::{self, org_path_badge, searched_by_row, BadgeView};
 use super::AccountFact;
+
+/// An account's badges by key: value and whether a tag made it.
+type Badges = BTreeMap<String, (String, bool)>;
 
 /// One account's rows, as stored (JSON and timestamps as text). Tags and badges are kept
 /// only while the account has its row.
@@ -25,8 +28,7 @@ use super::AccountFact;
 struct Rows {
     account: Option<AccountRow>,
     tags: Tags,
-    /// By key: value and whether a tag made it.
-    badges: BTreeMap<String, (String, bool)>,
+    badges: Badges,
 }
 
 /// A row of `accounts`.
@@ -88,8 +90,8 @@ impl Rows {
                     ..AccountRow::unchecked(first_seen)
                 });
                 self.tags.clear();
-                self.badge("system.cloud_organization", organization_id.as_str(), false);
-                self.badge("system.cloud_organization_name", nickname, false);
+                self.badge(badges::ORGANIZATION, organization_id.as_str(), false);
+                self.badge(badges::ORGANIZATION_NAME, nickname, false);
                 self.badge("cloud_org_path", &org_path_badge(org_path), false);
             }
             AccountEvent::StandaloneAccountAdded { name, credentials } => {
@@ -169,7 +171,7 @@ impl Rows {
     fn change_badges(&mut self, change: &BadgeChange) {
         match change {
             BadgeChange::Rename(nickname) => {
-                if let Some((value, _)) = self.badges.get_mut("system.cloud_organization_name") {
+                if let Some((value, _)) = self.badges.get_mut(badges::ORGANIZATION_NAME) {
                     *value = (*nickname).to_owned();
                 }
             }
@@ -208,7 +210,7 @@ pub(super) async fn apply_run(
     ids.sort_unstable();
     ids.dedup();
     let mut rows = load(conn, &ids).await?;
-    let loaded: Vec<String> = rows.keys().cloned().collect();
+    let stored = stored_badges(&rows);
     let mut nicknames: HashMap<String, String> = HashMap::new();
     for fact in run {
         let nickname = match &fact.event {
@@ -233,7 +235,7 @@ pub(super) async fn apply_run(
             .or_default()
             .apply(fact, &nickname)?;
     }
-    store(conn, &loaded, &ids, &rows).await
+    store(conn, &stored, &ids, &rows).await
 }
 
 /// Applies an organization's event to its accounts' badges: the organization's name badge
@@ -263,7 +265,7 @@ pub(super) async fn apply_organization(
         }
         _ => return Ok(()),
     };
-    let loaded: Vec<String> =
+    let accounts: Vec<String> =
         sqlx::query("SELECT account_id FROM accounts WHERE organization_id = $1")
             .bind(org)
             .fetch_all(&mut *conn)
@@ -271,11 +273,21 @@ pub(super) async fn apply_organization(
             .iter()
             .map(|row| row.try_get("account_id"))
             .collect::<Result<_, _>>()?;
-    let ids: Vec<&str> = loaded.iter().map(String::as_str).collect();
+    let ids: Vec<&str> = accounts.iter().map(String::as_str).collect();
     let mut rows = load(conn, &ids).await?;
+    let stored = stored_badges(&rows);
     rows.values_mut()
         .for_each(|rows| rows.change_badges(&change));
-    store(conn, &loaded, &ids, &rows).await
+    store(conn, &stored, &ids, &rows).await
+}
+
+/// The badges that `loaded` rows hold in the `badges` table, by account: what [`store`]
+/// replaces.
+fn stored_badges(loaded: &HashMap<String, Rows>) -> HashMap<String, Badges> {
+    loaded
+        .iter()
+        .map(|(id, rows)| (id.clone(), rows.badges.clone()))
+        .collect()
 }
 
 /// The rows of `ids` as stored now; accounts without a row are absent.
@@ -321,30 +333,66 @@ async fn load(conn: &mut AnyConnection, ids: &[&str]) -> Result<HashMap<String, 
         .collect()
 }
 
+/// The badges of `badges` that are rows of the `badges` table.
+fn searched(badges: &Badges) -> impl Iterator<Item = (&String, &(String, bool))> {
+    badges.iter().filter(|(key, _)| searched_by_row(key))
+}
+
 /// Bound values in one statement at most: within SQLite's and PostgreSQL's limits.
 const VALUES_PER_STATEMENT: usize = 12_000;
 
-/// Replaces the rows of `ids` with `rows`; `loaded` names those that had rows when
-/// [`load`]ed, the only ones with rows to delete (a harvest's new accounts have none).
+/// Replaces the rows of `ids` with `rows`. `stored` holds the badges of the accounts that had
+/// rows when [`load`]ed, the only ones with rows to delete (a harvest's new accounts have
+/// none); of their badge rows, only those that changed are deleted and written again.
 async fn store(
     conn: &mut AnyConnection,
-    loaded: &[String],
+    stored: &HashMap<String, Badges>,
     ids: &[&str],
     rows: &HashMap<String, Rows>,
 ) -> Result<(), StoreError> {
     let dialect = Dialect::of(conn);
-    for table in ["accounts", "badges"] {
-        for chunk in loaded.chunks(VALUES_PER_STATEMENT) {
-            let sql = format!(
-                "DELETE FROM {table} WHERE account_id IN ({})",
-                dialect.placeholders(1, chunk.len())
-            );
-            let mut delete = sqlx::query(&sql);
-            for id in chunk {
-                delete = delete.bind(id.as_str());
-            }
-            delete.execute(&mut *conn).await?;
+    let had_rows: Vec<&str> = stored.keys().map(String::as_str).collect();
+    for chunk in had_rows.chunks(VALUES_PER_STATEMENT) {
+        let sql = format!(
+            "DELETE FROM accounts WHERE account_id IN ({})",
+            dialect.placeholders(1, chunk.len())
+        );
+        let mut delete = sqlx::query(&sql);
+        for id in chunk {
+            delete = delete.bind(*id);
         }
+        delete.execute(&mut *conn).await?;
+    }
+    let mut gone = Vec::new();
+    let mut new = Vec::new();
+    let none = Badges::new();
+    for id in ids {
+        let before = stored.get(*id).unwrap_or(&none);
+        let after = match rows.get(*id) {
+            Some(rows) if rows.account.is_some() => &rows.badges,
+            _ => &none,
+        };
+        gone.extend(
+            searched(before)
+                .filter(|(key, badge)| after.get(*key) != Some(badge))
+                .map(|(key, (value, _))| (*id, key, value)),
+        );
+        new.extend(
+            searched(after)
+                .filter(|(key, badge)| before.get(*key) != Some(badge))
+                .map(|(key, badge)| (*id, key, badge)),
+        );
+    }
+    for chunk in gone.chunks(VALUES_PER_STATEMENT / 3) {
+        let sql = format!(
+            "DELETE FROM badges WHERE (key, value, account_id) IN (VALUES {})",
+            dialect.row_placeholders(chunk.len(), &["{}"; 3])
+        );
+        let mut delete = sqlx::query(&sql);
+        for (id, key, value) in chunk {
+            delete = delete.bind(key.as_str()).bind(value.as_str()).bind(*id);
+        }
+        delete.execute(&mut *conn).await?;
     }
     let listed: Vec<(&str, &AccountRow, &Rows)> = ids
         .iter()
@@ -396,11 +444,7 @@ async fn store(
         }
         insert.execute(&mut *conn).await?;
     }
-    let badges: Vec<_> = listed
-        .iter()
-        .flat_map(|(id, _, rows)| rows.badges.iter().map(move |(k, v)| (*id, k, v)))
-        .collect();
-    for chunk in badges.chunks(VALUES_PER_STATEMENT / 4) {
+    for chunk in new.chunks(VALUES_PER_STATEMENT / 4) {
         let sql = format!(
             "INSERT INTO badges (account_id, key, value, autogenerated) VALUES {}",
             dialect.row_placeholders(chunk.len(), &["{}"; 4])
