@@ -392,6 +392,29 @@ async fn r9_system_badges_follow_nickname_and_path(backend: Backend) {
         app.badges(account).await["system.cloud_organization_name"].0,
         "production"
     );
+    // Filters find the system badges as the accounts show them.
+    let found = |page: Value| -> Vec<String> {
+        page["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["account_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let every: Vec<String> = truth.keys().cloned().collect();
+    for filter in [
+        "system.cloud_organization_name:production".to_owned(),
+        format!("system.cloud_organization:{org_id}"),
+    ] {
+        let page = app
+            .get_json(&format!("/api/v1/accounts?badge={filter}"))
+            .await;
+        assert_eq!(found(page), every, "{filter}");
+    }
+    let before_rename = app
+        .get_json("/api/v1/accounts?badge=system.cloud_organization_name:prod")
+        .await;
+    assert!(found(before_rename).is_empty());
 
     org.move_account(account, &org.ous["Sandbox"]).await;
     app.harvest(&org_id).await;
@@ -399,6 +422,10 @@ async fn r9_system_badges_follow_nickname_and_path(backend: Backend) {
         app.badges(account).await["cloud_org_path"].0,
         "Root/Sandbox"
     );
+    let moved = app
+        .get_json("/api/v1/accounts?badge=cloud_org_path:Root/Sandbox")
+        .await;
+    assert_eq!(found(moved), vec![account.clone()]);
     app.stop().await;
 }
 
