@@ -5,11 +5,11 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{AnyPool, Row};
 
 use crate::domain::account::{Access, AccessStatus, Tags};
 use crate::domain::{AccountId, AccountState, OrgId, OrgPath};
-use crate::store::{parse_timestamp, Dialect, StoreError};
+use crate::store::{parse_timestamp, StoreError};
 
 use super::badges::{self, BadgeView};
 
@@ -114,25 +114,6 @@ fn row_view(row: &AnyRow) -> Result<AccountView, StoreError> {
         },
         first_seen: parse_timestamp(&first_seen)?,
     })
-}
-
-/// The rows `select` finds for the accounts `ids`, which it names as `account_id IN ({ids})`:
-/// one query per thousand ids, within the database's limit of bound values.
-pub(super) async fn for_accounts(
-    conn: &mut AnyConnection,
-    select: &str,
-    ids: &[&str],
-) -> Result<Vec<AnyRow>, StoreError> {
-    let mut rows = Vec::new();
-    for chunk in ids.chunks(1000) {
-        let sql = select.replace("{ids}", &Dialect::of(conn).placeholders(1, chunk.len()));
-        let mut query = sqlx::query(&sql);
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        rows.extend(query.fetch_all(&mut *conn).await?);
-    }
-    Ok(rows)
 }
 
 /// A page of accounts, by account id.

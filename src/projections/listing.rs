@@ -15,7 +15,6 @@ use crate::domain::account::{is_reserved_badge, AccountEvent, Tags};
 use crate::domain::organization::{Filters, OrganizationEvent};
 use crate::store::{timestamp, Dialect, StoreError, StoredEvent};
 
-use super::accounts::for_accounts;
 use super::badges::{self, org_path_badge, searched_by_row, BadgeView};
 use super::AccountFact;
 
@@ -292,14 +291,16 @@ fn stored_badges(loaded: &HashMap<String, Rows>) -> HashMap<String, Badges> {
 
 /// The rows of `ids` as stored now; accounts without a row are absent.
 async fn load(conn: &mut AnyConnection, ids: &[&str]) -> Result<HashMap<String, Rows>, StoreError> {
-    let accounts = for_accounts(
-        &mut *conn,
+    let sql = format!(
         "SELECT account_id, organization_id, name, email, state, org_path, credentials, \
          access_status, access_message, access_warnings, access_permissions_checked, \
-         first_seen, tags, badges FROM accounts WHERE account_id IN ({ids})",
-        ids,
-    )
-    .await?;
+         first_seen, tags, badges FROM accounts WHERE account_id IN ({})",
+        Dialect::of(conn).elements_of(1)
+    );
+    let accounts = sqlx::query(&sql)
+        .bind(serde_json::to_string(ids)?)
+        .fetch_all(&mut *conn)
+        .await?;
     accounts
         .iter()
         .map(|row| {

@@ -250,24 +250,22 @@ impl Store {
         ids: &[&str],
     ) -> Result<HashMap<String, Vec<String>>, StoreError> {
         let mut histories: HashMap<String, Vec<String>> = HashMap::new();
-        for chunk in ids.chunks(1000) {
-            let sql = format!(
-                "SELECT aggregate_id, CAST(payload AS TEXT) AS payload FROM events \
-                 WHERE aggregate_type = {} AND aggregate_id IN ({}) \
-                 ORDER BY aggregate_id, sequence",
-                self.dialect.placeholders(1, 1),
-                self.dialect.placeholders(2, chunk.len())
-            );
-            let mut select = sqlx::query(&sql).bind(aggregate_type);
-            for id in chunk {
-                select = select.bind(*id);
-            }
-            for row in select.fetch_all(&self.pool).await? {
-                histories
-                    .entry(row.try_get("aggregate_id")?)
-                    .or_default()
-                    .push(row.try_get("payload")?);
-            }
+        let sql = format!(
+            "SELECT aggregate_id, CAST(payload AS TEXT) AS payload FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id IN ({}) \
+             ORDER BY aggregate_id, sequence",
+            self.dialect.elements_of(2)
+        );
+        let rows = sqlx::query(&sql)
+            .bind(aggregate_type)
+            .bind(serde_json::to_string(ids)?)
+            .fetch_all(&self.pool)
+            .await?;
+        for row in rows {
+            histories
+                .entry(row.try_get("aggregate_id")?)
+                .or_default()
+                .push(row.try_get("payload")?);
         }
         Ok(histories)
     }
@@ -454,6 +452,16 @@ impl Dialect {
             })
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// A subquery of the strings of the JSON array bound at position `n`: a list of any
+    /// length as one bound value, which the database plans once (a list of thousands of
+    /// placeholders took PostgreSQL tens of milliseconds to plan, each time).
+    pub fn elements_of(self, n: usize) -> String {
+        match self {
+            Self::Sqlite => format!("SELECT value FROM json_each(${n})"),
+            Self::Postgres => format!("SELECT json_array_elements_text(CAST(${n} AS JSON))"),
+        }
     }
 
     fn placeholder(self, n: usize) -> String {

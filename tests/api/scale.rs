@@ -429,8 +429,8 @@ async fn measure(backend: Backend) {
     daemon.get(&account).await;
     let listing = "/api/v1/accounts?badge=env:prod&limit=100";
     let page = daemon.get_bytes(listing).await;
-    let accounts: serde_json::Value = serde_json::from_slice(&page).unwrap();
-    assert_eq!(accounts["accounts"].as_array().unwrap().len(), 100);
+    let listed: serde_json::Value = serde_json::from_slice(&page).unwrap();
+    assert_eq!(listed["accounts"].as_array().unwrap().len(), 100);
     let graphql = daemon.dir.path().join("graphql.lua");
     let query = "{ accounts(badges: [\"env:prod\"], first: 100) { nodes { accountId name \
         email state organizationId managed orgPath { id name } tags { key value } \
