@@ -356,6 +356,16 @@ async fn r7_auto_remove_suspended_removes_listed_accounts_at_once(backend: Backe
     app.stop().await;
 }
 
+/// The ids of a page of `GET /api/v1/accounts`, in order.
+fn ids(page: Value) -> Vec<String> {
+    page["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["account_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 async fn r9_system_badges_follow_nickname_and_path(backend: Backend) {
     let (app, org, org_id) = TestApp::harvested(
         backend,
@@ -393,14 +403,6 @@ async fn r9_system_badges_follow_nickname_and_path(backend: Backend) {
         "production"
     );
     // Filters find the system badges as the accounts show them.
-    let found = |page: Value| -> Vec<String> {
-        page["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["account_id"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let every: Vec<String> = truth.keys().cloned().collect();
     for filter in [
         "system.cloud_organization_name:production".to_owned(),
@@ -409,12 +411,12 @@ async fn r9_system_badges_follow_nickname_and_path(backend: Backend) {
         let page = app
             .get_json(&format!("/api/v1/accounts?badge={filter}"))
             .await;
-        assert_eq!(found(page), every, "{filter}");
+        assert_eq!(ids(page), every, "{filter}");
     }
     let before_rename = app
         .get_json("/api/v1/accounts?badge=system.cloud_organization_name:prod")
         .await;
-    assert!(found(before_rename).is_empty());
+    assert!(ids(before_rename).is_empty());
 
     org.move_account(account, &org.ous["Sandbox"]).await;
     app.harvest(&org_id).await;
@@ -425,7 +427,7 @@ async fn r9_system_badges_follow_nickname_and_path(backend: Backend) {
     let moved = app
         .get_json("/api/v1/accounts?badge=cloud_org_path:Root/Sandbox")
         .await;
-    assert_eq!(found(moved), vec![account.clone()]);
+    assert_eq!(ids(moved), vec![account.clone()]);
     app.stop().await;
 }
 
@@ -1014,14 +1016,6 @@ async fn manual_badges_and_search(backend: Backend) {
         .await;
     expect_error(reserved, StatusCode::BAD_REQUEST, "reserved_badge").await;
 
-    let ids = |page: Value| -> Vec<String> {
-        page["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["account_id"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let mut both = vec![a.clone(), b.clone()];
     both.sort();
     assert_eq!(
