@@ -27,7 +27,8 @@ pub struct Metrics {
     pub harvests: IntCounterVec,
     /// AWS call attempts, by operation and outcome (`ok`, AWS's error type, or the status).
     pub aws_calls: IntCounterVec,
-    /// Time to append one command's events.
+    /// Time to append one command's events, or a harvest's batch of accounts' events with
+    /// their projection, which commits with them.
     pub append_seconds: Histogram,
     /// HTTP requests, by route pattern, method and status.
     pub http_requests: IntCounterVec,
@@ -64,7 +65,8 @@ impl Metrics {
         let append_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "event_append_seconds",
-                "Time to append one command's events",
+                "Time to append one command's events, or a harvest's batch of accounts' events \
+                 with their projection",
             )
             .buckets(vec![
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,

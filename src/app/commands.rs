@@ -139,22 +139,20 @@ impl CommandBus<Account> {
                 .append(&mut tx, Account::TYPE, &events, &metadata)
                 .await
                 .map_err(unexpected)?;
-            match positions {
-                Some(positions) => {
-                    projector
-                        .commit_appended(tx, positions, &facts)
-                        .await
-                        .map_err(unexpected)?;
-                    appended += events.len();
+            let Some(positions) = positions else {
+                drop(tx);
+                appending.observe_duration();
+                for (id, commands) in chunk {
+                    appended += self.execute(id, commands, actor).await?;
                 }
-                None => {
-                    drop(tx);
-                    for (id, commands) in chunk {
-                        appended += self.execute(id, commands, actor).await?;
-                    }
-                }
-            }
+                continue;
+            };
+            projector
+                .commit_appended(tx, positions, &facts)
+                .await
+                .map_err(unexpected)?;
             appending.observe_duration();
+            appended += events.len();
         }
         Ok(appended)
     }

@@ -146,9 +146,9 @@ impl Projector {
     /// Counts `applied` events, the last at `position`, and tells whoever waits on new events.
     fn advanced(&self, position: i64, applied: usize) {
         self.unanalyzed.fetch_add(applied, Ordering::Relaxed);
-        self.positions.send_if_modified(|applied| {
-            let later = position > *applied;
-            *applied = (*applied).max(position);
+        self.positions.send_if_modified(|newest| {
+            let later = position > *newest;
+            *newest = (*newest).max(position);
             later
         });
     }

@@ -270,9 +270,10 @@ impl Store {
         Ok(histories)
     }
 
-    /// Appends `events` of `aggregate_type` aggregates, each with `metadata`, within `tx`, in
-    /// a few multi-row statements; answers the positions they took. Answers `None` when another
-    /// writer took one of their positions first (I4): the caller must then roll `tx` back.
+    /// Appends `events` (at least one) of `aggregate_type` aggregates, each with `metadata`,
+    /// within `tx`, in a few multi-row statements; answers the positions they took. Answers
+    /// `None` when another writer took one of their positions first (I4): the caller must then
+    /// roll `tx` back.
     pub async fn append(
         &self,
         tx: &mut AnyConnection,
