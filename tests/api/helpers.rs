@@ -1,7 +1,7 @@
 //! Spawning the real daemon on port 0 against a fresh store, and talking to it over HTTP.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
@@ -76,6 +76,24 @@ pub async fn fresh_store_url(backend: Backend, dir: &TempDir) -> String {
             new_database(&admin).await
         }
     }
+}
+
+/// The settings of a daemon in this process: defaults, any free port, its state in `dir` and a
+/// fresh store of the kind of `backend`.
+pub async fn daemon_settings(backend: Backend, dir: &TempDir) -> Settings {
+    let mut settings = Settings::load(None).expect("default settings");
+    settings.server.listen = "127.0.0.1:0".into();
+    settings.state.dir = dir.path().to_path_buf();
+    settings.store.url = fresh_store_url(backend, dir).await;
+    settings
+}
+
+/// The admin token a daemon's first start wrote into its state directory `dir`.
+pub fn first_admin_token(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("admin.token"))
+        .expect("first start writes admin.token")
+        .trim()
+        .to_owned()
 }
 
 /// Creates a database no other test uses on the server of `admin` (a database URL) and
@@ -172,10 +190,7 @@ impl TestApp {
     ) -> Self {
         init();
         let dir = TempDir::new().expect("temp dir");
-        let mut settings = Settings::load(None).expect("default settings");
-        settings.server.listen = "127.0.0.1:0".into();
-        settings.state.dir = dir.path().to_path_buf();
-        settings.store.url = fresh_store_url(backend, &dir).await;
+        let mut settings = daemon_settings(backend, &dir).await;
         settings.aws.endpoint_url = endpoint.to_owned();
         tune(&mut settings);
         Self::start(backend, settings, Arc::new(dir), stub).await
@@ -195,13 +210,9 @@ impl TestApp {
         let store = app.store().clone();
         let stop = application.stopper();
         let serving = tokio::spawn(application.run_until_stopped());
-        let admin_token = std::fs::read_to_string(dir.path().join("admin.token"))
-            .expect("first start writes admin.token")
-            .trim()
-            .to_owned();
         Self {
             address,
-            admin_token,
+            admin_token: first_admin_token(dir.path()),
             settings,
             store,
             app,

@@ -17,14 +17,15 @@ use async_trait::async_trait;
 use orgsync::aws::{
     AssumeRole, AwsApi, AwsError, ListedAccount, OrganizationInfo, RoleSession, SessionCredentials,
 };
-use orgsync::config::Settings;
 use orgsync::domain::account::Tags;
 use orgsync::domain::{AccountId, AccountState, OrgPath, OrgUnit, RoleArn};
 use orgsync::startup::Application;
 use orgsync::store::Store;
 use reqwest::StatusCode;
 
-use crate::helpers::{expect_json, fresh_store_url, Backend, Daemon};
+use crate::helpers::{
+    daemon_settings, expect_json, first_admin_token, fresh_store_url, Backend, Daemon,
+};
 
 /// An organization of `n` accounts spread over three levels of OUs, four tags each.
 struct InProcessOrganization {
@@ -118,10 +119,7 @@ struct Loaded {
 impl Loaded {
     async fn start(backend: Backend, organization: Arc<InProcessOrganization>) -> Self {
         let dir = tempfile::TempDir::new().unwrap();
-        let mut settings = Settings::load(None).unwrap();
-        settings.server.listen = "127.0.0.1:0".into();
-        settings.state.dir = dir.path().to_path_buf();
-        settings.store.url = fresh_store_url(backend, &dir).await;
+        let mut settings = daemon_settings(backend, &dir).await;
         settings.log.level = "warn".into();
         let application = Application::build_with(settings.clone(), organization)
             .await
@@ -130,13 +128,9 @@ impl Loaded {
         let store = application.app().store().clone();
         let stop = application.stopper();
         let serving = tokio::spawn(application.run_until_stopped());
-        let token = std::fs::read_to_string(dir.path().join("admin.token"))
-            .unwrap()
-            .trim()
-            .to_owned();
         Self {
             base,
-            token,
+            token: first_admin_token(dir.path()),
             client: reqwest::Client::new(),
             store,
             store_url: settings.store.url,
