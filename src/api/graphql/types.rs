@@ -3,11 +3,11 @@
 use async_graphql::{ComplexObject, Context, Enum, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
+use crate::api::EventView;
 use crate::domain::account::AccessStatus as DomainAccessStatus;
 use crate::domain::AccountState as DomainAccountState;
 use crate::projections::accounts::AccountView;
 use crate::projections::organizations::OrganizationView;
-use crate::store::StoredEvent;
 
 use super::{app, gql};
 
@@ -152,7 +152,7 @@ pub struct Account {
 #[ComplexObject]
 impl Account {
     /// Every event of the account, oldest first.
-    async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Event>> {
+    async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<EventView>> {
         let id = self
             .account_id
             .0
@@ -160,7 +160,7 @@ impl Account {
             .try_into()
             .map_err(|e| gql(crate::app::AppError::from(e)))?;
         let events = app(ctx)?.account_history(&id).await.map_err(gql)?;
-        Ok(events.into_iter().map(Event::from).collect())
+        Ok(events.into_iter().map(EventView::from).collect())
     }
 }
 
@@ -203,36 +203,6 @@ impl From<AccountView> for Account {
             },
             first_seen: view.first_seen,
             last_seen: view.last_seen,
-        }
-    }
-}
-
-/// An event of the log, sealed fields left out.
-#[derive(SimpleObject)]
-pub struct Event {
-    /// Its position in the log.
-    sequence: i64,
-    /// Its type, e.g. `AccountDiscovered`.
-    #[graphql(name = "type")]
-    event_type: String,
-    aggregate_type: String,
-    aggregate_id: String,
-    at: DateTime<Utc>,
-    actor: String,
-    data: async_graphql::Json<serde_json::Value>,
-}
-
-impl From<StoredEvent> for Event {
-    fn from(event: StoredEvent) -> Self {
-        let data = crate::api::event_data(&event);
-        Self {
-            sequence: event.seq,
-            event_type: event.event_type,
-            aggregate_type: event.aggregate_type,
-            aggregate_id: event.aggregate_id,
-            at: event.metadata.at,
-            actor: event.metadata.actor,
-            data: async_graphql::Json(data),
         }
     }
 }

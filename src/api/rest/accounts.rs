@@ -7,12 +7,12 @@ use utoipa::ToSchema;
 
 use crate::api::cache::Answers;
 use crate::api::input::{account_role, badge_key, badge_value, text_field, BadgeBody};
+use crate::api::EventView;
 use crate::app::{App, AppError};
 use crate::domain::{AccountId, AccountState, Actor, OrgId};
 use crate::projections::accounts::{AccountQuery, AccountView};
 
 use super::auth::{Admin, Viewer};
-use super::events::EventView;
 use super::kept_answer;
 use super::openapi::{AccountPage, AccountParams, ErrorBody, EventPage};
 use super::RestError;

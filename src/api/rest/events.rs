@@ -1,13 +1,12 @@
 //! The change feed (I5) and the role templates.
 
 use actix_web::{web, HttpResponse};
-use serde::Serialize;
-use serde_json::{json, Value};
-use utoipa::{IntoParams, ToSchema};
+use serde_json::json;
+use utoipa::IntoParams;
 
+use crate::api::EventView;
 use crate::app::templates::Template;
 use crate::app::App;
-use crate::store::StoredEvent;
 
 use super::auth::{Admin, Viewer};
 use super::openapi::{ErrorBody, EventPage};
@@ -19,43 +18,6 @@ const MAX_LIMIT: i64 = 1000;
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/events").get(feed))
         .service(web::resource("/templates/{name}").get(template));
-}
-
-/// An event as the API shows it, sealed fields left out.
-#[derive(Serialize, ToSchema)]
-pub(super) struct EventView {
-    /// Its position in the log: the feed's cursor.
-    sequence: i64,
-    /// Its type, e.g. `AccountDiscovered`.
-    #[serde(rename = "type")]
-    event_type: String,
-    /// `Organization` or `Account`.
-    aggregate_type: String,
-    /// The organization or account id.
-    aggregate_id: String,
-    /// When it was appended.
-    #[schema(value_type = String, format = DateTime)]
-    at: chrono::DateTime<chrono::Utc>,
-    /// Who caused it: `token:<name>`, `scheduler` or `harvest:<org id>`.
-    actor: String,
-    /// Its fields, sealed ones left out.
-    #[schema(value_type = Object)]
-    data: Value,
-}
-
-impl From<StoredEvent> for EventView {
-    fn from(event: StoredEvent) -> Self {
-        let data = crate::api::event_data(&event);
-        Self {
-            sequence: event.seq,
-            event_type: event.event_type,
-            aggregate_type: event.aggregate_type,
-            aggregate_id: event.aggregate_id,
-            at: event.metadata.at,
-            actor: event.metadata.actor,
-            data,
-        }
-    }
 }
 
 #[derive(serde::Deserialize, IntoParams)]

@@ -63,7 +63,7 @@ pub struct AccountPage {
 /// A page of events.
 #[derive(Serialize, ToSchema)]
 pub struct EventPage {
-    events: Vec<events::EventView>,
+    events: Vec<crate::api::EventView>,
     /// Where to continue from.
     next_cursor: Option<String>,
 }
