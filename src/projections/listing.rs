@@ -352,17 +352,15 @@ async fn store(
     rows: &HashMap<String, Rows>,
 ) -> Result<(), StoreError> {
     let dialect = Dialect::of(conn);
-    let had_rows: Vec<&str> = stored.keys().map(String::as_str).collect();
-    for chunk in had_rows.chunks(VALUES_PER_STATEMENT) {
-        let sql = format!(
+    if !stored.is_empty() {
+        let had_rows: Vec<&str> = stored.keys().map(String::as_str).collect();
+        sqlx::query(&format!(
             "DELETE FROM accounts WHERE account_id IN ({})",
-            dialect.placeholders(1, chunk.len())
-        );
-        let mut delete = sqlx::query(&sql);
-        for id in chunk {
-            delete = delete.bind(*id);
-        }
-        delete.execute(&mut *conn).await?;
+            dialect.elements_of(1)
+        ))
+        .bind(serde_json::to_string(&had_rows)?)
+        .execute(&mut *conn)
+        .await?;
     }
     let mut gone = Vec::new();
     let mut new = Vec::new();

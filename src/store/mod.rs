@@ -287,7 +287,7 @@ impl Store {
             Dialect::Sqlite => "{}",
             Dialect::Postgres => "CAST({} AS JSON)",
         };
-        let mut appended: Option<Appended> = None;
+        let (mut first, mut last) = (i64::MAX, i64::MIN);
         for chunk in events.chunks(1000) {
             let sql = format!(
                 "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
@@ -313,19 +313,10 @@ impl Store {
             };
             for row in rows {
                 let seq: i64 = row.try_get("seq")?;
-                appended = Some(match appended {
-                    Some(Appended { first, last }) => Appended {
-                        first: first.min(seq),
-                        last: last.max(seq),
-                    },
-                    None => Appended {
-                        first: seq,
-                        last: seq,
-                    },
-                });
+                (first, last) = (first.min(seq), last.max(seq));
             }
         }
-        Ok(appended)
+        Ok(Some(Appended { first, last }))
     }
 
     /// A private in-memory SQLite store, migrated, for replaying the log into (time travel).
@@ -426,16 +417,6 @@ impl Dialect {
         }
     }
 
-    /// `count` placeholders for the values bound from position `first`: `$3, $4, $5` on
-    /// PostgreSQL. SQLite gets plain `?`s: sqlx looks each numbered one up by name, which
-    /// costs quadratic time in statements of thousands of values.
-    pub fn placeholders(self, first: usize, count: usize) -> String {
-        (first..first + count)
-            .map(|n| self.placeholder(n))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
     /// `count` rows of placeholders for a multi-row INSERT; `columns` writes each column,
     /// `{}` standing for its placeholder: on PostgreSQL `row_placeholders(2, &["{}",
     /// "CAST({} AS JSON)"])` is `($1, CAST($2 AS JSON)), ($3, CAST($4 AS JSON))`.
@@ -465,6 +446,9 @@ impl Dialect {
         }
     }
 
+    /// The placeholder of the `n`th bound value: `$n` on PostgreSQL. SQLite gets a plain `?`:
+    /// sqlx looks each numbered one up by name, which costs quadratic time in statements of
+    /// thousands of values.
     fn placeholder(self, n: usize) -> String {
         match self {
             Self::Sqlite => "?".to_owned(),
