@@ -73,89 +73,133 @@ where
     }
 }
 
+/// One chunk of [`CommandBus::execute_each`]'s work, decided: the events its commands make,
+/// as appended and as the read tables apply them.
+struct Decided {
+    work: Vec<(String, Vec<AccountCommand>)>,
+    metadata: Metadata,
+    events: Vec<NewEvent>,
+    facts: Vec<AccountFact>,
+}
+
 impl CommandBus<Account> {
     /// Runs each account's commands as [`Self::execute`] would, for many accounts at once:
     /// their histories are read in bulk and their events appended in multi-row statements, a
     /// couple of thousand accounts to a transaction, which also applies them to the read
-    /// tables from memory when those are up to date ([`Projector::commit_appended`]). A
+    /// tables from memory when those are up to date ([`Projector::commit_appended`]). While
+    /// one transaction writes, the next accounts' commands are decided on another thread. A
     /// transaction in which another writer got to one of its accounts first appends nothing;
     /// its accounts then go through [`Self::execute`] one by one, so no command is lost (I4).
     /// Returns how many events were appended.
     pub async fn execute_each(
         &self,
-        work: &[(String, Vec<AccountCommand>)],
+        work: impl Iterator<Item = (String, Vec<AccountCommand>)>,
         actor: &Actor,
         projector: &Projector,
     ) -> Result<usize, AggregateError<AccountError>> {
+        let mut work = work;
         let mut appended = 0;
-        for chunk in work.chunks(AGGREGATES_PER_APPEND) {
-            let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
-            let histories = self
-                .log
-                .histories(Account::TYPE, &ids)
-                .await
-                .map_err(unexpected)?;
-            let metadata = Metadata::now(actor);
-            let mut events = Vec::new();
-            let mut facts = Vec::new();
-            for (id, commands) in chunk {
-                let mut account = Account::default();
-                let history = histories.get(id).map(Vec::as_slice).unwrap_or_default();
-                for payload in history {
-                    let event = serde_json::from_str(payload)
-                        .map_err(|e| AggregateError::DeserializationError(e.into()))?;
-                    account.apply(event);
-                }
-                let sink = EventSink::default();
-                for command in commands {
-                    account
-                        .handle(command.clone(), &(), &sink)
-                        .await
-                        .map_err(AggregateError::UserError)?;
-                }
-                for (sequence, event) in (history.len() + 1..).zip(sink.collect().await) {
-                    events.push(NewEvent {
-                        aggregate_id: id.clone(),
-                        sequence: i64::try_from(sequence).map_err(unexpected)?,
-                        event_type: event.event_type(),
-                        event_version: event.event_version(),
-                        payload: serde_json::to_string(&event)
-                            .map_err(|e| AggregateError::DeserializationError(e.into()))?,
-                    });
-                    facts.push(AccountFact {
-                        account_id: id.clone(),
-                        at: metadata.at,
-                        event,
-                    });
-                }
+        let mut deciding = None;
+        loop {
+            let chunk: Vec<_> = work.by_ref().take(AGGREGATES_PER_APPEND).collect();
+            let next = (!chunk.is_empty())
+                .then(|| tokio::spawn(decide(self.log.clone(), chunk, Metadata::now(actor))));
+            if let Some(decided) = deciding.take() {
+                appended += self.append(decided, actor, projector).await?;
             }
-            if events.is_empty() {
-                continue;
-            }
-            let appending = METRICS.append_seconds.start_timer();
-            let mut tx = self.log.pool().begin().await.map_err(unexpected)?;
-            let positions = self
-                .log
-                .append(&mut tx, Account::TYPE, &events, &metadata)
-                .await
-                .map_err(unexpected)?;
-            let Some(positions) = positions else {
-                drop(tx);
-                appending.observe_duration();
-                for (id, commands) in chunk {
-                    appended += self.execute(id, commands, actor).await?;
-                }
-                continue;
+            let Some(next) = next else {
+                return Ok(appended);
             };
-            projector
-                .commit_appended(tx, positions, &facts)
-                .await
-                .map_err(unexpected)?;
-            appending.observe_duration();
-            appended += events.len();
+            deciding = Some(next.await.map_err(unexpected)??);
         }
-        Ok(appended)
     }
+
+    /// Appends a decided chunk and applies it to the read tables, or, when another writer
+    /// got to one of its accounts first, runs its accounts' commands one by one.
+    async fn append(
+        &self,
+        decided: Decided,
+        actor: &Actor,
+        projector: &Projector,
+    ) -> Result<usize, AggregateError<AccountError>> {
+        if decided.events.is_empty() {
+            return Ok(0);
+        }
+        let appending = METRICS.append_seconds.start_timer();
+        let mut tx = self.log.pool().begin().await.map_err(unexpected)?;
+        let positions = self
+            .log
+            .append(&mut tx, Account::TYPE, &decided.events, &decided.metadata)
+            .await
+            .map_err(unexpected)?;
+        let Some(positions) = positions else {
+            drop(tx);
+            appending.observe_duration();
+            let mut appended = 0;
+            for (id, commands) in &decided.work {
+                appended += self.execute(id, commands, actor).await?;
+            }
+            return Ok(appended);
+        };
+        projector
+            .commit_appended(tx, positions, &decided.facts)
+            .await
+            .map_err(unexpected)?;
+        appending.observe_duration();
+        Ok(decided.events.len())
+    }
+}
+
+/// Decides `work` against its accounts' histories, read in bulk from `log`.
+async fn decide(
+    log: Store,
+    work: Vec<(String, Vec<AccountCommand>)>,
+    metadata: Metadata,
+) -> Result<Decided, AggregateError<AccountError>> {
+    let ids: Vec<&str> = work.iter().map(|(id, _)| id.as_str()).collect();
+    let histories = log
+        .histories(Account::TYPE, &ids)
+        .await
+        .map_err(unexpected)?;
+    let mut events = Vec::new();
+    let mut facts = Vec::new();
+    for (id, commands) in &work {
+        let mut account = Account::default();
+        let history = histories.get(id).map(Vec::as_slice).unwrap_or_default();
+        for payload in history {
+            let event = serde_json::from_str(payload)
+                .map_err(|e| AggregateError::DeserializationError(e.into()))?;
+            account.apply(event);
+        }
+        let sink = EventSink::default();
+        for command in commands {
+            account
+                .handle(command.clone(), &(), &sink)
+                .await
+                .map_err(AggregateError::UserError)?;
+        }
+        for (sequence, event) in (history.len() + 1..).zip(sink.collect().await) {
+            events.push(NewEvent {
+                aggregate_id: id.clone(),
+                sequence: i64::try_from(sequence).map_err(unexpected)?,
+                event_type: event.event_type(),
+                event_version: event.event_version(),
+                payload: serde_json::to_string(&event)
+                    .map_err(|e| AggregateError::DeserializationError(e.into()))?,
+            });
+            facts.push(AccountFact {
+                account_id: id.clone(),
+                at: metadata.at,
+                event,
+            });
+        }
+    }
+    Ok(Decided {
+        work,
+        metadata,
+        events,
+        facts,
+    })
 }
 
 fn unexpected<T: std::error::Error>(

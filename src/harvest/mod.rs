@@ -341,9 +341,6 @@ async fn record_failure(
     Ok(Outcome::Failed)
 }
 
-/// Accounts whose commands a harvest makes and sends at once.
-const COMMANDS_AT_ONCE: usize = 2_000;
-
 /// What a harvest compares of an account the read model lists: a digest of its facts and
 /// its access, small enough to hold for every account of the largest organization.
 struct Known {
@@ -407,66 +404,52 @@ async fn apply(
     let accounts = &app.inner().accounts;
     let projector = &app.inner().projector;
     let mut gone: HashSet<&AccountId> = known.keys().collect();
-    let mut appended = 0;
-    // Commands are made and sent a chunk at a time, so that each account's facts are held
-    // once, in the listing or in its commands, never in both.
-    let mut listed = listing.kept.into_iter();
-    loop {
-        let work: Vec<(String, Vec<AccountCommand>)> = listed
-            .by_ref()
-            .filter_map(|account| {
-                gone.remove(&account.id);
-                let access = access
-                    .remove(&account.id)
-                    .unwrap_or_else(Access::not_checked);
-                let facts = facts(
-                    &account.name,
-                    Some(&account.email),
-                    Some(account.state),
-                    &account.org_path,
-                    &account.tags,
-                );
-                if known
-                    .get(&account.id)
-                    .is_some_and(|known| known.facts == facts && known.access == access)
-                {
-                    return None;
-                }
-                let seen = AccountCommand::RecordAccountSeen(RecordAccountSeen {
-                    organization_id: org_id.clone(),
-                    name: account.name,
-                    email: account.email,
-                    state: account.state,
-                    org_path: account.org_path,
-                });
-                let tags = AccountCommand::TagChanged(TagChanged {
-                    tags: account.tags,
-                    auto_badge: org.filters.auto_badge,
-                });
-                let checked = AccountCommand::RecordAccessCheck(access);
-                Some((account.id.to_string(), vec![seen, tags, checked]))
-            })
-            .take(COMMANDS_AT_ONCE)
-            .collect();
-        if work.is_empty() {
-            break;
+    // Commands are made as they are sent, so that each account's facts are held once, in
+    // the listing or in its commands, never in both.
+    let listed = listing.kept.into_iter().filter_map(|account| {
+        gone.remove(&account.id);
+        let access = access
+            .remove(&account.id)
+            .unwrap_or_else(Access::not_checked);
+        let facts = facts(
+            &account.name,
+            Some(&account.email),
+            Some(account.state),
+            &account.org_path,
+            &account.tags,
+        );
+        if known
+            .get(&account.id)
+            .is_some_and(|known| known.facts == facts && known.access == access)
+        {
+            return None;
         }
-        appended += accounts.execute_each(&work, actor, projector).await?;
-    }
-    let work: Vec<_> = gone
-        .into_iter()
-        .map(|id| {
-            let command = match listing.dropped.get(id) {
-                Some(reason) => AccountCommand::RemoveAccount(RemoveAccount {
-                    organization_id: org_id.clone(),
-                    reason: *reason,
-                }),
-                None => AccountCommand::RecordAccountGone(RecordAccountGone {
-                    organization_id: org_id.clone(),
-                }),
-            };
-            (id.to_string(), vec![command])
-        })
-        .collect();
-    Ok(appended + accounts.execute_each(&work, actor, projector).await?)
+        let seen = AccountCommand::RecordAccountSeen(RecordAccountSeen {
+            organization_id: org_id.clone(),
+            name: account.name,
+            email: account.email,
+            state: account.state,
+            org_path: account.org_path,
+        });
+        let tags = AccountCommand::TagChanged(TagChanged {
+            tags: account.tags,
+            auto_badge: org.filters.auto_badge,
+        });
+        let checked = AccountCommand::RecordAccessCheck(access);
+        Some((account.id.to_string(), vec![seen, tags, checked]))
+    });
+    let appended = accounts.execute_each(listed, actor, projector).await?;
+    let work = gone.into_iter().map(|id| {
+        let command = match listing.dropped.get(id) {
+            Some(reason) => AccountCommand::RemoveAccount(RemoveAccount {
+                organization_id: org_id.clone(),
+                reason: *reason,
+            }),
+            None => AccountCommand::RecordAccountGone(RecordAccountGone {
+                organization_id: org_id.clone(),
+            }),
+        };
+        (id.to_string(), vec![command])
+    });
+    Ok(appended + accounts.execute_each(work, actor, projector).await?)
 }

@@ -274,6 +274,12 @@ impl Store {
     /// within `tx`, in a few multi-row statements; answers the positions they took. Answers
     /// `None` when another writer took one of their positions first (I4): the caller must then
     /// roll `tx` back.
+    ///
+    /// Only the first and last positions come back, not a row per event: SQLite's writer
+    /// holds the database, so the rows of one transaction take consecutive positions ending
+    /// at the last rowid (`seq` is AUTOINCREMENT: never reused); PostgreSQL's sequence can skip
+    /// values (a rolled-back append burns its own), so its statement answers its smallest
+    /// and largest.
     pub async fn append(
         &self,
         tx: &mut AnyConnection,
@@ -289,12 +295,19 @@ impl Store {
         };
         let (mut first, mut last) = (i64::MAX, i64::MIN);
         for chunk in events.chunks(1000) {
-            let sql = format!(
+            let insert = format!(
                 "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
-                 event_version, payload, metadata) VALUES {} RETURNING seq",
+                 event_version, payload, metadata) VALUES {}",
                 self.dialect
                     .row_placeholders(chunk.len(), &["{}", "{}", "{}", "{}", "{}", json, json])
             );
+            let sql = match self.dialect {
+                Dialect::Sqlite => insert,
+                Dialect::Postgres => format!(
+                    "WITH appended AS ({insert} RETURNING seq) \
+                     SELECT MIN(seq) AS first, MAX(seq) AS last FROM appended"
+                ),
+            };
             let mut insert = sqlx::query(&sql);
             for event in chunk {
                 insert = insert
@@ -306,15 +319,27 @@ impl Store {
                     .bind(event.payload.as_str())
                     .bind(metadata.as_str());
             }
-            let rows = match insert.fetch_all(&mut *tx).await {
-                Ok(rows) => rows,
+            let inserted = match self.dialect {
+                Dialect::Sqlite => insert.execute(&mut *tx).await.map(|_| None),
+                Dialect::Postgres => insert.fetch_one(&mut *tx).await.map(Some),
+            };
+            match inserted {
+                Ok(None) => {}
+                Ok(Some(row)) => {
+                    first = first.min(row.try_get("first")?);
+                    last = last.max(row.try_get("last")?);
+                }
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(None),
                 Err(e) => return Err(e.into()),
-            };
-            for row in rows {
-                let seq: i64 = row.try_get("seq")?;
-                (first, last) = (first.min(seq), last.max(seq));
             }
+        }
+        if self.dialect == Dialect::Sqlite {
+            last = sqlx::query("SELECT last_insert_rowid() AS last")
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("last")?;
+            first = last + 1
+                - i64::try_from(events.len()).map_err(|e| StoreError::Malformed(e.to_string()))?;
         }
         Ok(Some(Appended { first, last }))
     }
@@ -419,21 +444,31 @@ impl Dialect {
 
     /// `count` rows of placeholders for a multi-row INSERT; `columns` writes each column,
     /// `{}` standing for its placeholder: on PostgreSQL `row_placeholders(2, &["{}",
-    /// "CAST({} AS JSON)"])` is `($1, CAST($2 AS JSON)), ($3, CAST($4 AS JSON))`.
+    /// "CAST({} AS JSON)"])` is `($1, CAST($2 AS JSON)), ($3, CAST($4 AS JSON))`. SQLite gets
+    /// plain `?`s: numbered ones are looked up by name, which costs quadratic time in
+    /// statements of thousands of values.
     pub fn row_placeholders(self, count: usize, columns: &[&str]) -> String {
-        (0..count)
-            .map(|row| {
-                let values: Vec<String> = columns
-                    .iter()
-                    .enumerate()
-                    .map(|(column, template)| {
-                        template.replace("{}", &self.placeholder(row * columns.len() + column + 1))
-                    })
-                    .collect();
-                format!("({})", values.join(", "))
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+        use std::fmt::Write;
+        let mut sql = String::with_capacity(count * columns.len() * 8);
+        let mut n = 0;
+        for row in 0..count {
+            sql.push_str(if row == 0 { "(" } else { ", (" });
+            for (column, template) in columns.iter().enumerate() {
+                n += 1;
+                let (before, after) = template.split_once("{}").unwrap_or((template, ""));
+                if column > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(before);
+                match self {
+                    Self::Sqlite => sql.push('?'),
+                    Self::Postgres => write!(sql, "${n}").expect("writing to a String"),
+                }
+                sql.push_str(after);
+            }
+            sql.push(')');
+        }
+        sql
     }
 
     /// A subquery of the strings of the JSON array bound at position `n`: a list of any
@@ -443,16 +478,6 @@ impl Dialect {
         match self {
             Self::Sqlite => format!("SELECT value FROM json_each(${n})"),
             Self::Postgres => format!("SELECT json_array_elements_text(CAST(${n} AS JSON))"),
-        }
-    }
-
-    /// The placeholder of the `n`th bound value: `$n` on PostgreSQL. SQLite gets a plain `?`:
-    /// sqlx looks each numbered one up by name, which costs quadratic time in statements of
-    /// thousands of values.
-    fn placeholder(self, n: usize) -> String {
-        match self {
-            Self::Sqlite => "?".to_owned(),
-            Self::Postgres => format!("${n}"),
         }
     }
 }
