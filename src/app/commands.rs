@@ -5,7 +5,7 @@ use cqrs_es::{Aggregate, AggregateContext, AggregateError, DomainEvent, EventSto
 use crate::domain::account::{Account, AccountCommand, AccountError};
 use crate::domain::Actor;
 use crate::metrics::METRICS;
-use crate::projections::{AccountFact, Projector};
+use crate::projections::{AccountFact, Prepared, Projector};
 use crate::store::{EventRepository, Metadata, NewEvent, Store};
 
 /// Attempts before a version conflict is given up as a 409 (I4).
@@ -79,15 +79,16 @@ struct Decided {
     work: Vec<(String, Vec<AccountCommand>)>,
     metadata: Metadata,
     events: Vec<NewEvent>,
-    facts: Vec<AccountFact>,
+    prepared: Prepared,
 }
 
 impl CommandBus<Account> {
     /// Runs each account's commands as [`Self::execute`] would, for many accounts at once:
     /// their histories are read in bulk and their events appended in multi-row statements, a
     /// couple of thousand accounts to a transaction, which also applies them to the read
-    /// tables from memory when those are up to date ([`Projector::commit_appended`]). While
-    /// one transaction writes, the next accounts' commands are decided on another thread. A
+    /// tables when those are up to date ([`Projector::commit_appended`]). While one
+    /// transaction writes, the next accounts' commands are decided, and the rows their events
+    /// make are prepared ([`Prepared`]), on another thread. A
     /// transaction in which another writer got to one of its accounts first appends nothing;
     /// its accounts then go through [`Self::execute`] one by one, so no command is lost (I4).
     /// Returns how many events were appended.
@@ -142,7 +143,7 @@ impl CommandBus<Account> {
             return Ok(appended);
         };
         projector
-            .commit_appended(tx, positions, &decided.facts)
+            .commit_appended(tx, positions, decided.prepared)
             .await
             .map_err(unexpected)?;
         appending.observe_duration();
@@ -194,11 +195,12 @@ async fn decide(
             });
         }
     }
+    let prepared = Prepared::new(&log, &facts).await.map_err(unexpected)?;
     Ok(Decided {
         work,
         metadata,
         events,
-        facts,
+        prepared,
     })
 }
 

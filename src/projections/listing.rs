@@ -9,7 +9,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::{AnyConnection, Row};
+use sqlx::any::AnyArguments;
+use sqlx::{Any, AnyConnection, Arguments, Encode, Row, Type};
 
 use crate::domain::account::{is_reserved_badge, AccountEvent, Tags};
 use crate::domain::organization::{Filters, OrganizationEvent};
@@ -205,6 +206,15 @@ pub(super) async fn apply_run(
     conn: &mut AnyConnection,
     run: &[AccountFact],
 ) -> Result<(), StoreError> {
+    changes_of(conn, run).await?.write(conn).await
+}
+
+/// What a run of account events changes in the read tables, made from the rows of the
+/// accounts they touch as `conn` reads them: statements to run where those rows still hold.
+pub(super) async fn changes_of(
+    conn: &mut AnyConnection,
+    run: &[AccountFact],
+) -> Result<Changes, StoreError> {
     let mut ids: Vec<&str> = run.iter().map(|fact| fact.account_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -234,7 +244,7 @@ pub(super) async fn apply_run(
             .or_default()
             .apply(fact, &nickname)?;
     }
-    store(conn, &stored, &ids, &rows).await
+    changes(Dialect::of(conn), &stored, &ids, &rows)
 }
 
 /// Applies an organization's event to its accounts' badges: the organization's name badge
@@ -277,10 +287,12 @@ pub(super) async fn apply_organization(
     let stored = stored_badges(&rows);
     rows.values_mut()
         .for_each(|rows| rows.change_badges(&change));
-    store(conn, &stored, &ids, &rows).await
+    changes(Dialect::of(conn), &stored, &ids, &rows)?
+        .write(conn)
+        .await
 }
 
-/// The badges that `loaded` rows hold in the `badges` table, by account: what [`store`]
+/// The badges that `loaded` rows hold in the `badges` table, by account: what [`changes`]
 /// replaces.
 fn stored_badges(loaded: &HashMap<String, Rows>) -> HashMap<String, Badges> {
     loaded
@@ -342,25 +354,62 @@ fn searched(badges: &Badges) -> impl Iterator<Item = (&String, &(String, bool))>
 /// Bound values in one statement at most: within SQLite's and PostgreSQL's limits.
 const VALUES_PER_STATEMENT: usize = 12_000;
 
-/// Replaces the rows of `ids` with `rows`. `stored` holds the badges of the accounts that had
-/// rows when [`load`]ed, the only ones with rows to delete (a harvest's new accounts have
-/// none); of their badge rows, only those that changed are deleted and written again.
-async fn store(
-    conn: &mut AnyConnection,
+/// Statements and their values, made away from the transaction that runs them.
+pub(super) struct Changes(Vec<Statement>);
+
+impl Changes {
+    /// Runs the statements in order.
+    pub(super) async fn write(self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        for Statement { sql, values } in self.0 {
+            sqlx::query_with(&sql, values).execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+}
+
+/// One statement with the values it binds, owned.
+struct Statement {
+    sql: String,
+    values: AnyArguments<'static>,
+}
+
+impl Statement {
+    fn new(sql: String) -> Self {
+        Self {
+            sql,
+            values: AnyArguments::default(),
+        }
+    }
+
+    fn bind<T>(&mut self, value: T) -> Result<&mut Self, StoreError>
+    where
+        T: Encode<'static, Any> + Type<Any> + 'static,
+    {
+        self.values
+            .add(value)
+            .map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))?;
+        Ok(self)
+    }
+}
+
+/// What replaces the rows of `ids` with `rows`. `stored` holds the badges of the accounts
+/// that had rows when [`load`]ed, the only ones with rows to delete (a harvest's new accounts
+/// have none); of their badge rows, only those that changed are deleted and written again.
+fn changes(
+    dialect: Dialect,
     stored: &HashMap<String, Badges>,
     ids: &[&str],
     rows: &HashMap<String, Rows>,
-) -> Result<(), StoreError> {
-    let dialect = Dialect::of(conn);
+) -> Result<Changes, StoreError> {
+    let mut statements = Vec::new();
     if !stored.is_empty() {
         let had_rows: Vec<&str> = stored.keys().map(String::as_str).collect();
-        sqlx::query(&format!(
+        let mut delete = Statement::new(format!(
             "DELETE FROM accounts WHERE account_id IN ({})",
             dialect.elements_of(1)
-        ))
-        .bind(serde_json::to_string(&had_rows)?)
-        .execute(&mut *conn)
-        .await?;
+        ));
+        delete.bind(serde_json::to_string(&had_rows)?)?;
+        statements.push(delete);
     }
     let mut gone = Vec::new();
     let mut new = Vec::new();
@@ -383,15 +432,17 @@ async fn store(
         );
     }
     for chunk in gone.chunks(VALUES_PER_STATEMENT / 3) {
-        let sql = format!(
+        let mut delete = Statement::new(format!(
             "DELETE FROM badges WHERE (key, value, account_id) IN (VALUES {})",
             dialect.row_placeholders(chunk.len(), &["{}"; 3])
-        );
-        let mut delete = sqlx::query(&sql);
+        ));
         for (id, key, value) in chunk {
-            delete = delete.bind(key.as_str()).bind(value.as_str()).bind(*id);
+            delete
+                .bind(key.to_string())?
+                .bind(value.to_string())?
+                .bind(id.to_string())?;
         }
-        delete.execute(&mut *conn).await?;
+        statements.push(delete);
     }
     let listed: Vec<(&str, &AccountRow, &Rows)> = ids
         .iter()
@@ -401,14 +452,13 @@ async fn store(
         })
         .collect();
     for chunk in listed.chunks(VALUES_PER_STATEMENT / 14) {
-        let sql = format!(
+        let mut insert = Statement::new(format!(
             "INSERT INTO accounts (account_id, organization_id, name, email, state, org_path, \
              credentials, access_status, access_message, access_warnings, \
              access_permissions_checked, first_seen, tags, badges) VALUES {}",
             dialect.row_placeholders(chunk.len(), &["{}"; 14])
-        );
-        let mut documents = Vec::with_capacity(chunk.len());
-        for (_, _, rows) in chunk {
+        ));
+        for (id, row, rows) in chunk {
             let badges: Vec<BadgeView> = rows
                 .badges
                 .iter()
@@ -418,45 +468,37 @@ async fn store(
                     autogenerated: *autogenerated,
                 })
                 .collect();
-            documents.push((
-                serde_json::to_string(&rows.tags)?,
-                serde_json::to_string(&badges)?,
-            ));
+            insert
+                .bind(id.to_string())?
+                .bind(row.organization_id.clone())?
+                .bind(row.name.clone())?
+                .bind(row.email.clone())?
+                .bind(row.state.clone())?
+                .bind(row.org_path.clone())?
+                .bind(row.credentials.clone())?
+                .bind(row.access_status.clone())?
+                .bind(row.access_message.clone())?
+                .bind(row.access_warnings.clone())?
+                .bind(i64::from(row.access_permissions_checked))?
+                .bind(row.first_seen.clone())?
+                .bind(serde_json::to_string(&rows.tags)?)?
+                .bind(serde_json::to_string(&badges)?)?;
         }
-        let mut insert = sqlx::query(&sql);
-        for ((id, row, _), (tags, badges)) in chunk.iter().zip(documents) {
-            insert = insert
-                .bind(*id)
-                .bind(row.organization_id.as_deref())
-                .bind(row.name.as_str())
-                .bind(row.email.as_deref())
-                .bind(row.state.as_deref())
-                .bind(row.org_path.as_str())
-                .bind(row.credentials.as_deref())
-                .bind(row.access_status.as_str())
-                .bind(row.access_message.as_deref())
-                .bind(row.access_warnings.as_str())
-                .bind(i64::from(row.access_permissions_checked))
-                .bind(row.first_seen.as_str())
-                .bind(tags)
-                .bind(badges);
-        }
-        insert.execute(&mut *conn).await?;
+        statements.push(insert);
     }
     for chunk in new.chunks(VALUES_PER_STATEMENT / 4) {
-        let sql = format!(
+        let mut insert = Statement::new(format!(
             "INSERT INTO badges (account_id, key, value, autogenerated) VALUES {}",
             dialect.row_placeholders(chunk.len(), &["{}"; 4])
-        );
-        let mut insert = sqlx::query(&sql);
+        ));
         for (id, key, (value, autogenerated)) in chunk {
-            insert = insert
-                .bind(*id)
-                .bind(key.as_str())
-                .bind(value.as_str())
-                .bind(i64::from(*autogenerated));
+            insert
+                .bind(id.to_string())?
+                .bind(key.to_string())?
+                .bind(value.clone())?
+                .bind(i64::from(*autogenerated))?;
         }
-        insert.execute(&mut *conn).await?;
+        statements.push(insert);
     }
-    Ok(())
+    Ok(Changes(statements))
 }

@@ -6,7 +6,9 @@
 //!
 //! A harvest's bulk appends are applied in their own transaction, from the events in memory,
 //! when the read tables are right behind them ([`Projector::commit_appended`]): the same
-//! functions make the same rows, without reading back what was just written.
+//! functions make the same rows, without reading back what was just written. Those rows are
+//! made ahead ([`Prepared`]), while the previous transaction writes, and written only if
+//! nothing touched their accounts or organizations meanwhile.
 
 pub mod accounts;
 pub mod badges;
@@ -110,26 +112,34 @@ impl Projector {
         }
     }
 
-    /// Commits `tx`, in which `facts` were just appended at the positions `appended`. When
-    /// the read tables have applied every event before those, `facts` are applied in `tx` too
-    /// and the checkpoint moves past them; otherwise they are left to the next catch-up.
+    /// Commits `tx`, in which the events `prepared` applies were just appended at the
+    /// positions `appended`. When the read tables have applied every event before those and
+    /// none of them touched `prepared`'s accounts or organizations since it read them, its
+    /// changes are written in `tx` too and the checkpoint moves past the appended events;
+    /// otherwise those are left to the next catch-up.
     pub async fn commit_appended(
         &self,
         mut tx: Transaction<'_, Any>,
         appended: Appended,
-        facts: &[AccountFact],
+        prepared: Prepared,
     ) -> Result<(), StoreError> {
         // A projector that failed before applying leaves the appends to catch-up (I2).
         if failed_before_apply() {
             tx.commit().await?;
             return Ok(());
         }
-        let claimed = sqlx::query(
+        let claimed = sqlx::query(&format!(
             "UPDATE projection_checkpoint SET position = $1 WHERE name = 'read_model' \
-             AND position = (SELECT COALESCE(MAX(seq), 0) FROM events WHERE seq < $2)",
-        )
+             AND position = (SELECT COALESCE(MAX(seq), 0) FROM events WHERE seq < $2) \
+             AND NOT EXISTS (SELECT 1 FROM events WHERE seq > $3 AND seq < $2 \
+                 AND (aggregate_type <> $4 OR aggregate_id IN ({})))",
+            Dialect::of(&tx).elements_of(5)
+        ))
         .bind(appended.last)
         .bind(appended.first)
+        .bind(prepared.position)
+        .bind(Account::TYPE)
+        .bind(&prepared.accounts)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -137,9 +147,9 @@ impl Projector {
             tx.commit().await?;
             return Ok(());
         }
-        listing::apply_run(&mut tx, facts).await?;
+        prepared.changes.write(&mut tx).await?;
         self.store.commit_change(tx).await?;
-        self.advanced(appended.last, facts.len());
+        self.advanced(appended.last, prepared.events);
         Ok(())
     }
 
@@ -204,12 +214,49 @@ impl Projector {
 
     /// The position of the last event applied.
     pub async fn position(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query("SELECT position FROM projection_checkpoint WHERE name = 'read_model'")
-                .fetch_one(self.store.pool())
-                .await?
-                .try_get("position")?,
-        )
+        position(&mut *self.store.pool().acquire().await?).await
+    }
+}
+
+/// The position of the last event the read tables applied, as `conn` reads it.
+async fn position(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query("SELECT position FROM projection_checkpoint WHERE name = 'read_model'")
+            .fetch_one(conn)
+            .await?
+            .try_get("position")?,
+    )
+}
+
+/// Account events applied to the read tables ahead of their append, away from its
+/// transaction: the rows they write, made from the read tables as they stood once every
+/// event up to `position` was applied ([`Projector::commit_appended`] checks that nothing
+/// changed those rows since).
+pub struct Prepared {
+    position: i64,
+    // The accounts the events touch, as a JSON list.
+    accounts: String,
+    changes: listing::Changes,
+    events: usize,
+}
+
+impl Prepared {
+    /// Reads the rows `facts` change from `store` and applies `facts` to them in memory.
+    pub async fn new(store: &Store, facts: &[AccountFact]) -> Result<Self, StoreError> {
+        let mut conn = store.pool().acquire().await?;
+        // Read before the rows: rows read later are as new or newer, and whatever made them
+        // newer lies after this position, where the commit looks.
+        let position = position(&mut conn).await?;
+        let changes = listing::changes_of(&mut conn, facts).await?;
+        let mut accounts: Vec<&str> = facts.iter().map(|f| f.account_id.as_str()).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        Ok(Self {
+            position,
+            accounts: serde_json::to_string(&accounts)?,
+            changes,
+            events: facts.len(),
+        })
     }
 }
 
