@@ -88,17 +88,16 @@ impl CommandBus<Account> {
     /// couple of thousand accounts to a transaction, which also applies them to the read
     /// tables when those are up to date ([`Projector::commit_appended`]). While one
     /// transaction writes, the next accounts' commands are decided, and the rows their events
-    /// make are prepared ([`Prepared`]), on another thread. A
-    /// transaction in which another writer got to one of its accounts first appends nothing;
-    /// its accounts then go through [`Self::execute`] one by one, so no command is lost (I4).
-    /// Returns how many events were appended.
+    /// make are prepared ([`Prepared`]), on another thread. A transaction in which another
+    /// writer got to one of its accounts first appends nothing; its accounts then go through
+    /// [`Self::execute`] one by one, so no command is lost (I4). Returns how many events were
+    /// appended.
     pub async fn execute_each(
         &self,
-        work: impl Iterator<Item = (String, Vec<AccountCommand>)>,
+        mut work: impl Iterator<Item = (String, Vec<AccountCommand>)>,
         actor: &Actor,
         projector: &Projector,
     ) -> Result<usize, AggregateError<AccountError>> {
-        let mut work = work;
         let mut appended = 0;
         let mut deciding = None;
         loop {
