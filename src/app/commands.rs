@@ -208,3 +208,80 @@ fn unexpected<T: std::error::Error>(
 ) -> AggregateError<T> {
     AggregateError::UnexpectedError(Box::new(e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Sealed;
+    use crate::domain::account::RecordAccountSeen;
+    use crate::domain::organization::{
+        Filters, Organization, OrganizationCommand, RegisterOrganization, RenameOrganization,
+    };
+    use crate::domain::{AccountId, AccountState, OrgId, OrgUnit};
+    use crate::projections::{accounts, badges};
+
+    /// A rename landing between a chunk's preparation and its transaction: the rows made
+    /// ahead carry the old name badge, so they are not written, and catch-up makes them anew.
+    #[tokio::test]
+    async fn rows_made_ahead_are_not_written_once_their_organization_changed() {
+        let store = Store::scratch().await.unwrap();
+        let organizations = CommandBus::<Organization>::new(&store);
+        let bus = CommandBus::<Account>::new(&store);
+        let projector = Projector::new(store.clone());
+        let org_id = OrgId::try_from("o-abcdefghij").unwrap();
+        let account_id = AccountId::try_from("111122223333").unwrap();
+        let actor = Actor::harvest(&org_id);
+        let register = OrganizationCommand::Register(RegisterOrganization {
+            org_id: org_id.clone(),
+            nickname: "before".into(),
+            management_account_id: account_id.clone(),
+            credentials: Sealed::from_stored("sealed".into()),
+            filters: Filters::default(),
+        });
+        organizations
+            .execute(org_id.as_str(), &[register], &actor)
+            .await
+            .unwrap();
+        projector.catch_up().await.unwrap();
+        let seen = AccountCommand::RecordAccountSeen(RecordAccountSeen {
+            organization_id: org_id.clone(),
+            name: "prod".into(),
+            email: "prod@example.com".into(),
+            state: AccountState::Active,
+            org_path: vec![OrgUnit {
+                id: "r-ab12".try_into().unwrap(),
+                name: "Root".into(),
+            }],
+        });
+        let work = vec![(account_id.to_string(), vec![seen])];
+
+        let decided = decide(store.clone(), work, Metadata::now(&actor))
+            .await
+            .unwrap();
+        let rename = OrganizationCommand::Rename(RenameOrganization {
+            nickname: "after".into(),
+        });
+        organizations
+            .execute(org_id.as_str(), &[rename], &actor)
+            .await
+            .unwrap();
+        projector.catch_up().await.unwrap();
+        assert_eq!(bus.append(decided, &actor, &projector).await.unwrap(), 1);
+
+        assert!(accounts::get(store.pool(), &account_id)
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(projector.catch_up().await.unwrap(), 1);
+        let view = accounts::get(store.pool(), &account_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let name = view
+            .badges
+            .iter()
+            .find(|badge| badge.key == badges::ORGANIZATION_NAME)
+            .unwrap();
+        assert_eq!(name.value, "after");
+    }
+}
