@@ -215,9 +215,7 @@ pub(super) async fn changes_of(
     conn: &mut AnyConnection,
     run: &[AccountFact],
 ) -> Result<Changes, StoreError> {
-    let mut ids: Vec<&str> = run.iter().map(|fact| fact.account_id.as_str()).collect();
-    ids.sort_unstable();
-    ids.dedup();
+    let ids = touched(run);
     let mut rows = load(conn, &ids).await?;
     let stored = stored_badges(&rows);
     let mut nicknames: HashMap<String, String> = HashMap::new();
@@ -245,6 +243,14 @@ pub(super) async fn changes_of(
             .apply(fact, &nickname)?;
     }
     changes(Dialect::of(conn), &stored, &ids, &rows)
+}
+
+/// The accounts `run` touches, each once, in order.
+pub(super) fn touched(run: &[AccountFact]) -> Vec<&str> {
+    let mut ids: Vec<&str> = run.iter().map(|fact| fact.account_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 /// Applies an organization's event to its accounts' badges: the organization's name badge

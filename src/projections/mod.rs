@@ -248,12 +248,9 @@ impl Prepared {
         // newer lies after this position, where the commit looks.
         let position = position(&mut conn).await?;
         let changes = listing::changes_of(&mut conn, facts).await?;
-        let mut accounts: Vec<&str> = facts.iter().map(|f| f.account_id.as_str()).collect();
-        accounts.sort_unstable();
-        accounts.dedup();
         Ok(Self {
             position,
-            accounts: serde_json::to_string(&accounts)?,
+            accounts: serde_json::to_string(&listing::touched(facts))?,
             changes,
             events: facts.len(),
         })
