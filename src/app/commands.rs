@@ -248,10 +248,11 @@ mod tests {
             name: "prod".into(),
             email: "prod@example.com".into(),
             state: AccountState::Active,
-            org_path: vec![OrgUnit {
+            org_path: [OrgUnit {
                 id: "r-ab12".try_into().unwrap(),
                 name: "Root".into(),
-            }],
+            }]
+            .into(),
         });
         let work = vec![(account_id.to_string(), vec![seen])];
 

@@ -199,7 +199,7 @@ impl AwsApi for SdkAws {
             .await?
             .into_iter()
             .flat_map(|root| {
-                let path = vec![root];
+                let path = OrgPath::from([root]);
                 [Task::Units(path.clone()), Task::Accounts(path)]
             })
             .collect();
@@ -300,9 +300,8 @@ async fn list_units(client: &Organizations, path: OrgPath) -> Result<Vec<OrgPath
         .iter()
         .flat_map(|page| page.organizational_units())
         .map(|ou| {
-            let mut child = path.clone();
-            child.push(unit(OP, ou.id(), ou.name())?);
-            Ok(child)
+            let child = unit(OP, ou.id(), ou.name())?;
+            Ok(path.iter().cloned().chain([child]).collect())
         })
         .collect()
 }

@@ -2,6 +2,7 @@
 //! nothing past the API layer has to wonder whether an id or an ARN is well formed.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -335,8 +336,9 @@ pub struct OrgUnit {
     pub name: String,
 }
 
-/// The path from the root down to the OU holding an account, root first.
-pub type OrgPath = Vec<OrgUnit>;
+/// The path from the root down to the OU holding an account, root first; shared by the
+/// accounts of one OU, which a listing of the largest organizations holds by the thousand.
+pub type OrgPath = Arc<[OrgUnit]>;
 
 /// Who caused an event: a token name, the scheduler, or a harvest.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,6 +31,7 @@ pub struct AccountView {
     /// Whether an organization manages it (R12).
     pub managed: bool,
     /// Its place in the OU tree, root first.
+    #[schema(value_type = Vec<crate::domain::OrgUnit>)]
     pub org_path: OrgPath,
     /// Its AWS tags as last harvested (R11).
     #[schema(value_type = std::collections::BTreeMap<String, String>)]

@@ -41,7 +41,7 @@ impl InProcessOrganization {
         let root = unit("r-ab12".into(), "Root".into());
         let paths: Vec<OrgPath> = (0..27)
             .map(|i| {
-                vec![
+                OrgPath::from([
                     root.clone(),
                     unit(
                         format!("ou-ab12-a{:07}", i / 9),
@@ -49,7 +49,7 @@ impl InProcessOrganization {
                     ),
                     unit(format!("ou-ab12-b{:07}", i / 3), format!("Team{}", i / 3)),
                     unit(format!("ou-ab12-c{i:07}"), format!("Env{i}")),
-                ]
+                ])
             })
             .collect();
         let accounts = (0..n)

@@ -175,10 +175,10 @@ impl From<AccountView> for Account {
             managed: view.managed,
             org_path: view
                 .org_path
-                .into_iter()
+                .iter()
                 .map(|u| OrgUnit {
                     id: u.id.to_string(),
-                    name: u.name,
+                    name: u.name.clone(),
                 })
                 .collect(),
             tags: view

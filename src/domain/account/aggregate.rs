@@ -340,7 +340,7 @@ mod tests {
                 name: (*name).into(),
             });
         }
-        path
+        path.into()
     }
 
     fn seen(name: &str, state: AccountState, org_path: OrgPath) -> AccountCommand {
