@@ -105,7 +105,7 @@ fn row_view(row: &AnyRow) -> Result<AccountView, StoreError> {
         organization_id,
         org_path: serde_json::from_str(&org_path)?,
         tags: serde_json::from_str(&tags)?,
-        badges: serde_json::from_str(&badges)?,
+        badges: badges::views(serde_json::from_str(&badges)?),
         access: Access {
             status: AccessStatus::parse(&status)
                 .ok_or_else(|| malformed(format!("access status {status:?}")))?,
