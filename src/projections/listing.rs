@@ -1,7 +1,7 @@
 //! What events make of the accounts in the read tables: each account's row in `accounts`
-//! with its tags (which the `resource_tags` view lists, R11) and badges,
-//! and the same badges in `badges` for filters to search. Only harvests change tags; nothing
-//! here is ever written back to AWS.
+//! with its tags (which the `resource_tags` view lists, R11) and badges, and the same badges
+//! in `badges` for filters to search. Only harvests change tags; nothing here is ever written
+//! back to AWS.
 //!
 //! A run of account events, or an organization event that touches its accounts' badges,
 //! changes the accounts' rows in memory and writes them back once, whatever its length: a

@@ -102,7 +102,7 @@ impl Store {
         let setting = match dialect {
             // A multi-row INSERT keeps a statement journal, the pages it changes, so that it
             // alone can be undone if it fails; kept in memory rather than in a temporary file,
-            // which took a tenth of a harvest's time in SQLite's thread.
+            // which took about 7 % of SQLite's thread in a harvest.
             Dialect::Sqlite => "PRAGMA temp_store = MEMORY",
             // Statements are prepared once and run with ever new lists of ids; a generic plan
             // made before a table had statistics can scan the whole log for each (seconds
