@@ -450,13 +450,16 @@ impl Dialect {
     /// statements of thousands of values.
     pub fn row_placeholders(self, count: usize, columns: &[&str]) -> String {
         use std::fmt::Write;
+        let columns: Vec<(&str, &str)> = columns
+            .iter()
+            .map(|template| template.split_once("{}").unwrap_or((template, "")))
+            .collect();
         let mut sql = String::with_capacity(count * columns.len() * 8);
         let mut n = 0;
         for row in 0..count {
             sql.push_str(if row == 0 { "(" } else { ", (" });
-            for (column, template) in columns.iter().enumerate() {
+            for (column, (before, after)) in columns.iter().enumerate() {
                 n += 1;
-                let (before, after) = template.split_once("{}").unwrap_or((template, ""));
                 if column > 0 {
                     sql.push_str(", ");
                 }
