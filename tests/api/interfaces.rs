@@ -1,8 +1,10 @@
 //! The machine-facing interfaces: the change feed never skips or repeats an event, with
 //! writers racing the reader (I5); the role templates come out as CloudFormation that cfn-lint
-//! accepts (run by scripts/test); the OpenAPI document and Swagger UI are served.
+//! accepts (run by scripts/test); the OpenAPI document and Swagger UI are served; listings
+//! go gzip-encoded to the clients that accept it.
 
 use std::collections::BTreeSet;
+use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use reqwest::StatusCode;
@@ -18,6 +20,66 @@ on_both_stores!(
     role_templates_carry_the_external_id_and_the_harvest_actions,
     openapi_document_and_swagger_ui_are_served_without_a_token,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_go_gzip_encoded_to_the_clients_that_accept_it() {
+    let (app, _, _) = TestApp::harvested(
+        Backend::Sqlite,
+        Shape {
+            ous: &[],
+            accounts: 3,
+        },
+    )
+    .await;
+    let token = app.token(orgsync::app::Role::Viewer).await;
+    let query =
+        json!({ "query": "{ accounts(first: 10) { nodes { accountId orgPath { id } } } }" });
+    // Twice each: the answer as made, then as kept.
+    for _ in 0..2 {
+        for graphql in [false, true] {
+            let send = |gzip: bool| {
+                let request = if graphql {
+                    app.client
+                        .post(format!("{}/graphql", app.address))
+                        .json(&query)
+                } else {
+                    app.client
+                        .get(format!("{}/api/v1/accounts?limit=10", app.address))
+                };
+                let request = request.bearer_auth(&token);
+                let request = if gzip {
+                    request.header("Accept-Encoding", "gzip")
+                } else {
+                    request
+                };
+                async move {
+                    let response = request.send().await.unwrap();
+                    assert_eq!(response.status(), StatusCode::OK);
+                    assert_eq!(response.headers()["vary"], "accept-encoding");
+                    let encoding = response.headers().get("content-encoding").cloned();
+                    (encoding, response.bytes().await.unwrap())
+                }
+            };
+            let (encoding, plain) = send(false).await;
+            assert_eq!(encoding, None, "graphql: {graphql}");
+            let (encoding, compressed) = send(true).await;
+            assert_eq!(encoding.unwrap(), "gzip", "graphql: {graphql}");
+            let mut decoded = Vec::new();
+            flate2::read::GzDecoder::new(&compressed[..])
+                .read_to_end(&mut decoded)
+                .unwrap();
+            assert_eq!(decoded, plain, "graphql: {graphql}");
+            let listed: Value = serde_json::from_slice(&plain).unwrap();
+            let accounts = if graphql {
+                &listed["data"]["accounts"]["nodes"]
+            } else {
+                &listed["accounts"]
+            };
+            assert_eq!(accounts.as_array().unwrap().len(), 4, "{listed}");
+        }
+    }
+    app.stop().await;
+}
 
 async fn openapi_document_and_swagger_ui_are_served_without_a_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -142,21 +142,25 @@ impl Loaded {
 
     /// GET `path`, expecting 200, as JSON.
     async fn get(&self, path: &str) -> serde_json::Value {
-        serde_json::from_slice(&self.get_bytes(path).await).unwrap()
+        serde_json::from_slice(&self.get_bytes(path, false).await).unwrap()
     }
 
-    /// GET `path`, expecting 200: the body as sent.
-    async fn get_bytes(&self, path: &str) -> actix_web::web::Bytes {
-        let response = self
+    /// GET `path`, expecting 200: the body as sent, gzip-encoded if `gzip` (asked for, and
+    /// expected).
+    async fn get_bytes(&self, path: &str, gzip: bool) -> actix_web::web::Bytes {
+        let mut request = self
             .client
             .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
+            .bearer_auth(&self.token);
+        if gzip {
+            request = request.header("Accept-Encoding", "gzip");
+        }
+        let response = request.send().await.unwrap();
         let status = response.status();
+        let encoding = response.headers().get("Content-Encoding").cloned();
         let body = response.bytes().await.unwrap();
         assert_eq!(status, StatusCode::OK, "{path}: {body:?}");
+        assert_eq!(encoding.is_some_and(|e| e == "gzip"), gzip, "{path}");
         body
     }
 
@@ -303,12 +307,31 @@ struct Load {
     p99_ms: f64,
 }
 
-/// Loads `path` of `base` with `wrk` for `seconds`, two threads and 32 connections;
-/// `script` (Lua) may change the request.
-fn wrk(base: &str, path: &str, token: &str, seconds: usize, script: Option<&Path>) -> Load {
+/// One endpoint loaded with `wrk`: what the table calls it, the server, the path, a script
+/// (Lua) that changes the request, and whether the request accepts gzip.
+struct Endpoint<'a> {
+    name: &'a str,
+    base: &'a str,
+    path: &'a str,
+    script: Option<&'a Path>,
+    gzip: bool,
+}
+
+/// Loads `endpoint` with `wrk` for `seconds`, two threads and 32 connections.
+fn wrk(endpoint: &Endpoint, token: &str, seconds: usize) -> Load {
+    let Endpoint {
+        base,
+        path,
+        script,
+        gzip,
+        ..
+    } = endpoint;
     let mut command = std::process::Command::new("wrk");
     command.args(["-t2", "-c32", &format!("-d{seconds}s"), "--latency"]);
     command.args(["-H", &format!("Authorization: Bearer {token}")]);
+    if *gzip {
+        command.args(["-H", "Accept-Encoding: gzip"]);
+    }
     if let Some(script) = script {
         command.arg("-s").arg(script);
     }
@@ -345,18 +368,22 @@ fn wrk(base: &str, path: &str, token: &str, seconds: usize, script: Option<&Path
 }
 
 /// A bare actix-web server, with the daemon's number of workers, that answers every request
-/// with `body`: what serving a page of that size costs, whatever computes it. Answers its
-/// address and the handle that stops it.
-fn serve_bytes(body: actix_web::web::Bytes) -> (String, actix_web::dev::ServerHandle) {
+/// with `body`, gzip-encoded as it is if `gzip`: what serving a page of that size costs,
+/// whatever computes it. Answers its address and the handle that stops it.
+fn serve_bytes(body: actix_web::web::Bytes, gzip: bool) -> (String, actix_web::dev::ServerHandle) {
+    use actix_web::http::header::ContentEncoding;
     use actix_web::{web, HttpResponse};
     let server = actix_web::HttpServer::new(move || {
         let body = body.clone();
         actix_web::App::new().default_service(web::to(move || {
             let body = body.clone();
             async move {
-                HttpResponse::Ok()
-                    .content_type("application/json")
-                    .body(body)
+                let mut response = HttpResponse::Ok();
+                response.content_type("application/json");
+                if gzip {
+                    response.insert_header(ContentEncoding::Gzip);
+                }
+                response.body(body)
             }
         }))
     })
@@ -422,9 +449,10 @@ async fn measure(backend: Backend) {
     );
     daemon.get(&account).await;
     let listing = "/api/v1/accounts?badge=env:prod&limit=100";
-    let page = daemon.get_bytes(listing).await;
+    let page = daemon.get_bytes(listing, false).await;
     let listed: serde_json::Value = serde_json::from_slice(&page).unwrap();
     assert_eq!(listed["accounts"].as_array().unwrap().len(), 100);
+    let gzip_page = daemon.get_bytes(listing, true).await;
     let graphql = daemon.dir.path().join("graphql.lua");
     let query = "{ accounts(badges: [\"env:prod\"], first: 100) { nodes { accountId name \
         email state organizationId managed orgPath { id name } tags { key value } \
@@ -456,36 +484,48 @@ async fn measure(backend: Backend) {
         "{nodes}"
     );
     let page_size = page.len();
-    let (bytes_base, bytes_server) = serve_bytes(page);
+    let gzip_page_size = gzip_page.len();
+    let (bytes_base, bytes_server) = serve_bytes(page, false);
+    let (gzip_bytes_base, gzip_bytes_server) = serve_bytes(gzip_page, true);
+    let endpoint = |name, base, path, script, gzip| Endpoint {
+        name,
+        base,
+        path,
+        script,
+        gzip,
+    };
     let base = daemon.base.clone();
-    let endpoints: [(&str, &str, &str, Option<&Path>); 5] = [
-        ("GET /healthz (floor)", &base, "/healthz", None),
-        ("GET /api/v1/accounts/{id}", &base, &account, None),
-        (
-            "GET /api/v1/accounts?badge=env:prod&limit=100",
-            &base,
-            listing,
-            None,
-        ),
-        (
-            "POST /graphql accounts(badges: [\"env:prod\"], first: 100)",
-            &base,
-            "/graphql",
-            Some(&graphql),
-        ),
-        (
+    let rest = "GET /api/v1/accounts?badge=env:prod&limit=100";
+    let graphql_name = "POST /graphql accounts(badges: [\"env:prod\"], first: 100)";
+    let endpoints = [
+        endpoint("GET /healthz (floor)", &base, "/healthz", None, false),
+        endpoint("GET /api/v1/accounts/{id}", &base, &account, None, false),
+        endpoint(rest, &base, listing, None, false),
+        endpoint(graphql_name, &base, "/graphql", Some(&graphql), false),
+        endpoint(
             "the same listing's bytes from a bare actix-web server (floor for the page's size)",
             &bytes_base,
             "/",
             None,
+            false,
+        ),
+        endpoint(rest, &base, listing, None, true),
+        endpoint(graphql_name, &base, "/graphql", Some(&graphql), true),
+        endpoint(
+            "the same listing's gzip bytes from a bare actix-web server",
+            &gzip_bytes_base,
+            "/",
+            None,
+            true,
         ),
     ];
     let mut loads: Vec<Vec<Load>> = vec![Vec::new(); endpoints.len()];
     for _ in 0..runs {
-        for ((_, base, path, script), loads) in endpoints.iter().zip(&mut loads) {
-            loads.push(wrk(base, path, &daemon.token, wrk_seconds, *script));
+        for (endpoint, loads) in endpoints.iter().zip(&mut loads) {
+            loads.push(wrk(endpoint, &daemon.token, wrk_seconds));
         }
     }
+    gzip_bytes_server.stop(true).await;
     bytes_server.stop(true).await;
     let (dir, store_url) = daemon.stop().await;
 
@@ -525,15 +565,17 @@ async fn measure(backend: Backend) {
         m(&|h| h.again_events as f64),
         m(&|h| h.peak_rss),
     );
-    println!("#### {store}, {accounts} accounts: API under wrk, 2 threads, 32 connections, {wrk_seconds} s (medians of {runs} runs); the listing page is {} KB\n", page_size / 1000);
-    println!("| endpoint | requests/s | ratio to /healthz | p99 latency |");
-    println!("|---|---:|---:|---:|");
+    println!("#### {store}, {accounts} accounts: API under wrk, 2 threads, 32 connections, {wrk_seconds} s (medians of {runs} runs); the listing page is {} KB, {} KB gzip-encoded\n", page_size / 1000, gzip_page_size / 1000);
+    println!("| endpoint | Accept-Encoding | requests/s | ratio to /healthz | p99 latency |");
+    println!("|---|---|---:|---:|---:|");
     let floor_rps = median(loads[0].iter().map(|l| l.requests_per_second).collect());
-    for ((name, _, _, _), loads) in endpoints.iter().zip(&loads) {
+    for (endpoint, loads) in endpoints.iter().zip(&loads) {
         let rps = median(loads.iter().map(|l| l.requests_per_second).collect());
         let p99 = median(loads.iter().map(|l| l.p99_ms).collect());
         println!(
-            "| `{name}` | {rps:.0} | {:.2}× | {p99:.1} ms |",
+            "| `{}` | {} | {rps:.0} | {:.2}× | {p99:.1} ms |",
+            endpoint.name,
+            if endpoint.gzip { "gzip" } else { "none" },
             rps / floor_rps
         );
     }

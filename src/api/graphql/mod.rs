@@ -14,7 +14,7 @@ use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection,
 use async_graphql::{Context, Data, ErrorExtensions, Schema};
 use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse, GraphQLSubscription};
 
-use crate::api::cache::Answers;
+use crate::api::cache::{Answer, Answers};
 use crate::app::{App, AppError, Principal, Role};
 
 pub use mutation::MutationRoot;
@@ -28,6 +28,8 @@ pub type OrgsyncSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 const MAX_DEPTH: usize = 10;
 /// Most complex query accepted (each field counts 1, lists multiply by their page size).
 const MAX_COMPLEXITY: usize = 5000;
+/// The media type of a kept answer, as async-graphql answers over HTTP.
+const GRAPHQL_JSON: &str = "application/graphql-response+json";
 
 /// Builds the schema, once per process.
 pub fn schema() -> OrgsyncSchema {
@@ -133,7 +135,7 @@ async fn execute(
         ))
     });
     if let Some(answer) = key.as_deref().and_then(|key| answers.get(version, key)) {
-        return answered(answer);
+        return answer.respond(&req, GRAPHQL_JSON);
     }
     // Parsed once: the request keeps the document for its execution.
     let key = key.filter(|_| request.parsed_query().is_ok_and(reads_the_listing_only));
@@ -144,19 +146,12 @@ async fn execute(
     let response = schema.execute(request).await;
     if let Some(key) = key.filter(|_| response.is_ok()) {
         if let Ok(answer) = serde_json::to_vec(&response) {
-            let answer = web::Bytes::from(answer);
+            let answer = Answer::new(answer);
             answers.keep(version, key, answer.clone());
-            return answered(answer);
+            return answer.respond(&req, GRAPHQL_JSON);
         }
     }
     GraphQLResponse::from(response).respond_to(&req)
-}
-
-/// A kept answer, as async-graphql answers over HTTP.
-fn answered(answer: web::Bytes) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/graphql-response+json")
-        .body(answer)
 }
 
 /// Whether the answer to `document` depends only on what the app's version counts: it only

@@ -12,13 +12,12 @@ mod organizations;
 use std::future::Future;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::http::header::ContentType;
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::api::cache::Answers;
+use crate::api::cache::{Answer, Answers};
 use crate::app::{App, AppError};
 
 pub use error::RestError;
@@ -89,14 +88,12 @@ async fn kept_answer<T: serde::Serialize>(
         None => {
             let answer = serde_json::to_vec(&make.await?)
                 .map_err(|e| AppError::Unexpected(format!("rendering {request}: {e}")))?;
-            let answer = web::Bytes::from(answer);
+            let answer = Answer::new(answer);
             answers.keep(version, request, answer.clone());
             answer
         }
     };
-    Ok(HttpResponse::Ok()
-        .content_type(ContentType::json())
-        .body(answer))
+    Ok(answer.respond(req, "application/json"))
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, RestError> {
