@@ -75,6 +75,7 @@ async fn listings_go_gzip_encoded_to_the_clients_that_accept_it() {
             } else {
                 &listed["accounts"]
             };
+            // The three members and the management account.
             assert_eq!(accounts.as_array().unwrap().len(), 4, "{listed}");
         }
     }
