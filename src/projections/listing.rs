@@ -431,9 +431,7 @@ fn changes(
         );
     }
     // In the table's key order, (key, value, account): each insert lands beside the last.
-    new.sort_unstable_by(|(a_id, a_key, (a_value, _)), (b_id, b_key, (b_value, _))| {
-        (a_key, a_value, a_id).cmp(&(b_key, b_value, b_id))
-    });
+    new.sort_unstable_by_key(|&(id, key, (value, _))| (key, value, id));
     for chunk in gone.chunks(VALUES_PER_STATEMENT / 3) {
         let mut delete = Statement::new(format!(
             "DELETE FROM badges WHERE (key, value, account_id) IN (VALUES {})",
