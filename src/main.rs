@@ -116,6 +116,9 @@ async fn run(command: Command, settings: Settings) -> Result<(), Box<dyn std::er
             // A daemon that sealed something under the old key meanwhile left it for a
             // second pass; only when one finds nothing may the old keys go.
             let stragglers = reseal(&store, &keys).await?;
+            // The read tables keep copies of the log's sealed values: rebuilt, they hold the
+            // re-sealed ones.
+            Projector::new(store.clone()).rebuild().await?;
             store.close().await;
             if stragglers == 0 {
                 crypto::drop_old_keys(&key_file)?;

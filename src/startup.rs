@@ -10,6 +10,7 @@ use actix_web::dev::Server;
 use actix_web::{web, App as HttpApp, HttpServer};
 use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::api::cache::Answers;
 use crate::api::{graphql, rest};
@@ -17,7 +18,6 @@ use crate::app::{tokens, App, AppError};
 use crate::aws::{AwsApi, SdkAws};
 use crate::config::Settings;
 use crate::crypto::{CryptoError, KeyRing};
-use crate::harvest::Scheduler;
 use crate::metrics;
 use crate::store::{Store, StoreError};
 
@@ -50,7 +50,11 @@ pub struct Application {
     port: u16,
     server: Server,
     app: App,
+    // The one shutdown signal: SIGTERM and the stopper cancel it, and every task the daemon
+    // spawns stops on it.
     stop: CancellationToken,
+    // Every task the daemon spawns, so that stopping waits for each.
+    tasks: TaskTracker,
 }
 
 impl Application {
@@ -72,7 +76,9 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let store = open_store(&settings).await?;
         let keys = KeyRing::load_or_create(&settings.key_file())?;
-        let app = App::new(store, keys, aws, &settings).await?;
+        let stop = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let app = App::new(store, keys, aws, &settings, stop.clone(), tasks.clone()).await?;
         let token_file = admin_token_file(&settings);
         if tokens::create_initial_admin(app.store().pool(), &token_file).await? {
             tracing::warn!(path = %token_file.display(), "wrote the first admin token");
@@ -107,7 +113,8 @@ impl Application {
             port,
             server,
             app,
-            stop: CancellationToken::new(),
+            stop,
+            tasks,
         })
     }
 
@@ -127,22 +134,22 @@ impl Application {
     }
 
     /// Serves and schedules until stopped, then stops taking requests, lets harvests reach a
-    /// safe point, and closes the store.
+    /// safe point, waits for every task, and closes the store.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
-        let server = tokio::spawn(self.server);
-        let scheduler = tokio::spawn(Scheduler::new(self.app.clone()).run());
+        let server = self.tasks.spawn(self.server);
+        self.tasks.spawn(self.app.scheduler().run());
         notify_systemd(&[NotifyState::Ready]);
         tokio::select! {
-            _ = self.stop.cancelled() => {}
-            _ = terminate() => {}
-            _ = watchdog() => {}
+            () = self.stop.cancelled() => {}
+            () = terminate() => self.stop.cancel(),
+            () = watchdog() => {}
         }
         notify_systemd(&[NotifyState::Stopping]);
         tracing::info!("stopping");
         handle.stop(true).await;
-        self.app.shutdown().await;
-        let _ = scheduler.await;
+        self.tasks.close();
+        self.tasks.wait().await;
         let served = server.await.unwrap_or(Ok(()));
         self.app.store().close().await;
         served

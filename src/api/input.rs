@@ -2,13 +2,16 @@
 //! it becomes validated domain values. Nothing past this module sees raw input.
 
 use async_graphql::InputObject;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR;
+use base64::Engine;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::app::{AccountRole, AppError, FiltersPatch, OrganizationChange, Registration};
-use crate::domain::account::is_reserved_badge;
+use crate::domain::account::badges;
 use crate::domain::organization::{Credentials, Filters, MemberRole, OrgRole};
-use crate::domain::{AccountId, ParentId};
+use crate::domain::{AccountId, AccountState, OrgId, ParentId};
+use crate::projections::accounts::AccountQuery;
 
 /// A registration.
 #[derive(Deserialize, ToSchema, InputObject)]
@@ -179,7 +182,7 @@ pub fn text_field(field: &str, raw: String, min: usize, max: usize) -> Result<St
 /// A manual badge's key: never one orgsync owns.
 pub fn badge_key(raw: String) -> Result<String, AppError> {
     let key = text_field("key", raw, 1, 128)?;
-    if is_reserved_badge(&key) {
+    if badges::is_reserved(&key) {
         return Err(AppError::Invalid {
             code: "reserved_badge",
             message: format!("key: {key:?} is reserved for orgsync's own badges"),
@@ -349,4 +352,105 @@ pub fn account_role(
         )));
     }
     Ok(role)
+}
+
+/// Most badge filters one listing takes: each is one more join for the database.
+pub const MAX_BADGE_FILTERS: usize = 20;
+
+/// Longest free-text search, in characters.
+const MAX_SEARCH: usize = 256;
+
+/// The listing's filters as REST's query string and GraphQL's arguments both give them, and
+/// the one place they are checked: both faces accept and refuse the same, with the same codes.
+#[derive(Debug, Default)]
+pub struct ListingFilters {
+    /// `organization`: an organization id.
+    pub organization: Option<String>,
+    /// `state`, parsed by the face (a string in REST, an enum in GraphQL).
+    pub state: Option<AccountState>,
+    /// `badge` (REST, repeatable) or `badges` (GraphQL): each `key:value`, all must match.
+    pub badges: Vec<String>,
+    /// `q`: text in the name, id or email.
+    pub q: Option<String>,
+}
+
+impl ListingFilters {
+    /// The query for at most `limit` accounts after `after` that these filters select.
+    pub fn query(self, after: Option<AccountId>, limit: i64) -> Result<AccountQuery, AppError> {
+        if self.badges.len() > MAX_BADGE_FILTERS {
+            return Err(invalid_query(
+                "badge",
+                format!(
+                    "at most {MAX_BADGE_FILTERS} badge filters, got {}",
+                    self.badges.len()
+                ),
+            ));
+        }
+        let badges = self
+            .badges
+            .into_iter()
+            .map(|badge| {
+                let (key, value) = badge.split_once(':').ok_or_else(|| {
+                    invalid_query("badge", format!("expected key:value, got {badge:?}"))
+                })?;
+                let key = text_field("badge key", key.to_owned(), 1, 128).map_err(as_query)?;
+                let value =
+                    text_field("badge value", value.to_owned(), 0, 256).map_err(as_query)?;
+                Ok((key, value))
+            })
+            .collect::<Result<_, AppError>>()?;
+        let organization = self
+            .organization
+            .map(|id| OrgId::try_from(id).map_err(|e| invalid_query("organization", e)))
+            .transpose()?;
+        let text = match self.q.filter(|q| !q.is_empty()) {
+            Some(q) if q.chars().count() > MAX_SEARCH || q.chars().any(char::is_control) => {
+                return Err(invalid_query(
+                    "q",
+                    format!("expected at most {MAX_SEARCH} printable characters"),
+                ))
+            }
+            q => q,
+        };
+        Ok(AccountQuery {
+            organization,
+            state: self.state,
+            badges,
+            text,
+            after,
+            limit,
+        })
+    }
+}
+
+/// The cursor of the page after `account`.
+pub fn cursor_after(account: &AccountId) -> String {
+    CURSOR.encode(account.as_str())
+}
+
+/// The account a cursor given out by [`cursor_after`] continues after; `field` names the
+/// parameter it came in.
+pub fn cursor(field: &str, raw: &str) -> Result<AccountId, AppError> {
+    CURSOR
+        .decode(raw)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|id| AccountId::try_from(id).ok())
+        .ok_or_else(|| invalid_query(field, "not a cursor this API gave out"))
+}
+
+/// A listing parameter that is not as it should be.
+pub fn invalid_query(field: &str, message: impl std::fmt::Display) -> AppError {
+    AppError::Invalid {
+        code: "invalid_query",
+        message: format!("{field}: {message}"),
+    }
+}
+
+/// A checked field's error, as a listing parameter's.
+fn as_query(e: AppError) -> AppError {
+    AppError::Invalid {
+        code: "invalid_query",
+        message: e.to_string(),
+    }
 }

@@ -2,14 +2,16 @@
 
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
+use serde::Deserialize;
 
 use crate::domain::account::{
-    Access, AccessStatus, Account, AccountCommand, AddBadge, AddStandaloneAccount, RemoveBadge,
+    Access, AccessStatus, Account, AccountCommand, AccountEvent, AddBadge, AddStandaloneAccount,
+    RemoveBadge,
 };
 use crate::domain::{AccountId, Actor, OrgId, RoleArn, SessionDuration, SessionName};
 use crate::projections;
-use crate::projections::accounts::{AccountQuery, AccountView};
-use crate::store::{Store, StoredEvent};
+use crate::projections::accounts::{AccountQuery, AccountRow};
+use crate::store::{Store, StoreError, StoredEvent};
 
 use super::{App, AppError};
 
@@ -40,13 +42,13 @@ pub struct AccountRole {
 impl App {
     /// A page of the listing.
     #[tracing::instrument(skip_all)]
-    pub async fn accounts(&self, query: &AccountQuery) -> Result<Vec<AccountView>, AppError> {
+    pub async fn accounts(&self, query: &AccountQuery) -> Result<Vec<AccountRow>, AppError> {
         Ok(projections::accounts::list(self.store().pool(), query).await?)
     }
 
     /// One account of the listing, or 404.
     #[tracing::instrument(skip_all, fields(account_id = %id))]
-    pub async fn account(&self, id: &AccountId) -> Result<AccountView, AppError> {
+    pub async fn account(&self, id: &AccountId) -> Result<AccountRow, AppError> {
         projections::accounts::get(self.store().pool(), id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("account {id}")))
@@ -94,10 +96,10 @@ impl App {
         {
             // Events that change membership name the organization; the others belong to
             // the organization that lists the account now.
-            let named = crate::api::event_data(&event)
-                .get("organization_id")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned);
+            let named = AccountEvent::deserialize(&event.payload)
+                .map_err(StoreError::from)?
+                .organization_named()
+                .map(OrgId::to_string);
             let organization = match named {
                 Some(org) => Some(org),
                 None => {
@@ -122,7 +124,7 @@ impl App {
 
     /// Wakes whenever this process's projector has applied new events.
     pub fn projected_positions(&self) -> tokio::sync::watch::Receiver<i64> {
-        self.inner().projector.positions()
+        self.0.projector.positions()
     }
 
     /// The listing as it was at `at`: the log up to that instant replayed into a scratch
@@ -132,7 +134,7 @@ impl App {
         &self,
         query: &AccountQuery,
         at: DateTime<Utc>,
-    ) -> Result<Vec<AccountView>, AppError> {
+    ) -> Result<Vec<AccountRow>, AppError> {
         let snapshot = Store::scratch().await?;
         projections::replay_until(self.store(), &snapshot, at).await?;
         let accounts = projections::accounts::list(snapshot.pool(), query).await;
@@ -141,7 +143,7 @@ impl App {
     }
 
     /// Whether the badges of the account's organization follow its tags.
-    async fn auto_badge(&self, account: &AccountView) -> Result<bool, AppError> {
+    async fn auto_badge(&self, account: &AccountRow) -> Result<bool, AppError> {
         Ok(match &account.organization_id {
             Some(org) => self.organization(org).await?.filters.auto_badge,
             None => false,
@@ -154,8 +156,12 @@ impl App {
         id: &AccountId,
         commands: &[AccountCommand],
     ) -> Result<(), AppError> {
-        let inner = self.inner();
-        inner.accounts.execute(id.as_str(), commands, actor).await?;
+        let inner = &self.0;
+        inner
+            .commands
+            .accounts()
+            .execute(id.as_str(), commands, actor)
+            .await?;
         inner.projector.catch_up().await?;
         Ok(())
     }
@@ -168,7 +174,7 @@ impl App {
         id: &AccountId,
         key: String,
         value: String,
-    ) -> Result<AccountView, AppError> {
+    ) -> Result<AccountRow, AppError> {
         let account = self.account(id).await?;
         let auto_badge = self.auto_badge(&account).await?;
         let add = AccountCommand::AddBadge(AddBadge {
@@ -197,7 +203,9 @@ impl App {
     /// Assumes a standalone account's role, so that a wrong one is refused before it is
     /// stored; the outcome becomes the account's access status.
     async fn check_account_role(&self, role: &AccountRole) -> Result<Access, AppError> {
-        self.assume(&role.role_arn, &role.session_name, role.duration_seconds)
+        self.0
+            .aws
+            .assume(&role.role_arn, &role.session_name, role.duration_seconds)
             .await
             .map_err(|e| {
                 AppError::aws_step(
@@ -224,7 +232,7 @@ impl App {
         id: &AccountId,
         name: String,
         role: AccountRole,
-    ) -> Result<AccountView, AppError> {
+    ) -> Result<AccountRow, AppError> {
         if let Ok(existing) = self.account(id).await {
             // Refuse before touching AWS; the aggregate decides again on the way in.
             if let Some(org) = existing.organization_id {
@@ -236,7 +244,7 @@ impl App {
         let access = self.check_account_role(&role).await?;
         let add = AccountCommand::AddStandaloneAccount(AddStandaloneAccount {
             name,
-            credentials: self.inner().keys.seal_json(&role),
+            credentials: self.0.keys.seal_json(&role),
         });
         self.execute_on_account(actor, id, &[add, AccountCommand::RecordAccessCheck(access)])
             .await?;
@@ -250,13 +258,13 @@ impl App {
         actor: &Actor,
         id: &AccountId,
         role: AccountRole,
-    ) -> Result<AccountView, AppError> {
+    ) -> Result<AccountRow, AppError> {
         let account = self.account(id).await?;
         if let Some(org) = account.organization_id {
             return Err(crate::domain::account::AccountError::ManagedByOrganization(org).into());
         }
         let access = self.check_account_role(&role).await?;
-        let replace = AccountCommand::ReplaceAccountCredentials(self.inner().keys.seal_json(&role));
+        let replace = AccountCommand::ReplaceAccountCredentials(self.0.keys.seal_json(&role));
         self.execute_on_account(
             actor,
             id,

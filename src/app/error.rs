@@ -6,6 +6,7 @@ use crate::domain::account::AccountError;
 use crate::domain::organization::OrganizationError;
 use crate::domain::InvalidValue;
 use crate::domain::RoleArn;
+use crate::harvest::HarvestError;
 use crate::store::StoreError;
 
 /// Every way a use case can fail, each with a stable code that REST and GraphQL show.
@@ -164,6 +165,18 @@ impl<E: std::error::Error + Into<AppError>> From<AggregateError<E>> for AppError
                 tracing::error!(error = %other, "event store failure");
                 Self::Unexpected(other.to_string())
             }
+        }
+    }
+}
+
+impl From<HarvestError> for AppError {
+    fn from(e: HarvestError) -> Self {
+        match e {
+            HarvestError::NotRegistered(id) => Self::NotFound(format!("organization {id}")),
+            HarvestError::Store(e) => e.into(),
+            HarvestError::Crypto(e) => e.into(),
+            HarvestError::Account(e) => e.into(),
+            HarvestError::Organization(e) => e.into(),
         }
     }
 }

@@ -1,38 +1,33 @@
 //! The application service: every use case, called alike by REST, GraphQL and the scheduler.
 //! It validates nothing about shapes (the edge did that), looks up outside facts (AWS, the
-//! read model), then hands commands to the aggregates.
+//! read model), then hands commands to the aggregates. Harvests are a use case of their own,
+//! [`Harvester`], which the service starts and waits for.
 
 mod accounts;
-mod commands;
 mod error;
 mod organizations;
 pub mod templates;
 pub mod tokens;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sqlx::Row;
-use tokio::sync::Mutex as AsyncMutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use accounts::{AccountChangeEvent, AccountRole};
-pub use commands::CommandBus;
 pub use error::AppError;
 pub use organizations::{FiltersPatch, OrganizationChange, Registration};
 pub use tokens::{Principal, Role};
 
-use crate::aws::{AssumeRole, AwsApi, AwsError, RoleSession};
-use crate::config::{HarvestSettings, Settings};
-use crate::crypto::{random_token, KeyRing, Sealed, Secret};
-use crate::domain::account::Account;
-use crate::domain::organization::Organization;
-use crate::domain::OrgId;
-use crate::domain::{RoleArn, SessionDuration, SessionName};
-use crate::harvest::runs::LastStart;
+use crate::aws::{Aws, AwsApi};
+use crate::commands::Commands;
+use crate::config::Settings;
+use crate::crypto::{random_token, KeyRing, Secret};
+use crate::harvest::{self, Harvester, Scheduler};
 use crate::projections::Projector;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// Whether asking for a harvest started one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -48,66 +43,69 @@ pub enum HarvestStart {
 #[derive(Clone)]
 pub struct App(Arc<Inner>);
 
-pub(crate) struct Inner {
-    pub(crate) store: Store,
-    pub(crate) keys: KeyRing,
-    pub(crate) aws: Arc<dyn AwsApi>,
-    pub(crate) external_id: Secret<String>,
-    pub(crate) organizations: CommandBus<Organization>,
-    pub(crate) accounts: CommandBus<Account>,
-    pub(crate) projector: Projector,
-    pub(crate) harvest: HarvestSettings,
+struct Inner {
+    store: Store,
+    keys: Arc<KeyRing>,
+    aws: Aws,
+    commands: Arc<Commands>,
+    projector: Arc<Projector>,
+    harvester: Harvester,
     trusted_principal: Option<String>,
-    harvest_locks: Mutex<HashMap<OrgId, Arc<AsyncMutex<()>>>>,
-    // Organizations asked to harvest while one ran: the running one goes again when done, so
-    // a filter change made meanwhile is never left to the next interval.
-    reruns: Mutex<HashSet<OrgId>>,
-    tasks: TaskTracker,
-    // Harvests run on the daemon's runtime, not on the HTTP worker that asked for them.
-    runtime: tokio::runtime::Handle,
-    pub(crate) shutdown: CancellationToken,
-    scheduling: std::sync::atomic::AtomicBool,
+    // Whether this instance schedules harvests now; the scheduler says.
+    scheduling: Arc<AtomicBool>,
     // Valid tokens by hash: a token, once made, stays valid (none is ever revoked).
     principals: Mutex<HashMap<String, Principal>>,
 }
 
 impl App {
-    /// Wires the service over a migrated store and brings the read tables up to date.
+    /// Wires the service over a migrated store and brings the read tables up to date. Its
+    /// background work (change announcements, harvests) is spawned on `tasks` and stops when
+    /// `shutdown` is cancelled.
     pub async fn new(
         store: Store,
         keys: KeyRing,
         aws: Arc<dyn AwsApi>,
         settings: &Settings,
+        shutdown: CancellationToken,
+        tasks: TaskTracker,
     ) -> Result<Self, AppError> {
         let external_id = load_or_create_external_id(&store, &keys).await?;
-        tokio::spawn({
+        let keys = Arc::new(keys);
+        tasks.spawn({
             let store = store.clone();
-            async move { store.follow_changes().await }
+            let shutdown = shutdown.clone();
+            async move {
+                tokio::select! {
+                    () = store.follow_changes() => {}
+                    () = shutdown.cancelled() => {}
+                }
+            }
         });
-        let projector = Projector::new(store.clone());
+        let projector = Arc::new(Projector::new(store.clone()));
         projector.catch_up().await?;
+        let aws = Aws::new(aws, external_id);
+        let commands = Arc::new(Commands::new(&store));
+        let harvester = Harvester::new(harvest::Parts {
+            aws: aws.clone(),
+            keys: keys.clone(),
+            store: store.clone(),
+            commands: commands.clone(),
+            projector: projector.clone(),
+            settings: settings.harvest.clone(),
+            tasks,
+            shutdown,
+        });
         Ok(Self(Arc::new(Inner {
-            organizations: CommandBus::new(&store),
-            accounts: CommandBus::new(&store),
-            projector,
             store,
             keys,
             aws,
-            external_id,
-            harvest: settings.harvest.clone(),
+            commands,
+            projector,
+            harvester,
             trusted_principal: settings.aws_trusted_principal().map(str::to_owned),
-            harvest_locks: Mutex::new(HashMap::new()),
-            reruns: Mutex::new(HashSet::new()),
-            tasks: TaskTracker::new(),
-            runtime: tokio::runtime::Handle::current(),
-            shutdown: CancellationToken::new(),
-            scheduling: std::sync::atomic::AtomicBool::new(false),
+            scheduling: Arc::default(),
             principals: Mutex::default(),
         })))
-    }
-
-    pub(crate) fn inner(&self) -> &Inner {
-        &self.0
     }
 
     /// The store behind the service.
@@ -117,40 +115,27 @@ impl App {
 
     /// The installation's external ID (R1), for admins only.
     pub fn external_id(&self) -> &Secret<String> {
-        &self.0.external_id
+        self.0.aws.external_id()
     }
 
     /// A role template with this installation's external ID and trusted principal.
     pub fn role_template(&self, template: templates::Template) -> String {
         templates::render(
             template,
-            self.0.external_id.expose(),
+            self.external_id().expose(),
             self.0.trusted_principal.as_deref(),
         )
-    }
-
-    /// Assumes a role with the daemon's own credentials and the installation's external ID.
-    pub(crate) async fn assume(
-        &self,
-        role_arn: &RoleArn,
-        session_name: &SessionName,
-        duration: SessionDuration,
-    ) -> Result<RoleSession, AwsError> {
-        self.0
-            .aws
-            .assume_role(AssumeRole {
-                role_arn,
-                session_name,
-                duration,
-                external_id: &self.0.external_id,
-            })
-            .await
     }
 
     /// Counts the changes to what the API reads; what was read at one count is still true
     /// while it stays (see [`Store::version`]).
     pub fn version(&self) -> u64 {
         self.0.store.version()
+    }
+
+    /// Whether the store answers.
+    pub async fn ready(&self) -> Result<(), AppError> {
+        Ok(self.0.store.ping().await?)
     }
 
     /// The holder of `token`, or 401.
@@ -167,106 +152,19 @@ impl App {
         Ok(principal)
     }
 
-    /// Starts a harvest in the background unless one of the organization is running, in
-    /// which case that one runs once more when it ends; returns whether it started one.
-    pub(crate) fn start_harvest(&self, id: &OrgId) -> bool {
-        self.spawn_harvest(id, None)
-    }
-
-    /// Starts a scheduled harvest: once it holds the organization's lock it runs only if no
-    /// harvest started since the scheduler saw `last_start`, on this instance or another.
-    pub(crate) fn start_scheduled_harvest(&self, id: &OrgId, seen: LastStart) -> bool {
-        self.spawn_harvest(id, Some(seen))
-    }
-
-    fn spawn_harvest(&self, id: &OrgId, seen_start: Option<LastStart>) -> bool {
-        let mut reruns = self.0.reruns.lock().expect("rerun set poisoned");
-        let Ok(running) = self.harvest_lock(id).try_lock_owned() else {
-            reruns.insert(id.clone());
-            return false;
-        };
-        drop(reruns);
-        let app = self.clone();
-        let id = id.clone();
-        let harvest = async move {
-            let mut running = running;
-            loop {
-                // Another instance may be harvesting it: then this run is not needed.
-                match app.store().lock_harvest(&id, false).await {
-                    Ok(Some(_across_instances)) => {
-                        let outcome = match seen_start {
-                            Some(seen) => {
-                                crate::harvest::run_if_not_started_since(&app, &id, seen).await
-                            }
-                            None => crate::harvest::run(&app, &id).await,
-                        };
-                        if let Err(e) = outcome {
-                            tracing::error!(org_id = %id, error = %e, "harvest could not run");
-                        }
-                    }
-                    Ok(None) => tracing::debug!(org_id = %id, "another instance harvests it"),
-                    Err(e) => tracing::error!(org_id = %id, error = %e, "harvest could not run"),
-                }
-                match app.finish_harvest(&id, running) {
-                    Some(again) => running = again,
-                    None => return,
-                }
-            }
-        };
-        self.0.tasks.spawn_on(harvest, &self.0.runtime);
-        true
-    }
-
-    /// Ends a harvest: hands the lock back when a rerun was asked for meanwhile, else frees
-    /// it. Both happen under the rerun set's lock, so no request falls between them.
-    fn finish_harvest(
-        &self,
-        id: &OrgId,
-        running: tokio::sync::OwnedMutexGuard<()>,
-    ) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        let mut reruns = self.0.reruns.lock().expect("rerun set poisoned");
-        if reruns.remove(id) && !self.0.shutdown.is_cancelled() {
-            return Some(running);
-        }
-        drop(running);
-        None
-    }
-
-    /// Whether a harvest of the organization runs in this process now.
-    pub(crate) fn is_harvesting(&self, id: &OrgId) -> bool {
-        self.harvest_lock(id).try_lock().is_err()
-    }
-
-    fn harvest_lock(&self, id: &OrgId) -> Arc<AsyncMutex<()>> {
-        let mut locks = self
-            .0
-            .harvest_locks
-            .lock()
-            .expect("harvest lock map poisoned");
-        locks.entry(id.clone()).or_default().clone()
+    /// The scheduler of this instance's harvests.
+    pub fn scheduler(&self) -> Scheduler {
+        Scheduler::new(self.0.harvester.clone(), self.0.scheduling.clone())
     }
 
     /// Whether this instance schedules harvests now.
     pub fn is_scheduling(&self) -> bool {
-        self.0.scheduling.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    pub(crate) fn set_scheduling(&self, leading: bool) {
-        self.0
-            .scheduling
-            .store(leading, std::sync::atomic::Ordering::SeqCst);
+        self.0.scheduling.load(Ordering::SeqCst)
     }
 
     /// Applies events the read tables miss.
     pub async fn catch_up(&self) -> Result<usize, AppError> {
         Ok(self.0.projector.catch_up().await?)
-    }
-
-    /// Asks running harvests to stop at their next safe point and waits for them.
-    pub async fn shutdown(&self) {
-        self.0.shutdown.cancel();
-        self.0.tasks.close();
-        self.0.tasks.wait().await;
     }
 }
 
@@ -275,27 +173,13 @@ async fn load_or_create_external_id(
     store: &Store,
     keys: &KeyRing,
 ) -> Result<Secret<String>, AppError> {
-    let read = || async {
-        let row = sqlx::query("SELECT value FROM settings WHERE key = 'external_id'")
-            .fetch_optional(store.pool())
-            .await
-            .map_err(StoreError::from)?;
-        row.map(|r| r.try_get::<String, _>("value").map(Sealed::from_stored))
-            .transpose()
-            .map_err(StoreError::from)
-    };
-    if read().await?.is_none() {
-        let sealed = keys.seal(random_token(48).as_bytes());
-        // Instances sharing a store race here; the first insert wins and all read it back.
-        sqlx::query(
-            "INSERT INTO settings (key, value) VALUES ('external_id', $1) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(sealed.as_str())
-        .execute(store.pool())
-        .await
-        .map_err(StoreError::from)?;
+    if store.external_id().await?.is_none() {
+        store
+            .keep_external_id(&keys.seal(random_token(48).as_bytes()))
+            .await?;
     }
-    let sealed = read()
+    let sealed = store
+        .external_id()
         .await?
         .ok_or_else(|| AppError::Unexpected("external ID missing after insert".into()))?;
     let bytes = keys.open(&sealed)?;

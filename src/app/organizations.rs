@@ -8,7 +8,8 @@ use crate::domain::organization::{
 };
 use crate::domain::{Actor, OrgId, ParentId};
 use crate::projections;
-use crate::projections::organizations::OrganizationView;
+use crate::projections::organizations::OrganizationRow;
+use crate::store::harvest_runs;
 
 use super::{App, AppError, HarvestStart};
 
@@ -73,20 +74,13 @@ impl App {
         &self,
         credentials: &Credentials,
     ) -> Result<OrganizationInfo, AppError> {
-        let inner = self.inner();
+        let aws = &self.0.aws;
         let org_role = &credentials.org_role;
-        let session = self
-            .assume(
-                &org_role.role_arn,
-                &org_role.session_name,
-                org_role.duration_seconds,
-            )
-            .await
-            .map_err(|e| {
-                AppError::aws_step("assume_role_failed", &e, &org_role.role_arn, "the org role")
-            })?;
-        let info = inner
-            .aws
+        let session = aws.assume_org_role(org_role).await.map_err(|e| {
+            AppError::aws_step("assume_role_failed", &e, &org_role.role_arn, "the org role")
+        })?;
+        let info = aws
+            .api()
             .describe_organization(&session)
             .await
             .map_err(|e| {
@@ -108,8 +102,8 @@ impl App {
                 ),
             ));
         }
-        let denied = inner
-            .aws
+        let denied = aws
+            .api()
             .denied_actions(&session, &org_role.role_arn, actions::ORGANIZATION_HARVEST)
             .await
             .map_err(|e| {
@@ -137,8 +131,8 @@ impl App {
         &self,
         actor: &Actor,
         registration: Registration,
-    ) -> Result<OrganizationView, AppError> {
-        let inner = self.inner();
+    ) -> Result<OrganizationRow, AppError> {
+        let inner = &self.0;
         let info = self.check_org_role(&registration.credentials).await?;
         tracing::Span::current().record("org_id", info.id.as_str());
         let command = OrganizationCommand::Register(RegisterOrganization {
@@ -149,11 +143,12 @@ impl App {
             filters: registration.filters,
         });
         inner
-            .organizations
+            .commands
+            .organizations()
             .execute(info.id.as_str(), &[command], actor)
             .await?;
         inner.projector.catch_up().await?;
-        self.start_harvest(&info.id);
+        inner.harvester.start(&info.id);
         self.organization(&info.id).await
     }
 
@@ -166,8 +161,8 @@ impl App {
         actor: &Actor,
         id: &OrgId,
         change: OrganizationChange,
-    ) -> Result<OrganizationView, AppError> {
-        let inner = self.inner();
+    ) -> Result<OrganizationRow, AppError> {
+        let inner = &self.0;
         let current = self.organization(id).await?;
         let mut commands = Vec::new();
         if let Some(credentials) = &change.credentials {
@@ -194,17 +189,45 @@ impl App {
             }));
         }
         let appended = inner
-            .organizations
+            .commands
+            .organizations()
             .execute(id.as_str(), &commands, actor)
             .await?;
         inner.projector.catch_up().await?;
         if let Some(filters) = filters.filter(|f| *f != current.filters) {
+            if filters.auto_badge != current.filters.auto_badge {
+                self.switch_auto_badge(actor, id, filters.auto_badge)
+                    .await?;
+            }
             self.remove_out_of_filters(actor, id, &filters).await?;
         }
         if appended > 0 {
-            self.start_harvest(id);
+            inner.harvester.start(id);
         }
         self.organization(id).await
+    }
+
+    /// Tells every account of the organization that its tag badges are switched on or off
+    /// (R10), so that each account's history and badges say so.
+    async fn switch_auto_badge(
+        &self,
+        actor: &Actor,
+        id: &OrgId,
+        auto_badge: bool,
+    ) -> Result<(), AppError> {
+        let inner = &self.0;
+        let accounts = projections::accounts::of_organization(inner.store.pool(), id).await?;
+        let work = accounts.into_iter().map(|account| {
+            let switch = AccountCommand::SwitchAutoBadge(auto_badge);
+            (account.account_id.to_string(), vec![switch])
+        });
+        inner
+            .commands
+            .accounts()
+            .execute_each(work, actor, &inner.projector)
+            .await?;
+        inner.projector.catch_up().await?;
+        Ok(())
     }
 
     /// Removes the listed accounts that `filters` leave out, from what the read model knows,
@@ -215,7 +238,7 @@ impl App {
         id: &OrgId,
         filters: &Filters,
     ) -> Result<(), AppError> {
-        let inner = self.inner();
+        let inner = &self.0;
         for account in projections::accounts::of_organization(inner.store.pool(), id).await? {
             let reason = if !filters.in_scope(&account.name, &account.org_path) {
                 RemovalReason::Excluded
@@ -229,7 +252,8 @@ impl App {
                 reason,
             });
             inner
-                .accounts
+                .commands
+                .accounts()
                 .execute(account.account_id.as_str(), &[remove], actor)
                 .await?;
         }
@@ -237,41 +261,46 @@ impl App {
         Ok(())
     }
 
-    /// Removes an organization and its accounts from the listing; their history stays.
+    /// Removes an organization and its accounts from the listing; their history stays. No
+    /// harvest of it runs meanwhile, here or on another instance.
     #[tracing::instrument(skip_all, fields(org_id = %id))]
     pub async fn remove_organization(&self, actor: &Actor, id: &OrgId) -> Result<(), AppError> {
-        let inner = self.inner();
+        let inner = &self.0;
         self.organization(id).await?;
-        let lock = self.harvest_lock(id);
-        let _no_harvest = lock.lock().await;
-        let _nor_elsewhere = self.store().lock_harvest(id, true).await?;
-        for account in projections::accounts::of_organization(inner.store.pool(), id).await? {
-            let remove = AccountCommand::RemoveAccount(RemoveAccount {
-                organization_id: id.clone(),
-                reason: RemovalReason::OrganizationRemoved,
-            });
+        let removal = async {
+            let accounts = projections::accounts::of_organization(inner.store.pool(), id).await?;
+            for account in accounts {
+                let remove = AccountCommand::RemoveAccount(RemoveAccount {
+                    organization_id: id.clone(),
+                    reason: RemovalReason::OrganizationRemoved,
+                });
+                inner
+                    .commands
+                    .accounts()
+                    .execute(account.account_id.as_str(), &[remove], actor)
+                    .await?;
+            }
             inner
-                .accounts
-                .execute(account.account_id.as_str(), &[remove], actor)
+                .commands
+                .organizations()
+                .execute(id.as_str(), &[OrganizationCommand::Remove], actor)
                 .await?;
-        }
-        inner
-            .organizations
-            .execute(id.as_str(), &[OrganizationCommand::Remove], actor)
-            .await?;
-        inner.projector.catch_up().await?;
-        Ok(())
+            inner.projector.catch_up().await?;
+            harvest_runs::forget(inner.store.pool(), id).await?;
+            Ok::<_, AppError>(())
+        };
+        inner.harvester.without_harvest(id, removal).await?
     }
 
     /// Every registered organization.
     #[tracing::instrument(skip_all)]
-    pub async fn organizations(&self) -> Result<Vec<OrganizationView>, AppError> {
+    pub async fn organizations(&self) -> Result<Vec<OrganizationRow>, AppError> {
         Ok(projections::organizations::list(self.store().pool()).await?)
     }
 
     /// One organization, or 404.
     #[tracing::instrument(skip_all, fields(org_id = %id))]
-    pub async fn organization(&self, id: &OrgId) -> Result<OrganizationView, AppError> {
+    pub async fn organization(&self, id: &OrgId) -> Result<OrganizationRow, AppError> {
         projections::organizations::get(self.store().pool(), id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("organization {id}")))
@@ -281,7 +310,7 @@ impl App {
     #[tracing::instrument(skip_all, fields(org_id = %id))]
     pub async fn request_harvest(&self, id: &OrgId) -> Result<HarvestStart, AppError> {
         self.organization(id).await?;
-        Ok(if self.start_harvest(id) {
+        Ok(if self.0.harvester.start(id) {
             HarvestStart::Started
         } else {
             HarvestStart::AlreadyRunning
@@ -290,17 +319,9 @@ impl App {
 
     /// Waits for a running harvest, runs one more, and answers the organization after it.
     #[tracing::instrument(skip_all, fields(org_id = %id))]
-    pub async fn harvest_now(&self, id: &OrgId) -> Result<OrganizationView, AppError> {
+    pub async fn harvest_now(&self, id: &OrgId) -> Result<OrganizationRow, AppError> {
         self.organization(id).await?;
-        let running = self.harvest_lock(id).lock_owned().await;
-        let across_instances = self.store().lock_harvest(id, true).await?;
-        let outcome = crate::harvest::run(self, id).await;
-        drop(across_instances);
-        if let Some(running) = self.finish_harvest(id, running) {
-            drop(running);
-            self.start_harvest(id);
-        }
-        outcome?;
+        self.0.harvester.run_now(id).await?;
         self.organization(id).await
     }
 }

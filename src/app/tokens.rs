@@ -5,10 +5,10 @@ use std::path::Path;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 
 use crate::crypto::{random_token, write_private, Secret};
-use crate::store::{timestamp, StoreError};
+use crate::store::{tokens, StoreError};
 
 use super::AppError;
 
@@ -54,19 +54,8 @@ pub async fn create(pool: &AnyPool, role: Role, name: &str) -> Result<Secret<Str
         });
     }
     let token = format!("osk_{}", random_token(40));
-    let inserted = sqlx::query(
-        "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (name) DO NOTHING",
-    )
-    .bind(name)
-    .bind(role.as_str())
-    .bind(hash(&token))
-    .bind(timestamp(Utc::now()))
-    .execute(pool)
-    .await
-    .map_err(StoreError::from)?
-    .rows_affected();
-    if inserted == 0 {
+    let inserted = tokens::insert(pool, name, role.as_str(), &hash(&token), Utc::now()).await?;
+    if !inserted {
         return Err(AppError::Conflict {
             code: "token_name_taken",
             message: format!("a token named {name:?} exists already"),
@@ -80,32 +69,21 @@ pub(super) async fn authenticate(
     pool: &AnyPool,
     hash: &str,
 ) -> Result<Option<Principal>, StoreError> {
-    let row = sqlx::query("SELECT name, role FROM api_tokens WHERE token_hash = $1")
-        .bind(hash)
-        .fetch_optional(pool)
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let role: String = row.try_get("role")?;
+    let Some((name, role)) = tokens::find(pool, hash).await? else {
+        return Ok(None);
+    };
     let role = match role.as_str() {
         "admin" => Role::Admin,
         "viewer" => Role::Viewer,
         other => return Err(StoreError::Malformed(format!("token role {other:?}"))),
     };
-    Ok(Some(Principal {
-        name: row.try_get("name")?,
-        role,
-    }))
+    Ok(Some(Principal { name, role }))
 }
 
 /// On a store with no token yet, creates an admin token and writes it to `file` (mode 0600).
 /// Returns whether it did.
 pub async fn create_initial_admin(pool: &AnyPool, file: &Path) -> Result<bool, AppError> {
-    let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM api_tokens")
-        .fetch_one(pool)
-        .await
-        .map_err(StoreError::from)?
-        .try_get("n")
-        .map_err(StoreError::from)?;
+    let count = tokens::count(pool).await?;
     if count > 0 {
         return Ok(false);
     }

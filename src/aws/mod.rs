@@ -6,11 +6,13 @@ pub mod actions;
 mod sdk;
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::crypto::Secret;
 use crate::domain::account::Tags;
+use crate::domain::organization::OrgRole;
 use crate::domain::{
     AccountId, AccountState, OrgId, OrgPath, RoleArn, SessionDuration, SessionName,
 };
@@ -122,4 +124,55 @@ pub trait AwsApi: Send + Sync + 'static {
         session: &RoleSession,
         concurrency: usize,
     ) -> Result<Vec<ListedAccount>, AwsError>;
+}
+
+/// The AWS calls orgsync makes, with the installation's external ID (R1): every role is
+/// assumed with the daemon's own credentials and that ID. Cheap to clone.
+#[derive(Clone)]
+pub struct Aws {
+    api: Arc<dyn AwsApi>,
+    external_id: Arc<Secret<String>>,
+}
+
+impl Aws {
+    /// `api` with `external_id` for every role it assumes.
+    pub fn new(api: Arc<dyn AwsApi>, external_id: Secret<String>) -> Self {
+        Self {
+            api,
+            external_id: Arc::new(external_id),
+        }
+    }
+
+    /// The calls themselves.
+    pub fn api(&self) -> &dyn AwsApi {
+        self.api.as_ref()
+    }
+
+    /// The installation's external ID, for admins only.
+    pub fn external_id(&self) -> &Secret<String> {
+        &self.external_id
+    }
+
+    /// Assumes a role with the external ID.
+    pub async fn assume(
+        &self,
+        role_arn: &RoleArn,
+        session_name: &SessionName,
+        duration: SessionDuration,
+    ) -> Result<RoleSession, AwsError> {
+        self.api
+            .assume_role(AssumeRole {
+                role_arn,
+                session_name,
+                duration,
+                external_id: &self.external_id,
+            })
+            .await
+    }
+
+    /// Assumes an organization's org role.
+    pub async fn assume_org_role(&self, role: &OrgRole) -> Result<RoleSession, AwsError> {
+        self.assume(&role.role_arn, &role.session_name, role.duration_seconds)
+            .await
+    }
 }

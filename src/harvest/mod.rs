@@ -1,455 +1,243 @@
-//! Harvests: one pass over an organization (assume the org role, list the whole tree with
-//! tags, then turn what changed into account commands), and the scheduler that starts them.
+//! Harvests, as a use case of their own: [`Harvester`] runs one pass over an organization at a
+//! time (R5), reruns it when asked again meanwhile, and is handed everything it uses when it
+//! is made: AWS, the key ring, the command side, the projector and its settings. The
+//! [`Scheduler`] starts the passes that are due.
 //!
-//! A listing that fails or stops partway changes no membership (R8): accounts are only marked
-//! gone after AWS answered every page. Accounts out of the organization's scope (R6) or
-//! suspended with `auto_remove_suspended` (R7) leave the listing; every other account's
-//! member role is assumed (R4). Accounts whose facts and access equal the read model get no
-//! command at all, so a harvest that saw nothing new appends nothing (I3).
+//! A pass (`pass.rs`) assumes the org role, lists the whole tree with tags, then turns what
+//! changed into account commands; see there for R4, R6, R7, R8 and I3.
 
-pub(crate) mod runs;
+mod pass;
 mod scheduler;
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
-use futures::StreamExt;
-use sqlx::AnyPool;
+use cqrs_es::AggregateError;
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use scheduler::Scheduler;
 
-use crate::app::{App, AppError};
-use crate::aws::{actions, ListedAccount, RoleSession};
-use crate::domain::account::{
-    Access, AccessStatus, AccountCommand, RecordAccountGone, RecordAccountSeen, RemovalReason,
-    RemoveAccount, TagChanged, Tags,
-};
-use crate::domain::organization::{
-    Credentials, Filters, HarvestOutcome, OrganizationCommand, RecordHarvest,
-};
-use crate::domain::{AccountId, AccountState, Actor, OrgId, OrgPath, RoleArn};
+use crate::aws::Aws;
+use crate::commands::Commands;
+use crate::config::HarvestSettings;
+use crate::crypto::{CryptoError, KeyRing};
+use crate::domain::account::AccountError;
+use crate::domain::organization::OrganizationError;
+use crate::domain::OrgId;
 use crate::metrics::METRICS;
-use crate::projections::accounts::{self, AccountQuery};
-use crate::projections::organizations::{self, OrganizationRecord};
+use crate::projections::Projector;
+use crate::store::harvest_runs::{self, LastStart};
+use crate::store::{Store, StoreError};
 
-/// Runs one harvest of `org_id`. The caller makes sure no other harvest of it runs. Errors
-/// are the store's; a failed listing is recorded as the harvest's outcome, not returned.
-#[tracing::instrument(skip_all, fields(org_id = %org_id))]
-pub(crate) async fn run(app: &App, org_id: &OrgId) -> Result<(), AppError> {
-    let timer = METRICS
-        .harvest_seconds
-        .with_label_values(&[org_id.as_str()])
-        .start_timer();
-    let result = harvest(app, org_id).await;
-    timer.observe_duration();
-    let outcome = match &result {
-        Ok(Outcome::Completed) => "completed",
-        Ok(Outcome::Failed) => "failed",
-        Err(_) => "error",
-    };
-    METRICS
-        .harvests
-        .with_label_values(&[org_id.as_str(), outcome])
-        .inc();
-    result.map(|_| ())
+/// Why a harvest could not run to an outcome. A listing AWS refused is an outcome (the
+/// harvest failed, and says so), not one of these.
+#[derive(Debug, thiserror::Error)]
+pub enum HarvestError {
+    /// The organization is not registered.
+    #[error("organization {0} is not registered")]
+    NotRegistered(OrgId),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The organization's credentials could not be opened.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// An account command failed.
+    #[error(transparent)]
+    Account(#[from] AggregateError<AccountError>),
+    /// The organization's command failed.
+    #[error(transparent)]
+    Organization(#[from] AggregateError<OrganizationError>),
 }
 
-/// Runs a harvest unless the organization's harvest record changed since the scheduler read
-/// it as `seen` (another harvest started or ended meanwhile): the check and the run happen
-/// under the organization's lock, so instances never double up.
-pub(crate) async fn run_if_not_started_since(
-    app: &App,
-    org_id: &OrgId,
-    seen: runs::LastStart,
-) -> Result<(), AppError> {
-    let current = runs::last_start(app.store().pool(), org_id).await?;
-    if current != seen {
-        tracing::debug!(org_id = %org_id, "harvested meanwhile");
-        return Ok(());
+/// Runs harvests; cheap to clone.
+#[derive(Clone)]
+pub struct Harvester(Arc<Inner>);
+
+struct Inner {
+    aws: Aws,
+    keys: Arc<KeyRing>,
+    store: Store,
+    commands: Arc<Commands>,
+    projector: Arc<Projector>,
+    settings: HarvestSettings,
+    // One pass per organization at a time in this process; the store's lock guards across
+    // processes.
+    locks: Mutex<HashMap<OrgId, Arc<AsyncMutex<()>>>>,
+    // Organizations asked to harvest while one ran: the running one goes again when done, so
+    // a filter change made meanwhile is never left to the next interval.
+    reruns: Mutex<HashSet<OrgId>>,
+    tasks: TaskTracker,
+    // Harvests run on the daemon's runtime, not on the HTTP worker that asked for them.
+    runtime: tokio::runtime::Handle,
+    shutdown: CancellationToken,
+}
+
+/// What a [`Harvester`] is made of.
+pub struct Parts {
+    /// AWS, with the external ID.
+    pub aws: Aws,
+    /// The key ring that opens the organizations' credentials.
+    pub keys: Arc<KeyRing>,
+    /// The store.
+    pub store: Store,
+    /// The command side.
+    pub commands: Arc<Commands>,
+    /// The projector that keeps the read tables up to date.
+    pub projector: Arc<Projector>,
+    /// The harvest settings.
+    pub settings: HarvestSettings,
+    /// Where harvests are spawned, so that stopping waits for them.
+    pub tasks: TaskTracker,
+    /// Cancelled when the daemon stops: a pass still reading AWS is then abandoned.
+    pub shutdown: CancellationToken,
+}
+
+impl Harvester {
+    /// A harvester of `parts`, spawning its harvests on the current runtime.
+    pub fn new(parts: Parts) -> Self {
+        Self(Arc::new(Inner {
+            aws: parts.aws,
+            keys: parts.keys,
+            store: parts.store,
+            commands: parts.commands,
+            projector: parts.projector,
+            settings: parts.settings,
+            locks: Mutex::default(),
+            reruns: Mutex::default(),
+            tasks: parts.tasks,
+            runtime: tokio::runtime::Handle::current(),
+            shutdown: parts.shutdown,
+        }))
     }
-    run(app, org_id).await
-}
 
-/// How a harvest that ran to its end came out.
-enum Outcome {
-    Completed,
-    Failed,
-}
+    /// Starts a harvest in the background unless one of the organization is running, in
+    /// which case that one runs once more when it ends; returns whether it started one.
+    pub fn start(&self, id: &OrgId) -> bool {
+        self.spawn(id, None)
+    }
 
-async fn harvest(app: &App, org_id: &OrgId) -> Result<Outcome, AppError> {
-    let inner = app.inner();
-    let pool = inner.store.pool();
-    inner.projector.catch_up().await?;
-    let org = organizations::record(pool, org_id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("organization {org_id}")))?;
-    let actor = Actor::harvest(org_id);
-    runs::started(pool, org_id, Utc::now()).await?;
+    /// Starts a scheduled harvest: once it holds the organization's lock it runs only if no
+    /// harvest started since the scheduler saw `seen`, on this instance or another.
+    fn start_scheduled(&self, id: &OrgId, seen: LastStart) -> bool {
+        self.spawn(id, Some(seen))
+    }
 
-    let credentials = inner.keys.open_json::<Credentials>(&org.credentials)?;
-    let known = known(pool, org_id).await?;
-    // Reading AWS is abandoned at once when the daemon stops; applying, once begun, finishes,
-    // so a stop never leaves half a membership change behind.
-    let read = async {
-        let listing = Listing::new(&org.filters, list(app, credentials.expose()).await?);
-        let access = check_access(app, credentials.expose(), &listing.kept, &known).await;
-        Ok::<_, String>((listing, access))
-    };
-    let (listing, access) = tokio::select! {
-        read = read => match read {
-            Ok(read) => read,
-            Err(error) => return record_failure(app, org_id, &actor, error).await,
-        },
-        _ = inner.shutdown.cancelled() => {
-            let error = "abandoned before applying: the daemon is stopping".to_owned();
-            return record_failure(app, org_id, &actor, error).await;
-        }
-    };
-    let seen = listing.kept.len();
-    let changes = match apply(app, &org, listing, &known, access, &actor).await {
-        Ok(changes) => changes,
-        Err(e) => {
-            record_failure(app, org_id, &actor, e.to_string()).await?;
-            return Err(e);
-        }
-    };
-    let outcome = HarvestOutcome::Completed {
-        accounts_seen: seen,
-        changes,
-    };
-    inner
-        .organizations
-        .execute(
-            org_id.as_str(),
-            &[OrganizationCommand::RecordHarvest(RecordHarvest {
-                outcome,
-            })],
-            &actor,
-        )
-        .await?;
-    inner.projector.catch_up().await?;
-    runs::completed(&inner.store, org_id, Utc::now(), seen).await?;
-    tracing::info!(accounts = seen, changes, "harvest completed");
-    Ok(Outcome::Completed)
-}
+    fn spawn(&self, id: &OrgId, seen: Option<LastStart>) -> bool {
+        let mut reruns = self.0.reruns.lock().expect("rerun set poisoned");
+        let Ok(running) = self.lock(id).try_lock_owned() else {
+            reruns.insert(id.clone());
+            return false;
+        };
+        drop(reruns);
+        let harvester = self.clone();
+        let id = id.clone();
+        let harvest = async move {
+            let mut running = running;
+            loop {
+                if let Err(e) = harvester.run_across_instances(&id, seen).await {
+                    tracing::error!(org_id = %id, error = %e, "harvest could not run");
+                }
+                match harvester.finish(&id, running) {
+                    Some(again) => running = again,
+                    None => return,
+                }
+            }
+        };
+        self.0.tasks.spawn_on(harvest, &self.0.runtime);
+        true
+    }
 
-/// A complete listing split by the organization's filters.
-struct Listing {
-    /// In scope and not removed for their state: these are listed.
-    kept: Vec<ListedAccount>,
-    /// Listed by AWS but leaving orgsync's listing, and why.
-    dropped: HashMap<AccountId, RemovalReason>,
-}
-
-impl Listing {
-    fn new(filters: &Filters, listed: Vec<ListedAccount>) -> Self {
-        let mut kept = Vec::new();
-        let mut dropped = HashMap::new();
-        for account in listed {
-            if !filters.in_scope(&account.name, &account.org_path) {
-                dropped.insert(account.id, RemovalReason::Excluded);
-            } else if filters.removes(account.state) {
-                dropped.insert(account.id, RemovalReason::Suspended);
-            } else {
-                kept.push(account);
+    /// Runs a pass unless another instance is harvesting the organization, or, for a
+    /// scheduled one, unless its harvest record changed since the scheduler read it as `seen`
+    /// (another harvest started or ended meanwhile): the check and the run happen under the
+    /// organization's lock, so instances never double up.
+    async fn run_across_instances(
+        &self,
+        id: &OrgId,
+        seen: Option<LastStart>,
+    ) -> Result<(), HarvestError> {
+        let Some(_across_instances) = self.0.store.lock_harvest(id, false).await? else {
+            tracing::debug!(org_id = %id, "another instance harvests it");
+            return Ok(());
+        };
+        if let Some(seen) = seen {
+            if harvest_runs::last_start(self.0.store.pool(), id).await? != seen {
+                tracing::debug!(org_id = %id, "harvested meanwhile");
+                return Ok(());
             }
         }
-        Self { kept, dropped }
+        self.run(id).await
     }
-}
 
-/// Assumes the org role and lists every account with its tags.
-async fn list(app: &App, credentials: &Credentials) -> Result<Vec<ListedAccount>, String> {
-    let inner = app.inner();
-    let org_role = &credentials.org_role;
-    let session = app
-        .assume(
-            &org_role.role_arn,
-            &org_role.session_name,
-            org_role.duration_seconds,
-        )
-        .await
-        .map_err(|e| e.redacted(org_role.role_arn.as_str(), "the org role"))?;
-    inner
-        .aws
-        .list_accounts(&session, inner.harvest.concurrency)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// Assumes the member role in every listed account that can be reached (R4), at most
-/// `harvest.concurrency` at a time.
-async fn check_access(
-    app: &App,
-    credentials: &Credentials,
-    accounts: &[ListedAccount],
-    known: &HashMap<AccountId, Known>,
-) -> HashMap<AccountId, Access> {
-    let simulator = Simulator::default();
-    let mut access = HashMap::with_capacity(accounts.len());
-    // A thousand checks at a time: a pending check weighs a kilobyte or two, too much to
-    // hold for every account of the largest organizations at once. They are collected
-    // first because a stream mapping borrowed accounts is not `Send` enough for the
-    // spawned harvest.
-    for chunk in accounts.chunks(1000) {
-        let checks: Vec<_> = chunk
-            .iter()
-            .map(|account| {
-                let previous = known.get(&account.id).map(|known| &known.access);
-                check_member(app, credentials, account, previous, &simulator)
-            })
-            .collect();
-        let checked: Vec<_> = futures::stream::iter(checks)
-            .buffer_unordered(app.inner().harvest.concurrency)
-            .collect()
-            .await;
-        access.extend(checked);
-    }
-    access
-}
-
-/// Suspended and closed accounts would fail by design and are not tried. The member role's
-/// policies are simulated (R15) when the role is first reached, after any access change, and
-/// until a simulation succeeds: IAM's simulator is slow and rate-limited, and policies
-/// seldom change without access changing too.
-async fn check_member(
-    app: &App,
-    credentials: &Credentials,
-    account: &ListedAccount,
-    previous: Option<&Access>,
-    simulator: &Simulator,
-) -> (AccountId, Access) {
-    if !matches!(
-        account.state,
-        AccountState::Active | AccountState::PendingActivation
-    ) {
-        return (account.id.clone(), Access::not_checked());
-    }
-    let member = &credentials.member_role;
-    let role_arn = RoleArn::new(
-        credentials.org_role.role_arn.partition(),
-        &account.id,
-        &member.role_name,
-    );
-    let outcome = app
-        .assume(&role_arn, &member.session_name, member.duration_seconds)
-        .await;
-    let session = match outcome {
-        Ok(session) => session,
-        Err(e) => {
-            let access = Access {
-                status: AccessStatus::AssumeRoleFailed,
-                message: Some(e.redacted(role_arn.as_str(), "the member role")),
-                warnings: Vec::new(),
-                permissions_checked: false,
-            };
-            return (account.id.clone(), access);
+    /// Waits for a running harvest of the organization, runs one more, and returns when it
+    /// ended; one asked for meanwhile starts after it.
+    pub async fn run_now(&self, id: &OrgId) -> Result<(), HarvestError> {
+        let running = self.lock(id).lock_owned().await;
+        let across_instances = self.0.store.lock_harvest(id, true).await?;
+        let outcome = self.run(id).await;
+        drop(across_instances);
+        if let Some(running) = self.finish(id, running) {
+            drop(running);
+            self.start(id);
         }
-    };
-    if let Some(known) = previous.filter(|p| p.status == AccessStatus::Ok && p.permissions_checked)
-    {
-        return (account.id.clone(), known.clone());
+        outcome
     }
-    let (warnings, permissions_checked) = match simulator.simulate(app, &session, &role_arn).await {
-        Ok(denied) => (
-            denied.iter().map(|action| denied_warning(action)).collect(),
-            true,
-        ),
-        Err(failure) => (vec![failure], false),
-    };
-    let access = Access {
-        status: AccessStatus::Ok,
-        message: None,
-        warnings,
-        permissions_checked,
-    };
-    (account.id.clone(), access)
-}
 
-/// IAM's policy simulator for one harvest: after its first failure (throttled, down, or not
-/// implemented, as in emulators) it is left alone for the rest of the harvest, and every
-/// account gets the same warning, so the next harvest, which tries again, sees no change.
-#[derive(Default)]
-struct Simulator {
-    failure: std::sync::Mutex<Option<String>>,
-}
-
-impl Simulator {
-    async fn simulate(
+    /// Holds the organization's harvest lock, here and across instances, while `work` runs:
+    /// no harvest of it runs meanwhile.
+    pub async fn without_harvest<T>(
         &self,
-        app: &App,
-        session: &RoleSession,
-        role_arn: &RoleArn,
-    ) -> Result<Vec<String>, String> {
-        if let Some(failure) = self.failure.lock().expect("simulator poisoned").clone() {
-            return Err(failure);
-        }
-        let simulated = app
-            .inner()
-            .aws
-            .denied_actions(session, role_arn, actions::MEMBER_HARVEST)
-            .await;
-        simulated.map_err(|e| {
-            // Only the operation and AWS's code: messages vary between attempts.
-            let failure = format!(
-                "the member role's permissions could not be checked: {} failed ({})",
-                e.operation,
-                e.code.as_deref().unwrap_or("no error code")
-            );
-            self.failure
-                .lock()
-                .expect("simulator poisoned")
-                .get_or_insert(failure)
-                .clone()
-        })
+        id: &OrgId,
+        work: impl std::future::Future<Output = T>,
+    ) -> Result<T, HarvestError> {
+        let lock = self.lock(id);
+        let _no_harvest = lock.lock().await;
+        let _nor_elsewhere = self.0.store.lock_harvest(id, true).await?;
+        Ok(work.await)
     }
-}
 
-/// A denied action, with the caveat operators need (R15).
-fn denied_warning(action: &str) -> String {
-    format!(
-        "{action} is denied by the member role's policies. An SCP with conditions on global \
-         keys (such as aws:PrincipalArn) can make this warning false: IAM's policy simulator \
-         does not see those keys"
-    )
-}
-
-async fn record_failure(
-    app: &App,
-    org_id: &OrgId,
-    actor: &Actor,
-    error: String,
-) -> Result<Outcome, AppError> {
-    let inner = app.inner();
-    tracing::warn!(%error, "harvest failed");
-    let outcome = HarvestOutcome::Failed {
-        error: error.clone(),
-    };
-    inner
-        .organizations
-        .execute(
-            org_id.as_str(),
-            &[OrganizationCommand::RecordHarvest(RecordHarvest {
-                outcome,
-            })],
-            actor,
-        )
-        .await?;
-    inner.projector.catch_up().await?;
-    runs::failed(inner.store.pool(), org_id, Utc::now(), &error).await?;
-    Ok(Outcome::Failed)
-}
-
-/// What a harvest compares of an account the read model lists: a digest of its facts and
-/// its access, small enough to hold for every account of the largest organization.
-struct Known {
-    facts: u64,
-    access: Access,
-}
-
-/// A digest of what a listing says of an account; equal facts give equal digests.
-fn facts(
-    name: &str,
-    email: Option<&str>,
-    state: Option<AccountState>,
-    org_path: &OrgPath,
-    tags: &Tags,
-) -> u64 {
-    let mut hasher = std::hash::DefaultHasher::new();
-    (name, email, state, org_path, tags).hash(&mut hasher);
-    hasher.finish()
-}
-
-/// The accounts the read model lists for `org_id`, read a page at a time.
-async fn known(pool: &AnyPool, org_id: &OrgId) -> Result<HashMap<AccountId, Known>, AppError> {
-    let mut known = HashMap::new();
-    let mut query = AccountQuery {
-        organization: Some(org_id.clone()),
-        limit: 1000,
-        ..AccountQuery::default()
-    };
-    loop {
-        let page = accounts::list(pool, &query).await?;
-        let last_page = (page.len() as i64) < query.limit;
-        query.after = page.last().map(|view| view.account_id.clone());
-        for view in page {
-            let facts = facts(
-                &view.name,
-                view.email.as_deref(),
-                view.state,
-                &view.org_path,
-                &view.tags,
-            );
-            let access = view.access;
-            known.insert(view.account_id, Known { facts, access });
-        }
-        if last_page {
-            return Ok(known);
-        }
-    }
-}
-
-/// Sends commands for what differs between the complete listing and the read model; returns
-/// how many events they appended.
-async fn apply(
-    app: &App,
-    org: &OrganizationRecord,
-    listing: Listing,
-    known: &HashMap<AccountId, Known>,
-    mut access: HashMap<AccountId, Access>,
-    actor: &Actor,
-) -> Result<usize, AppError> {
-    let org_id = &org.id;
-    let accounts = &app.inner().accounts;
-    let projector = &app.inner().projector;
-    let mut gone: HashSet<&AccountId> = known.keys().collect();
-    // Commands are made as they are sent, so that each account's facts are held once, in
-    // the listing or in its commands, never in both.
-    let listed = listing.kept.into_iter().filter_map(|account| {
-        gone.remove(&account.id);
-        let access = access
-            .remove(&account.id)
-            .unwrap_or_else(Access::not_checked);
-        let facts = facts(
-            &account.name,
-            Some(&account.email),
-            Some(account.state),
-            &account.org_path,
-            &account.tags,
-        );
-        if known
-            .get(&account.id)
-            .is_some_and(|known| known.facts == facts && known.access == access)
-        {
-            return None;
-        }
-        let seen = AccountCommand::RecordAccountSeen(RecordAccountSeen {
-            organization_id: org_id.clone(),
-            name: account.name,
-            email: account.email,
-            state: account.state,
-            org_path: account.org_path,
-        });
-        let tags = AccountCommand::TagChanged(TagChanged {
-            tags: account.tags,
-            auto_badge: org.filters.auto_badge,
-        });
-        let checked = AccountCommand::RecordAccessCheck(access);
-        Some((account.id.to_string(), vec![seen, tags, checked]))
-    });
-    let appended = accounts.execute_each(listed, actor, projector).await?;
-    let work = gone.into_iter().map(|id| {
-        let command = match listing.dropped.get(id) {
-            Some(reason) => AccountCommand::RemoveAccount(RemoveAccount {
-                organization_id: org_id.clone(),
-                reason: *reason,
-            }),
-            None => AccountCommand::RecordAccountGone(RecordAccountGone {
-                organization_id: org_id.clone(),
-            }),
+    /// Runs one pass of `org_id`, timed and counted. The caller holds its locks.
+    #[tracing::instrument(skip_all, fields(org_id = %org_id))]
+    async fn run(&self, org_id: &OrgId) -> Result<(), HarvestError> {
+        let timer = METRICS
+            .harvest_seconds
+            .with_label_values(&[org_id.as_str()])
+            .start_timer();
+        let result = pass::run(self, org_id).await;
+        timer.observe_duration();
+        let outcome = match &result {
+            Ok(pass::Outcome::Completed) => "completed",
+            Ok(pass::Outcome::Failed) => "failed",
+            Err(_) => "error",
         };
-        (id.to_string(), vec![command])
-    });
-    Ok(appended + accounts.execute_each(work, actor, projector).await?)
+        METRICS
+            .harvests
+            .with_label_values(&[org_id.as_str(), outcome])
+            .inc();
+        result.map(|_| ())
+    }
+
+    /// Ends a harvest: hands the lock back when a rerun was asked for meanwhile, else frees
+    /// it. Both happen under the rerun set's lock, so no request falls between them.
+    fn finish(&self, id: &OrgId, running: OwnedMutexGuard<()>) -> Option<OwnedMutexGuard<()>> {
+        let mut reruns = self.0.reruns.lock().expect("rerun set poisoned");
+        if reruns.remove(id) && !self.0.shutdown.is_cancelled() {
+            return Some(running);
+        }
+        drop(running);
+        None
+    }
+
+    /// Whether a harvest of the organization runs in this process now.
+    pub fn is_running(&self, id: &OrgId) -> bool {
+        self.lock(id).try_lock().is_err()
+    }
+
+    fn lock(&self, id: &OrgId) -> Arc<AsyncMutex<()>> {
+        let mut locks = self.0.locks.lock().expect("harvest lock map poisoned");
+        locks.entry(id.clone()).or_default().clone()
+    }
 }

@@ -1,41 +1,47 @@
 //! The scheduler: its loop only calls [`Scheduler::tick`], so tests call `tick` with the
 //! instant they want instead of waiting.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::app::{App, AppError};
 use crate::domain::OrgId;
-use crate::store::Leadership;
+use crate::store::{harvest_runs, Leadership, StoreError};
 
-use super::runs;
+use super::Harvester;
 
 /// Starts harvests of organizations that are due: never harvested, left marked running by a
 /// process that stopped, or last started an interval (plus jitter) ago (R5).
 pub struct Scheduler {
-    app: App,
+    harvester: Harvester,
     interval: Duration,
     tick: Duration,
+    // Whether this instance schedules now, for whoever asks (readiness, metrics).
+    leading: Arc<AtomicBool>,
 }
 
 impl Scheduler {
-    /// A scheduler for `app` with its configured interval and tick.
-    pub fn new(app: App) -> Self {
-        let settings = &app.inner().harvest;
+    /// A scheduler starting `harvester`'s passes at its configured interval, looking every
+    /// tick; `leading` tells whether this instance schedules.
+    pub fn new(harvester: Harvester, leading: Arc<AtomicBool>) -> Self {
+        let settings = &harvester.0.settings;
         Self {
             interval: settings.interval,
             tick: settings.tick,
-            app,
+            harvester,
+            leading,
         }
     }
 
     /// Starts the harvests due at `now`; returns the organizations it started.
-    pub async fn tick(&self, now: DateTime<Utc>) -> Result<Vec<OrgId>, AppError> {
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<Vec<OrgId>, StoreError> {
+        let store = &self.harvester.0.store;
         let mut started = Vec::new();
-        for (org, last_start, marked_running) in runs::last_starts(self.app.store().pool()).await? {
-            let abandoned = marked_running && !self.app.is_harvesting(&org);
+        for (org, last_start, marked_running) in harvest_runs::last_starts(store.pool()).await? {
+            let abandoned = marked_running && !self.harvester.is_running(&org);
             let due = match last_start {
                 None => true,
                 Some(_) if abandoned => true,
@@ -43,8 +49,8 @@ impl Scheduler {
             };
             if due
                 && self
-                    .app
-                    .start_scheduled_harvest(&org, (last_start, marked_running))
+                    .harvester
+                    .start_scheduled(&org, (last_start, marked_running))
             {
                 started.push(org);
             }
@@ -56,7 +62,8 @@ impl Scheduler {
     /// several instances on one PostgreSQL, one schedules and the others take over within a
     /// tick when it goes (each serves the API all along).
     pub async fn run(self) {
-        let shutdown = self.app.inner().shutdown.clone();
+        let shutdown = self.harvester.0.shutdown.clone();
+        let store = self.harvester.0.store.clone();
         let mut ticker = tokio::time::interval(self.tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut leadership: Option<Leadership> = None;
@@ -71,7 +78,7 @@ impl Scheduler {
                         }
                     }
                     if leadership.is_none() {
-                        match self.app.store().try_lead().await {
+                        match store.try_lead().await {
                             Ok(Some(won)) => {
                                 tracing::info!("this instance schedules harvests");
                                 leadership = Some(won);
@@ -80,7 +87,7 @@ impl Scheduler {
                             Err(e) => tracing::warn!(error = %e, "cannot take the scheduler lock"),
                         }
                     }
-                    self.app.set_scheduling(leadership.is_some());
+                    self.leading.store(leadership.is_some(), Ordering::SeqCst);
                     if leadership.is_some() {
                         if let Err(e) = self.tick(Utc::now()).await {
                             tracing::error!(error = %e, "scheduler tick failed");

@@ -1,5 +1,6 @@
 //! Projections: the read tables, built from the event log by one projector that remembers how
-//! far it got in `projection_checkpoint`. Each batch of events and the new checkpoint commit
+//! far it got in `projection_checkpoint` (whose statements are all in this file; each read
+//! table's are in its own). Each batch of events and the new checkpoint commit
 //! in one transaction, so a crash between an append and its projection leaves nothing behind
 //! for good: the next catch-up applies what is missing (I2), and a rebuild from position 0
 //! gives the same rows as the incremental updates (I1).
@@ -11,7 +12,6 @@
 //! nothing touched their accounts or organizations meanwhile.
 
 pub mod accounts;
-pub mod badges;
 mod listing;
 pub mod organizations;
 
@@ -34,9 +34,6 @@ const BATCH: i64 = 5_000;
 /// Events applied since PostgreSQL's statistics were last refreshed from which they count as
 /// stale (a harvest of a few thousand new accounts): the next catch-up refreshes them.
 const BULK: usize = 10_000;
-
-/// Every table the projector writes.
-const READ_TABLES: [&str; 3] = ["organizations", "accounts", "badges"];
 
 /// An account event as the read tables apply it.
 #[derive(Debug, Clone)]
@@ -175,11 +172,8 @@ impl Projector {
         sqlx::query("UPDATE projection_checkpoint SET position = 0 WHERE name = 'read_model'")
             .execute(&mut *tx)
             .await?;
-        for table in READ_TABLES {
-            sqlx::query(&format!("DELETE FROM {table}"))
-                .execute(&mut *tx)
-                .await?;
-        }
+        accounts::clear(&mut tx).await?;
+        organizations::clear(&mut tx).await?;
         let mut position = 0;
         let mut applied = 0;
         loop {
@@ -198,15 +192,10 @@ impl Projector {
         Ok(applied)
     }
 
-    /// After a bulk change, brings PostgreSQL's statistics of the account tables up to date
-    /// rather than waiting for autovacuum: planned on the statistics of a nearly empty table,
-    /// a page of a 100,000-account listing took 156 ms (a bitmap scan and a sort of every
-    /// row) instead of 2 ms (the primary key's order). SQLite plans without statistics.
+    /// After a bulk change, brings PostgreSQL's statistics of the account tables up to date.
     async fn refresh_statistics(&self) -> Result<(), StoreError> {
         if self.store.dialect() == Dialect::Postgres {
-            sqlx::query("ANALYZE accounts, badges")
-                .execute(self.store.pool())
-                .await?;
+            accounts::analyze(self.store.pool()).await?;
         }
         self.unanalyzed.store(0, Ordering::Relaxed);
         Ok(())
@@ -236,7 +225,7 @@ pub struct Prepared {
     position: i64,
     // The accounts the events touch, as a JSON list.
     accounts: String,
-    changes: listing::Changes,
+    changes: accounts::Changes,
     events: usize,
 }
 
@@ -293,7 +282,8 @@ pub async fn replay_until(
 }
 
 /// Applies `events` in order: runs of account events through [`listing`], each
-/// organization event on its own.
+/// organization event on its own. Organization events change only the `organizations` row:
+/// what they mean for accounts arrives as account events, or is added as accounts are read.
 async fn apply(conn: &mut AnyConnection, events: &[StoredEvent]) -> Result<(), StoreError> {
     let mut run: Vec<AccountFact> = Vec::new();
     for event in events {
@@ -307,7 +297,6 @@ async fn apply(conn: &mut AnyConnection, events: &[StoredEvent]) -> Result<(), S
                 listing::apply_run(conn, &run).await?;
                 run.clear();
                 let payload = OrganizationEvent::deserialize(&event.payload)?;
-                listing::apply_organization(conn, event, &payload).await?;
                 organizations::apply(conn, event, payload).await?;
             }
             other => {

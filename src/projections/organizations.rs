@@ -1,7 +1,7 @@
-//! The `organizations` table: one row per registered organization.
+//! The `organizations` table: one row per registered organization, and every statement on it.
+//! Its views join `harvest_runs` for the last harvest and count the organization's accounts.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
@@ -54,16 +54,20 @@ pub(super) async fn apply(
         OrganizationEvent::OrganizationRemoved => {
             sqlx::query("DELETE FROM organizations WHERE id = $1")
                 .bind(org)
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("DELETE FROM harvest_runs WHERE organization_id = $1")
-                .bind(org)
                 .execute(conn)
                 .await?;
         }
         // The outcome of each run lives in `harvest_runs`; these events are its audit trail.
         OrganizationEvent::HarvestCompleted { .. } | OrganizationEvent::HarvestFailed { .. } => {}
     }
+    Ok(())
+}
+
+/// Empties the table, for a rebuild.
+pub(super) async fn clear(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM organizations")
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -83,16 +87,14 @@ async fn set(
     Ok(())
 }
 
-/// An organization as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct OrganizationView {
+/// A registered organization, as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrganizationRow {
     /// The AWS organization id.
-    #[schema(value_type = String, example = "o-exampleorgid")]
     pub id: OrgId,
     /// The name operators know it by.
     pub nickname: String,
     /// Its management account.
-    #[schema(value_type = String)]
     pub management_account_id: AccountId,
     /// Its scope and badge filters.
     pub filters: Filters,
@@ -103,7 +105,7 @@ pub struct OrganizationView {
 }
 
 /// How the last harvest went.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LastHarvest {
     /// When it started.
     pub started_at: DateTime<Utc>,
@@ -133,7 +135,7 @@ const SELECT_VIEW: &str = "SELECT o.id, o.nickname, o.management_account_id, o.f
     h.started_at, h.finished_at, h.outcome, h.accounts_seen, h.error \
     FROM organizations o LEFT JOIN harvest_runs h ON h.organization_id = o.id";
 
-fn view(row: &AnyRow) -> Result<OrganizationView, StoreError> {
+fn view(row: &AnyRow) -> Result<OrganizationRow, StoreError> {
     let id: String = row.try_get("id")?;
     let management: String = row.try_get("management_account_id")?;
     let filters: String = row.try_get("filters")?;
@@ -151,7 +153,7 @@ fn view(row: &AnyRow) -> Result<OrganizationView, StoreError> {
             })
         }
     };
-    Ok(OrganizationView {
+    Ok(OrganizationRow {
         id: id
             .try_into()
             .map_err(|e| StoreError::Malformed(format!("{e}")))?,
@@ -166,7 +168,7 @@ fn view(row: &AnyRow) -> Result<OrganizationView, StoreError> {
 }
 
 /// Every organization, by id.
-pub async fn list(pool: &AnyPool) -> Result<Vec<OrganizationView>, StoreError> {
+pub async fn list(pool: &AnyPool) -> Result<Vec<OrganizationRow>, StoreError> {
     let rows = sqlx::query(&format!("{SELECT_VIEW} ORDER BY o.id"))
         .fetch_all(pool)
         .await?;
@@ -174,7 +176,7 @@ pub async fn list(pool: &AnyPool) -> Result<Vec<OrganizationView>, StoreError> {
 }
 
 /// One organization.
-pub async fn get(pool: &AnyPool, id: &OrgId) -> Result<Option<OrganizationView>, StoreError> {
+pub async fn get(pool: &AnyPool, id: &OrgId) -> Result<Option<OrganizationRow>, StoreError> {
     let row = sqlx::query(&format!("{SELECT_VIEW} WHERE o.id = $1"))
         .bind(id.as_str())
         .fetch_optional(pool)

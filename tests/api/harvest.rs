@@ -1,7 +1,6 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use orgsync::harvest::Scheduler;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -162,7 +161,7 @@ async fn r5_scheduler_harvests_when_due(backend: Backend) {
     )
     .await;
 
-    let scheduler = Scheduler::new(app.app.clone());
+    let scheduler = app.app.scheduler();
     assert!(
         scheduler.tick(Utc::now()).await.unwrap().is_empty(),
         "harvested just now"

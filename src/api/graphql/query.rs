@@ -1,14 +1,12 @@
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Object, ID};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 
+use crate::api::input::{cursor, cursor_after, invalid_query, ListingFilters};
 use crate::app::AppError;
 use crate::domain::{AccountId, AccountState, OrgId};
-use crate::projections::accounts::AccountQuery;
 
-use super::types::{Account, AccountState as StateFilter, Organization};
+use super::types::{Account, Organization};
 use super::{app, gql, viewer};
 
 const MAX_PAGE: i32 = 1000;
@@ -22,13 +20,6 @@ fn org_id(id: ID) -> async_graphql::Result<OrgId> {
 
 fn account_id(id: ID) -> async_graphql::Result<AccountId> {
     AccountId::try_from(id.0).map_err(|e| gql(AppError::from(e)))
-}
-
-fn invalid(message: String) -> async_graphql::Error {
-    gql(AppError::Invalid {
-        code: "invalid_query",
-        message,
-    })
 }
 
 #[Object]
@@ -73,7 +64,7 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         organization: Option<ID>,
-        state: Option<StateFilter>,
+        state: Option<AccountState>,
         #[graphql(default)] badges: Vec<String>,
         q: Option<String>,
         first: Option<i32>,
@@ -83,37 +74,21 @@ impl QueryRoot {
         viewer(ctx)?;
         let first = first.unwrap_or(50);
         if !(1..=MAX_PAGE).contains(&first) {
-            return Err(invalid(format!(
-                "first: expected 1 to {MAX_PAGE}, got {first}"
-            )));
+            let message = format!("expected 1 to {MAX_PAGE}, got {first}");
+            return Err(gql(invalid_query("first", message)));
         }
-        let badges = badges
-            .into_iter()
-            .map(|b| {
-                b.split_once(':')
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .ok_or_else(|| invalid(format!("badges: expected key:value, got {b:?}")))
-            })
-            .collect::<Result<_, _>>()?;
         let after = after
-            .map(|c| {
-                CURSOR
-                    .decode(&c)
-                    .ok()
-                    .and_then(|bytes| String::from_utf8(bytes).ok())
-                    .and_then(|id| AccountId::try_from(id).ok())
-                    .ok_or_else(|| invalid("after: not a cursor this API gave out".into()))
-            })
-            .transpose()?;
-        // One more than asked tells whether another page follows.
-        let query = AccountQuery {
-            organization: organization.map(org_id).transpose()?,
-            state: state.map(AccountState::from),
+            .map(|c| cursor("after", &c))
+            .transpose()
+            .map_err(gql)?;
+        let filters = ListingFilters {
+            organization: organization.map(|id| id.0),
+            state,
             badges,
-            text: q.filter(|q| !q.is_empty()),
-            after,
-            limit: i64::from(first) + 1,
+            q,
         };
+        // One more than asked tells whether another page follows.
+        let query = filters.query(after, i64::from(first) + 1).map_err(gql)?;
         let app = app(ctx)?;
         let mut accounts = match as_of {
             Some(at) => app.accounts_as_of(&query, at).await,
@@ -123,10 +98,11 @@ impl QueryRoot {
         let has_next = accounts.len() > first as usize;
         accounts.truncate(first as usize);
         let mut connection = Connection::new(query.after.is_some(), has_next);
-        connection.edges.extend(accounts.into_iter().map(|a| {
-            let cursor = CURSOR.encode(a.account_id.as_str());
-            Edge::new(cursor, Account::from(a))
-        }));
+        connection.edges.extend(
+            accounts
+                .into_iter()
+                .map(|a| Edge::new(cursor_after(&a.account_id), Account::from(a))),
+        );
         Ok(connection)
     }
 }

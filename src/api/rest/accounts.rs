@@ -1,20 +1,22 @@
 use actix_web::{web, HttpRequest, HttpResponse};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR;
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::api::cache::Answers;
-use crate::api::input::{account_role, badge_key, badge_value, text_field, BadgeBody};
+use crate::api::input::{
+    account_role, badge_key, badge_value, cursor, cursor_after, invalid_query, text_field,
+    BadgeBody, ListingFilters,
+};
 use crate::api::EventView;
 use crate::app::{App, AppError};
-use crate::domain::{AccountId, AccountState, Actor, OrgId};
-use crate::projections::accounts::{AccountQuery, AccountView};
+use crate::domain::{AccountId, AccountState, Actor};
+use crate::projections::accounts::AccountQuery;
 
 use super::auth::{Admin, Viewer};
 use super::kept_answer;
 use super::openapi::{AccountPage, AccountParams, ErrorBody, EventPage};
+use super::views::AccountView;
 use super::RestError;
 
 const DEFAULT_LIMIT: i64 = 100;
@@ -33,67 +35,44 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/accounts/{id}/badges/{key}").delete(remove_badge));
 }
 
-fn invalid(field: &str, message: impl std::fmt::Display) -> RestError {
-    RestError::bad_request("invalid_query", format!("{field}: {message}"))
-}
-
 /// Parses the listing's query string: `organization`, `state`, `badge=key:value`
 /// (repeatable, all must match), `q`, `limit` and `cursor`.
-fn account_query(query_string: &str) -> Result<AccountQuery, RestError> {
-    let mut query = AccountQuery {
-        limit: DEFAULT_LIMIT,
-        ..AccountQuery::default()
-    };
+fn account_query(query_string: &str) -> Result<AccountQuery, AppError> {
+    let mut filters = ListingFilters::default();
+    let mut limit = DEFAULT_LIMIT;
+    let mut after = None;
     let mut seen = std::collections::HashSet::new();
     for (key, value) in form_urlencoded::parse(query_string.as_bytes()) {
         if key != "badge" && !seen.insert(key.clone()) {
-            return Err(invalid(&key, "given more than once"));
+            return Err(invalid_query(&key, "given more than once"));
         }
         let value = value.into_owned();
         match &*key {
-            "organization" => {
-                query.organization =
-                    Some(OrgId::try_from(value).map_err(|e| invalid("organization", e))?)
-            }
+            "organization" => filters.organization = Some(value),
             "state" => {
-                query.state = Some(
-                    AccountState::parse(&value)
-                        .ok_or_else(|| invalid("state", format!("unknown state {value:?}")))?,
-                )
+                filters.state =
+                    Some(AccountState::parse(&value).ok_or_else(|| {
+                        invalid_query("state", format!("unknown state {value:?}"))
+                    })?)
             }
-            "badge" => {
-                let (k, v) = value.split_once(':').ok_or_else(|| {
-                    invalid("badge", format!("expected key:value, got {value:?}"))
-                })?;
-                query.badges.push((k.to_owned(), v.to_owned()));
-            }
-            "q" => query.text = Some(value).filter(|q| !q.is_empty()),
+            "badge" => filters.badges.push(value),
+            "q" => filters.q = Some(value),
             "limit" => {
-                let limit: i64 = value
-                    .parse()
-                    .map_err(|_| invalid("limit", format!("expected a number, got {value:?}")))?;
+                limit = value.parse().map_err(|_| {
+                    invalid_query("limit", format!("expected a number, got {value:?}"))
+                })?;
                 if !(1..=MAX_LIMIT).contains(&limit) {
-                    return Err(invalid(
+                    return Err(invalid_query(
                         "limit",
                         format!("expected 1 to {MAX_LIMIT}, got {limit}"),
                     ));
                 }
-                query.limit = limit;
             }
-            "cursor" => {
-                query.after = Some(
-                    CURSOR
-                        .decode(&value)
-                        .ok()
-                        .and_then(|bytes| String::from_utf8(bytes).ok())
-                        .and_then(|id| AccountId::try_from(id).ok())
-                        .ok_or_else(|| invalid("cursor", "not a cursor this API gave out"))?,
-                )
-            }
-            other => return Err(invalid(other, "unknown parameter")),
+            "cursor" => after = Some(cursor("cursor", &value)?),
+            other => return Err(invalid_query(other, "unknown parameter")),
         }
     }
-    Ok(query)
+    filters.query(after, limit)
 }
 
 /// A page of the listing.
@@ -107,13 +86,14 @@ pub(super) async fn list(
 ) -> Result<HttpResponse, RestError> {
     kept_answer(&app, &answers, &req, async {
         let query = account_query(req.query_string())?;
-        let accounts = app.accounts(&query).await?;
+        let accounts: Vec<AccountView> = app
+            .accounts(&query)
+            .await?
+            .into_iter()
+            .map(AccountView::from)
+            .collect();
         let next_cursor = (accounts.len() as i64 == query.limit)
-            .then(|| {
-                accounts
-                    .last()
-                    .map(|a| CURSOR.encode(a.account_id.as_str()))
-            })
+            .then(|| accounts.last().map(|a| cursor_after(&a.account_id)))
             .flatten();
         Ok(AccountPage {
             accounts,
@@ -140,7 +120,7 @@ pub(super) async fn get(
 ) -> Result<HttpResponse, RestError> {
     kept_answer(&app, &answers, &req, async {
         let id = account_id(id.into_inner())?;
-        Ok(app.account(&id).await?)
+        Ok(AccountView::from(app.account(&id).await?))
     })
     .await
 }
@@ -183,7 +163,7 @@ pub(super) async fn add(
         .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/accounts/{id}")))
-        .json(account))
+        .json(AccountView::from(account)))
 }
 
 /// Replaces a standalone account's role; 409 for managed accounts (R12).
@@ -204,7 +184,7 @@ pub(super) async fn replace_credentials(
     let account = app
         .replace_account_credentials(&Actor::token(&who.name), &id, role)
         .await?;
-    Ok(HttpResponse::Ok().json(account))
+    Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
 /// Deletes a standalone account; 409 for managed accounts (R12).
@@ -240,7 +220,7 @@ pub(super) async fn add_badge(
     let account = app
         .add_badge(&Actor::token(&who.name), &id, key, value)
         .await?;
-    Ok(HttpResponse::Ok().json(account))
+    Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
 /// Removes a manual badge.

@@ -24,7 +24,7 @@ pub async fn metrics(app: web::Data<App>) -> HttpResponse {
 #[utoipa::path(get, path = "/readyz", tag = "health", security(),
     responses((status = 200, description = "ready"), (status = 503, description = "the store is unreachable")))]
 pub async fn readyz(app: web::Data<App>) -> HttpResponse {
-    match sqlx::query("SELECT 1").execute(app.store().pool()).await {
+    match app.ready().await {
         Ok(_) => HttpResponse::Ok().json(json!({"status": "ready"})),
         Err(e) => {
             tracing::warn!(error = %e, "store unreachable");

@@ -8,6 +8,7 @@ mod events;
 mod health;
 mod openapi;
 mod organizations;
+mod views;
 
 use std::future::Future;
 

@@ -6,10 +6,10 @@ use utoipa::IntoParams;
 use crate::api::input::{RegisterBody, UpdateBody};
 use crate::app::{App, OrganizationChange, Registration};
 use crate::domain::{Actor, OrgId};
-use crate::projections::organizations::OrganizationView;
 
 use super::auth::{Admin, Viewer};
 use super::openapi::{ErrorBody, ExternalIdBody, HarvestStarted, OrganizationList};
+use super::views::OrganizationView;
 use super::RestError;
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
@@ -50,14 +50,20 @@ pub(super) async fn register(
         .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/organizations/{}", org.id)))
-        .json(org))
+        .json(OrganizationView::from(org)))
 }
 
 /// Every registered organization.
 #[utoipa::path(get, path = "/api/v1/organizations", tag = "organizations",
     responses((status = 200, body = OrganizationList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub(super) async fn list(_: Viewer, app: web::Data<App>) -> Result<HttpResponse, RestError> {
-    Ok(HttpResponse::Ok().json(json!({"organizations": app.organizations().await?})))
+    let organizations: Vec<OrganizationView> = app
+        .organizations()
+        .await?
+        .into_iter()
+        .map(OrganizationView::from)
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "organizations": organizations })))
 }
 
 /// One organization.
@@ -70,7 +76,7 @@ pub(super) async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, RestError> {
     let id = org_id(id.into_inner())?;
-    Ok(HttpResponse::Ok().json(app.organization(&id).await?))
+    Ok(HttpResponse::Ok().json(OrganizationView::from(app.organization(&id).await?)))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -95,7 +101,8 @@ pub(super) async fn harvest(
 ) -> Result<HttpResponse, RestError> {
     let id = org_id(id.into_inner())?;
     if params.wait {
-        return Ok(HttpResponse::Ok().json(app.harvest_now(&id).await?));
+        let org = app.harvest_now(&id).await?;
+        return Ok(HttpResponse::Ok().json(OrganizationView::from(org)));
     }
     let status = app.request_harvest(&id).await?;
     Ok(HttpResponse::Accepted().json(json!({"status": status})))
@@ -117,7 +124,7 @@ pub(super) async fn update(
     let org = app
         .update_organization(&Actor::token(&principal.name), &id, change)
         .await?;
-    Ok(HttpResponse::Ok().json(org))
+    Ok(HttpResponse::Ok().json(OrganizationView::from(org)))
 }
 
 /// Removes an organization and its accounts from the listing.

@@ -1,22 +1,20 @@
-use std::collections::BTreeMap;
-
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{AccountState, OrgId, OrgPath};
 
+use super::badges::{self, Labels};
 use super::{
-    is_reserved_badge, Access, AccountCommand, AccountError, AccountEvent, AddBadge,
-    RecordAccountSeen, RemoveBadge, Tags,
+    Access, AccountCommand, AccountError, AccountEvent, AddBadge, RecordAccountSeen, RemoveBadge,
+    Tags,
 };
 
 /// An account's state, as far as deciding its commands needs it.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Account {
     membership: Membership,
-    tags: Tags,
-    manual_badges: BTreeMap<String, String>,
+    labels: Labels,
     access: Option<Access>,
 }
 
@@ -61,6 +59,7 @@ impl Aggregate for Account {
     }
 
     fn apply(&mut self, event: Self::Event) {
+        self.labels.apply(&event);
         match event {
             AccountEvent::AccountDiscovered {
                 organization_id,
@@ -69,15 +68,15 @@ impl Aggregate for Account {
                 state,
                 org_path,
             } => {
-                self.membership = Membership::Managed(Listed {
+                let listed = Listed {
                     organization_id,
                     name,
                     email,
                     state,
                     org_path,
-                });
-                // A listing starts without tags or access; the harvest brings both.
-                self.tags.clear();
+                };
+                self.membership = Membership::Managed(listed);
+                // A listing starts without access; the harvest checks it.
                 self.access = None;
             }
             AccountEvent::AccountLeftOrganization { .. }
@@ -85,33 +84,17 @@ impl Aggregate for Account {
             | AccountEvent::AccountDeleted => *self = Self::default(),
             AccountEvent::AccountAdopted { .. } => self.membership = Membership::Absent,
             AccountEvent::StandaloneAccountAdded { .. } => self.membership = Membership::Standalone,
-            AccountEvent::AccountCredentialsReplaced { .. } => {}
-            AccountEvent::AccountTagsChanged {
-                set,
-                removed,
-                auto_badge,
-            } => {
-                for key in &removed {
-                    self.tags.remove(key);
-                }
-                if auto_badge {
-                    for key in set.keys().chain(&removed) {
-                        self.manual_badges.remove(key);
-                    }
-                }
-                self.tags.extend(set);
-            }
             AccountEvent::AccountAccessChanged { access } => self.access = Some(access),
-            AccountEvent::ManualBadgeAdded { key, value } => {
-                self.manual_badges.insert(key, value);
-            }
-            AccountEvent::ManualBadgeRemoved { key } => {
-                self.manual_badges.remove(&key);
-            }
             AccountEvent::AccountRenamed { name } => self.listed_mut().name = name,
             AccountEvent::AccountEmailChanged { email } => self.listed_mut().email = email,
             AccountEvent::AccountMoved { org_path } => self.listed_mut().org_path = org_path,
             AccountEvent::AccountStateChanged { state } => self.listed_mut().state = state,
+            // Badges and tags only, applied above.
+            AccountEvent::AccountTagsChanged { .. }
+            | AccountEvent::AutoBadgeSwitched { .. }
+            | AccountEvent::ManualBadgeAdded { .. }
+            | AccountEvent::ManualBadgeRemoved { .. }
+            | AccountEvent::AccountCredentialsReplaced { .. } => {}
         }
     }
 }
@@ -149,22 +132,37 @@ impl Account {
     fn decide(&self, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
         let events = match command {
             AccountCommand::RecordAccountSeen(seen) => return Ok(self.seen(seen)),
-            AccountCommand::SuspendAccount => (self.managed()?.state != AccountState::Suspended)
-                .then_some(AccountEvent::AccountStateChanged {
-                    state: AccountState::Suspended,
-                })
-                .into_iter()
-                .collect(),
+            AccountCommand::SuspendAccount(suspend) => {
+                let listed = self.managed()?;
+                (listed.organization_id == suspend.organization_id
+                    && listed.state != AccountState::Suspended)
+                    .then_some(AccountEvent::AccountStateChanged {
+                        state: AccountState::Suspended,
+                    })
+                    .into_iter()
+                    .collect()
+            }
+            AccountCommand::SwitchAutoBadge(auto_badge) => {
+                self.managed()?;
+                let switched = AccountEvent::AutoBadgeSwitched { auto_badge };
+                let mut after = self.labels.clone();
+                after.apply(&switched);
+                if after == self.labels {
+                    vec![]
+                } else {
+                    vec![switched]
+                }
+            }
             AccountCommand::TagChanged(changed) => {
                 self.managed()?;
+                let tags = &self.labels.tags;
                 let set: Tags = changed
                     .tags
                     .iter()
-                    .filter(|(k, v)| self.tags.get(*k) != Some(*v))
+                    .filter(|(k, v)| tags.get(*k) != Some(*v))
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
-                let removed: Vec<String> = self
-                    .tags
+                let removed: Vec<String> = tags
                     .keys()
                     .filter(|k| !changed.tags.contains_key(*k))
                     .cloned()
@@ -238,13 +236,13 @@ impl Account {
             return Err(AccountError::NotListed);
         }
         debug_assert!(
-            !is_reserved_badge(&add.key),
+            !badges::is_reserved(&add.key),
             "the edge refuses reserved keys"
         );
-        if add.auto_badge && self.tags.contains_key(&add.key) {
+        if add.auto_badge && self.labels.tags.contains_key(&add.key) {
             return Err(AccountError::BadgeMirrorsTag(add.key));
         }
-        if self.manual_badges.get(&add.key) == Some(&add.value) {
+        if self.labels.manual(&add.key) == Some(add.value.as_str()) {
             return Ok(vec![]);
         }
         Ok(vec![AccountEvent::ManualBadgeAdded {
@@ -257,10 +255,10 @@ impl Account {
         if matches!(self.membership, Membership::Absent) {
             return Err(AccountError::NotListed);
         }
-        if remove.auto_badge && self.tags.contains_key(&remove.key) {
+        if remove.auto_badge && self.labels.tags.contains_key(&remove.key) {
             return Err(AccountError::BadgeMirrorsTag(remove.key));
         }
-        if !self.manual_badges.contains_key(&remove.key) {
+        if self.labels.manual(&remove.key).is_none() {
             return Err(AccountError::NoSuchBadge(remove.key));
         }
         Ok(vec![AccountEvent::ManualBadgeRemoved { key: remove.key }])
@@ -315,7 +313,7 @@ mod tests {
     use crate::crypto::Sealed;
     use crate::domain::account::{
         AccessStatus, AddStandaloneAccount, RecordAccountGone, RemovalReason, RemoveAccount,
-        TagChanged,
+        SuspendAccount, TagChanged,
     };
     use crate::domain::OrgUnit;
 
@@ -387,6 +385,12 @@ mod tests {
             removed: vec![],
             auto_badge: true,
         }
+    }
+
+    fn suspend() -> AccountCommand {
+        AccountCommand::SuspendAccount(SuspendAccount {
+            organization_id: org(),
+        })
     }
 
     fn sealed(s: &str) -> Sealed {
@@ -567,7 +571,7 @@ mod tests {
     async fn suspend_changes_state_once() {
         AccountTest::with(())
             .given(vec![discovered()])
-            .when_async(AccountCommand::SuspendAccount)
+            .when_async(suspend())
             .await
             .then_expect_events(vec![AccountEvent::AccountStateChanged {
                 state: AccountState::Suspended,
@@ -579,12 +583,12 @@ mod tests {
                     state: AccountState::Suspended,
                 },
             ])
-            .when_async(AccountCommand::SuspendAccount)
+            .when_async(suspend())
             .await
             .then_expect_events(vec![]);
         AccountTest::with(())
             .given_no_previous_events()
-            .when_async(AccountCommand::SuspendAccount)
+            .when_async(suspend())
             .await
             .then_expect_error(AccountError::NotListed);
     }

@@ -8,8 +8,8 @@ use super::{Access, RemovalReason, Tags};
 pub enum AccountCommand {
     /// A harvest listed the account in scope.
     RecordAccountSeen(RecordAccountSeen),
-    /// The account is suspended.
-    SuspendAccount,
+    /// A harvest saw the account turn SUSPENDED.
+    SuspendAccount(SuspendAccount),
     /// A harvest read the account's tags.
     TagChanged(TagChanged),
     /// A complete harvest no longer lists the account.
@@ -18,6 +18,8 @@ pub enum AccountCommand {
     RemoveAccount(RemoveAccount),
     /// A harvest tried the account's role.
     RecordAccessCheck(Access),
+    /// The account's organization switched `auto_badge` (R10).
+    SwitchAutoBadge(bool),
     /// Add or change a manual badge.
     AddBadge(AddBadge),
     /// Remove a manual badge.
@@ -43,6 +45,13 @@ pub struct RecordAccountSeen {
     pub state: AccountState,
     /// Where it sits in the OU tree.
     pub org_path: OrgPath,
+}
+
+/// A harvest saw the account suspended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuspendAccount {
+    /// The organization that lists it.
+    pub organization_id: OrgId,
 }
 
 /// The tags a harvest read.

@@ -69,6 +69,12 @@ pub enum AccountEvent {
         /// The new outcome.
         access: Access,
     },
+    /// The account's organization switched `auto_badge` (R10): on, every tag became a badge,
+    /// replacing a manual one of its key; off, the tag badges went.
+    AutoBadgeSwitched {
+        /// Whether badges follow tags from now on.
+        auto_badge: bool,
+    },
     /// A manual badge was added or changed.
     ManualBadgeAdded {
         /// Its key.
@@ -112,6 +118,21 @@ impl AccountEvent {
                 | Self::AccountDeleted
         )
     }
+
+    /// The organization the event names, for those that change membership.
+    pub fn organization_named(&self) -> Option<&OrgId> {
+        match self {
+            Self::AccountDiscovered {
+                organization_id, ..
+            }
+            | Self::AccountLeftOrganization { organization_id }
+            | Self::AccountRemoved {
+                organization_id, ..
+            }
+            | Self::AccountAdopted { organization_id } => Some(organization_id),
+            _ => None,
+        }
+    }
 }
 
 impl DomainEvent for AccountEvent {
@@ -126,6 +147,7 @@ impl DomainEvent for AccountEvent {
             Self::AccountLeftOrganization { .. } => "AccountLeftOrganization",
             Self::AccountRemoved { .. } => "AccountRemoved",
             Self::AccountAccessChanged { .. } => "AccountAccessChanged",
+            Self::AutoBadgeSwitched { .. } => "AutoBadgeSwitched",
             Self::ManualBadgeAdded { .. } => "ManualBadgeAdded",
             Self::ManualBadgeRemoved { .. } => "ManualBadgeRemoved",
             Self::StandaloneAccountAdded { .. } => "StandaloneAccountAdded",

@@ -2,6 +2,7 @@
 //! credentials when it stands alone, its badges and whether orgsync can reach it.
 
 mod aggregate;
+pub mod badges;
 mod commands;
 mod error;
 mod events;
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub use aggregate::Account;
 pub use commands::{
     AccountCommand, AddBadge, AddStandaloneAccount, RecordAccountGone, RecordAccountSeen,
-    RemoveAccount, RemoveBadge, TagChanged,
+    RemoveAccount, RemoveBadge, SuspendAccount, TagChanged,
 };
 pub use error::AccountError;
 pub use events::AccountEvent;
@@ -19,13 +20,10 @@ pub use events::AccountEvent;
 /// An account's AWS resource tags, by key.
 pub type Tags = std::collections::BTreeMap<String, String>;
 
-/// Badge keys orgsync owns: never set by tags or by hand (R9, R10).
-pub fn is_reserved_badge(key: &str) -> bool {
-    key.starts_with("system.") || key == "cloud_org_path"
-}
-
 /// Whether orgsync could assume the account's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, async_graphql::Enum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AccessStatus {
     /// The role was assumed.

@@ -1,11 +1,13 @@
-//! `harvest_runs`: when each organization's last harvest ran and how it ended. Operational
-//! status that the scheduler and the API read; the audit trail is in the event log.
+//! The `harvest_runs` table: when each organization's last harvest ran and how it ended.
+//! Operational status that the scheduler and the API read, not built from events; the audit
+//! trail is in the event log. The organization and account views join it for `last_harvest`
+//! and `last_seen`.
 
 use chrono::{DateTime, Utc};
 use sqlx::{AnyPool, Row};
 
+use super::{parse_timestamp, timestamp, Store, StoreError};
 use crate::domain::OrgId;
-use crate::store::{parse_timestamp, timestamp, Store, StoreError};
 
 /// Records that a harvest started.
 pub async fn started(pool: &AnyPool, org: &OrgId, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -104,4 +106,13 @@ pub async fn last_starts(
             ))
         })
         .collect()
+}
+
+/// Forgets the runs of a removed organization.
+pub async fn forget(pool: &AnyPool, org: &OrgId) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM harvest_runs WHERE organization_id = $1")
+        .bind(org.as_str())
+        .execute(pool)
+        .await?;
+    Ok(())
 }

@@ -1,8 +1,12 @@
+//! The command side: commands run against an aggregate loaded from its events (load, decide,
+//! append), one aggregate at a time or, for a harvest's accounts, thousands at once.
+
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, DomainEvent, EventStore};
 
 use crate::domain::account::{Account, AccountCommand, AccountError};
+use crate::domain::organization::Organization;
 use crate::domain::Actor;
 use crate::metrics::METRICS;
 use crate::projections::{AccountFact, Prepared, Projector};
@@ -13,6 +17,32 @@ const ATTEMPTS: usize = 5;
 
 /// Accounts whose events [`CommandBus::execute_each`] appends in one transaction.
 const AGGREGATES_PER_APPEND: usize = 2_000;
+
+/// The command buses of both aggregates.
+pub struct Commands {
+    organizations: CommandBus<Organization>,
+    accounts: CommandBus<Account>,
+}
+
+impl Commands {
+    /// Buses appending to `store`.
+    pub fn new(store: &Store) -> Self {
+        Self {
+            organizations: CommandBus::new(store),
+            accounts: CommandBus::new(store),
+        }
+    }
+
+    /// Commands to organizations.
+    pub fn organizations(&self) -> &CommandBus<Organization> {
+        &self.organizations
+    }
+
+    /// Commands to accounts.
+    pub fn accounts(&self) -> &CommandBus<Account> {
+        &self.accounts
+    }
+}
 
 /// Runs commands against one aggregate type: load, decide, append, with retries on conflict.
 pub struct CommandBus<A: Aggregate> {
@@ -213,15 +243,16 @@ fn unexpected<T: std::error::Error>(
 mod tests {
     use super::*;
     use crate::crypto::Sealed;
+    use crate::domain::account::badges;
     use crate::domain::account::RecordAccountSeen;
     use crate::domain::organization::{
-        Filters, Organization, OrganizationCommand, RegisterOrganization, RenameOrganization,
+        Filters, OrganizationCommand, RegisterOrganization, RenameOrganization,
     };
     use crate::domain::{AccountId, AccountState, OrgId, OrgUnit};
-    use crate::projections::{accounts, badges};
+    use crate::projections::accounts;
 
-    /// A rename landing between a chunk's preparation and its transaction: the rows made
-    /// ahead carry the old name badge, so they are not written, and catch-up makes them anew.
+    /// An organization event landing between a chunk's preparation and its transaction: the
+    /// rows made ahead are not written, and catch-up makes them anew, with the new name.
     #[tokio::test]
     async fn rows_made_ahead_are_not_written_once_their_organization_changed() {
         let store = Store::scratch().await.unwrap();
@@ -278,11 +309,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        let name = view
-            .badges
-            .iter()
-            .find(|badge| badge.key == badges::ORGANIZATION_NAME)
-            .unwrap();
-        assert_eq!(name.value, "after");
+        let (name, _) = view.badges.get(badges::ORGANIZATION_NAME).unwrap();
+        assert_eq!(name, "after");
     }
 }
