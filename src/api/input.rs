@@ -74,22 +74,25 @@ pub struct FiltersBody {
     #[graphql(default)]
     pub auto_remove_suspended: bool,
     /// Badges mirror the accounts' tags.
-    #[serde(default = "yes")]
-    #[graphql(default = true)]
+    #[serde(default = "auto_badge_by_default")]
+    #[graphql(default_with = "auto_badge_by_default()")]
     pub auto_badge: bool,
 }
 
-fn yes() -> bool {
-    true
+fn auto_badge_by_default() -> bool {
+    Filters::default().auto_badge
 }
 
+/// The domain's defaults, as a body.
 impl Default for FiltersBody {
     fn default() -> Self {
+        let defaults = Filters::default();
+        let ids = defaults.limit_scope_ou_ids.into_iter().map(String::from);
         Self {
-            exclude_name_prefixes: Vec::new(),
-            limit_scope_ou_ids: Vec::new(),
-            auto_remove_suspended: false,
-            auto_badge: true,
+            exclude_name_prefixes: defaults.exclude_name_prefixes,
+            limit_scope_ou_ids: ids.collect(),
+            auto_remove_suspended: defaults.auto_remove_suspended,
+            auto_badge: defaults.auto_badge,
         }
     }
 }

@@ -65,23 +65,16 @@ impl Rows {
         let at = || timestamp(fact.at);
         self.labels.apply(&fact.event);
         match &fact.event {
-            AccountEvent::AccountDiscovered {
-                organization_id,
-                name,
-                email,
-                state,
-                org_path,
-            } => {
+            AccountEvent::AccountDiscovered(listed) => {
                 // An adopted standalone account keeps its first sighting and manual badges;
                 // a listing starts without tags.
                 let first_seen = self.account.take().map_or_else(at, |row| row.first_seen);
-                let path = serde_json::to_string(org_path)?;
                 self.account = Some(StoredRow {
-                    organization_id: Some(organization_id.to_string()),
-                    name: name.clone(),
-                    email: Some(email.clone()),
-                    state: Some(state.as_str().to_owned()),
-                    org_path: path,
+                    organization_id: Some(listed.organization_id.to_string()),
+                    name: listed.name.clone(),
+                    email: Some(listed.email.clone()),
+                    state: Some(listed.state.as_str().to_owned()),
+                    org_path: serde_json::to_string(&listed.org_path)?,
                     ..StoredRow::unchecked(first_seen)
                 });
             }

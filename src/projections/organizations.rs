@@ -1,13 +1,13 @@
 //! The `organizations` table: one row per registered organization, and every statement on it.
 //! Its views join `harvest_runs` for the last harvest and count the organization's accounts.
 
-use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::crypto::Sealed;
 use crate::domain::organization::{Filters, OrganizationEvent};
 use crate::domain::{AccountId, OrgId};
+use crate::store::harvest_runs::LastHarvest;
 use crate::store::{parse_timestamp, timestamp, StoreError, StoredEvent};
 
 pub(super) async fn apply(
@@ -102,21 +102,6 @@ pub struct OrganizationRow {
     pub account_count: i64,
     /// The last harvest, if any ran.
     pub last_harvest: Option<LastHarvest>,
-}
-
-/// How the last harvest went.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LastHarvest {
-    /// When it started.
-    pub started_at: DateTime<Utc>,
-    /// When it ended; absent while it runs.
-    pub finished_at: Option<DateTime<Utc>>,
-    /// `running`, `completed` or `failed`.
-    pub outcome: String,
-    /// Accounts it listed in scope, when it completed.
-    pub accounts_seen: Option<i64>,
-    /// What stopped it, when it failed.
-    pub error: Option<String>,
 }
 
 /// What a harvest needs of an organization.

@@ -4,10 +4,26 @@
 //! and `last_seen`.
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use sqlx::{AnyPool, Row};
 
 use super::{parse_timestamp, timestamp, Store, StoreError};
 use crate::domain::OrgId;
+
+/// How an organization's last harvest went, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct LastHarvest {
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended; absent while it runs.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `running`, `completed` or `failed`.
+    pub outcome: String,
+    /// Accounts it listed in scope, when it completed.
+    pub accounts_seen: Option<i64>,
+    /// What stopped it, when it failed.
+    pub error: Option<String>,
+}
 
 /// Records that a harvest started.
 pub async fn started(pool: &AnyPool, org: &OrgId, at: DateTime<Utc>) -> Result<(), StoreError> {

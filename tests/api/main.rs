@@ -2,6 +2,7 @@
 //! store-touching test on SQLite and on PostgreSQL. Run them with `scripts/test`.
 
 mod aws_stub;
+mod badges;
 mod graphql;
 mod helpers;
 mod interfaces;

@@ -68,15 +68,14 @@ async fn sigterm_during_a_harvest_exits_cleanly_without_a_partial_membership_cha
         .await;
     expect_json(registered, StatusCode::CREATED).await;
 
-    // The harvest registration started is running: stop the daemon as systemd would.
-    let started = Instant::now();
+    // The harvest registration started is running: stop the daemon as systemd would, which
+    // waits TimeoutStopSec (30 s in systemd/orgsync.service) before it kills.
     daemon.signal("-TERM");
-    let status = tokio::time::timeout(Duration::from_secs(10), daemon.process.wait())
+    let status = tokio::time::timeout(Duration::from_secs(30), daemon.process.wait())
         .await
-        .expect("exits within 10 s")
+        .expect("exits within the unit's TimeoutStopSec")
         .unwrap();
     assert!(status.success(), "{status}");
-    assert!(started.elapsed() < Duration::from_secs(10));
 
     // All of the organization's accounts or none: never part of them.
     let store = Store::connect(&url, 2).await.unwrap();
@@ -118,15 +117,19 @@ on_both_stores!(twenty_sigkills_across_harvests_end_as_a_clean_run);
 async fn twenty_sigkills_across_harvests_end_as_a_clean_run(backend: Backend) {
     let org = MotoOrg::create(Shape {
         ous: NESTED,
-        accounts: 500,
+        accounts: 150,
     })
     .await;
     let clean = TestApp::spawn(backend).await;
+    // How long one harvest takes here spans the kill points, so that they fall anywhere from
+    // registration to the last append, on a fast machine as on a slow one.
+    let harvesting = Instant::now();
     let org_id = clean.register(&org).await;
     clean.harvest(&org_id).await;
+    let span = harvesting.elapsed().as_millis() as u64;
     let clean_listing = clean.listing(&org_id).await;
     let clean_logs = account_logs(&clean.store).await;
-    assert_eq!(clean_logs.len(), 501);
+    assert_eq!(clean_logs.len(), 151);
     let stub = clean.stub.clone();
     clean.stop().await;
 
@@ -144,7 +147,7 @@ async fn twenty_sigkills_across_harvests_end_as_a_clean_run(backend: Backend) {
             expect_json(registered, StatusCode::CREATED).await;
         }
         // Registration, or the scheduler finding the last harvest abandoned, starts one.
-        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..2500))).await;
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..span))).await;
         daemon.signal("-KILL");
         daemon.process.wait().await.unwrap();
     }
@@ -373,15 +376,13 @@ async fn postgres_restarted_mid_harvest_is_survived_without_losing_or_doubling_a
     app.stop().await;
 }
 
+/// Two instances on one PostgreSQL harvest an organization once per interval: neither
+/// scheduler starts one within the interval after the last start, and when both find it due
+/// at the same instant, one harvest runs. The schedulers are driven through `tick` at instants
+/// the test chooses, so nothing depends on how fast the machine is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_daemons_harvest_each_organization_once_per_interval() {
-    // A one-second interval (below what check-config allows) and a fast tick, so that a few
-    // seconds span several intervals.
-    let fast = |s: &mut orgsync::config::Settings| {
-        s.harvest.interval = Duration::from_secs(1);
-        s.harvest.tick = Duration::from_millis(50);
-    };
-    let a = TestApp::spawn_tuned(Backend::Postgres, fast).await;
+    let a = TestApp::spawn(Backend::Postgres).await;
     let b = a.spawn_beside().await;
     let org = MotoOrg::create(Shape {
         ous: &[],
@@ -389,27 +390,43 @@ async fn two_daemons_harvest_each_organization_once_per_interval() {
     })
     .await;
     let org_id = a.register(&org).await;
-    let harvests = || {
+    let completed = || {
         // Both daemons run in this process and count into the same metrics.
         orgsync::metrics::METRICS
             .harvests
             .with_label_values(&[&org_id, "completed"])
             .get()
     };
-    let started = Instant::now();
-    assert!(eventually(Duration::from_secs(10), || harvests() >= 1).await);
-    tokio::time::sleep(Duration::from_millis(5500)).await;
-    let seconds = started.elapsed().as_secs_f64();
-    let done = harvests() as f64;
-    // Due every interval plus up to a tenth of jitter, from whichever instance leads.
-    assert!(
-        done <= seconds / 1.0 + 1.0,
-        "{done} harvests in {seconds:.1} s: more than one per interval"
-    );
-    assert!(
-        done >= seconds / 1.2 - 2.0,
-        "{done} harvests in {seconds:.1} s: intervals were missed"
-    );
+    // One on demand waits for the harvest registration started, and runs after it.
+    a.harvest(&org_id).await;
+    let interval = chrono::Duration::from_std(a.settings.harvest.interval).unwrap();
+    let (scheduler_a, scheduler_b) = (a.app.scheduler(), b.app.scheduler());
+    for round in 0..3 {
+        let organization = a.get_json(&format!("/api/v1/organizations/{org_id}")).await;
+        let last: chrono::DateTime<chrono::Utc> =
+            serde_json::from_value(organization["last_harvest"]["started_at"].clone()).unwrap();
+        let before = completed();
+
+        // Within the interval (its jitter is at most a tenth of it), neither starts one.
+        let early = last + interval * 9 / 10;
+        assert!(scheduler_a.tick(early).await.unwrap().is_empty());
+        assert!(scheduler_b.tick(early).await.unwrap().is_empty());
+
+        // Past it, both look at the same instant; whichever finds it due starts one, and of
+        // two started, one runs and the other sees it and stops.
+        let due = last + interval * 11 / 10;
+        let (from_a, from_b) = tokio::join!(scheduler_a.tick(due), scheduler_b.tick(due));
+        let started = from_a.unwrap().len() + from_b.unwrap().len();
+        assert!(started >= 1, "round {round}: due, yet not started");
+        // A harvest on demand waits for whichever scheduled one runs, then runs itself.
+        let done = b.harvest(&org_id).await;
+        assert_eq!(done["last_harvest"]["outcome"], "completed");
+        assert_eq!(
+            completed(),
+            before + 2,
+            "round {round}: one scheduled harvest and the one on demand"
+        );
+    }
     a.stop().await;
     b.stop().await;
 }

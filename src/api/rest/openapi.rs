@@ -5,12 +5,13 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
-use super::views::{AccountView, BadgeView, LastHarvest, OrganizationView};
+use super::views::{AccountView, BadgeView, OrganizationView};
 use super::{accounts, events, health, organizations};
 use crate::app::HarvestStart;
 use crate::domain::account::{Access, AccessStatus};
 use crate::domain::organization::Filters;
 use crate::domain::{AccountState, OrgUnit};
+use crate::store::harvest_runs::LastHarvest;
 
 /// The error envelope every 4xx and 5xx answer carries.
 #[derive(Serialize, ToSchema)]

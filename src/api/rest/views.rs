@@ -9,7 +9,8 @@ use crate::domain::account::{Access, Tags};
 use crate::domain::organization::Filters;
 use crate::domain::{AccountId, AccountState, OrgId, OrgPath};
 use crate::projections::accounts::AccountRow;
-use crate::projections::organizations::{self, OrganizationRow};
+use crate::projections::organizations::OrganizationRow;
+use crate::store::harvest_runs::LastHarvest;
 
 /// An account as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -109,34 +110,7 @@ impl From<OrganizationRow> for OrganizationView {
             management_account_id: row.management_account_id,
             filters: row.filters,
             account_count: row.account_count,
-            last_harvest: row.last_harvest.map(LastHarvest::from),
-        }
-    }
-}
-
-/// How the last harvest went.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct LastHarvest {
-    /// When it started.
-    pub started_at: DateTime<Utc>,
-    /// When it ended; absent while it runs.
-    pub finished_at: Option<DateTime<Utc>>,
-    /// `running`, `completed` or `failed`.
-    pub outcome: String,
-    /// Accounts it listed in scope, when it completed.
-    pub accounts_seen: Option<i64>,
-    /// What stopped it, when it failed.
-    pub error: Option<String>,
-}
-
-impl From<organizations::LastHarvest> for LastHarvest {
-    fn from(run: organizations::LastHarvest) -> Self {
-        Self {
-            started_at: run.started_at,
-            finished_at: run.finished_at,
-            outcome: run.outcome,
-            accounts_seen: run.accounts_seen,
-            error: run.error,
+            last_harvest: row.last_harvest,
         }
     }
 }

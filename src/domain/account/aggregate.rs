@@ -2,12 +2,12 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{AccountState, OrgId, OrgPath};
+use crate::domain::{AccountState, OrgId};
 
 use super::badges::{self, Labels};
 use super::{
-    Access, AccountCommand, AccountError, AccountEvent, AddBadge, RecordAccountSeen, RemoveBadge,
-    Tags,
+    Access, AccountCommand, AccountError, AccountEvent, AddBadge, Listed, RecordAccountSeen,
+    RemoveBadge, Tags,
 };
 
 /// An account's state, as far as deciding its commands needs it.
@@ -27,16 +27,6 @@ enum Membership {
     Standalone,
     /// In the listing through an organization.
     Managed(Listed),
-}
-
-/// The facts of an account while an organization lists it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Listed {
-    organization_id: OrgId,
-    name: String,
-    email: String,
-    state: AccountState,
-    org_path: OrgPath,
 }
 
 impl Aggregate for Account {
@@ -61,20 +51,7 @@ impl Aggregate for Account {
     fn apply(&mut self, event: Self::Event) {
         self.labels.apply(&event);
         match event {
-            AccountEvent::AccountDiscovered {
-                organization_id,
-                name,
-                email,
-                state,
-                org_path,
-            } => {
-                let listed = Listed {
-                    organization_id,
-                    name,
-                    email,
-                    state,
-                    org_path,
-                };
+            AccountEvent::AccountDiscovered(listed) => {
                 self.membership = Membership::Managed(listed);
                 // A listing starts without access; the harvest checks it.
                 self.access = None;
@@ -294,13 +271,13 @@ impl Account {
             }),
             Membership::Absent => {}
         }
-        events.push(AccountEvent::AccountDiscovered {
+        events.push(AccountEvent::AccountDiscovered(Listed {
             organization_id: seen.organization_id,
             name: seen.name,
             email: seen.email,
             state: seen.state,
             org_path: seen.org_path,
-        });
+        }));
         events
     }
 }
@@ -315,7 +292,7 @@ mod tests {
         AccessStatus, AddStandaloneAccount, RecordAccountGone, RemovalReason, RemoveAccount,
         SuspendAccount, TagChanged,
     };
-    use crate::domain::OrgUnit;
+    use crate::domain::{OrgPath, OrgUnit};
 
     type AccountTest = TestFramework<Account>;
 
@@ -352,13 +329,13 @@ mod tests {
     }
 
     fn discovered_in(organization_id: OrgId) -> AccountEvent {
-        AccountEvent::AccountDiscovered {
+        AccountEvent::AccountDiscovered(Listed {
             organization_id,
             name: "alpha".into(),
             email: "a@example.com".into(),
             state: AccountState::Active,
             org_path: path(&["Workloads"]),
-        }
+        })
     }
 
     fn discovered() -> AccountEvent {

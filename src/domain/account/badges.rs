@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{OrgId, OrgPath};
 
-use super::{AccountEvent, Tags};
+use super::{AccountEvent, Listed, Tags};
 
 /// The badge naming the account's organization by id (R9).
 pub const ORGANIZATION: &str = "system.cloud_organization";
@@ -54,7 +54,7 @@ impl Labels {
         match event {
             // A listing starts without tags; an adopted standalone account keeps its manual
             // badges.
-            AccountEvent::AccountDiscovered { org_path, .. } => {
+            AccountEvent::AccountDiscovered(Listed { org_path, .. }) => {
                 self.tags.clear();
                 self.set(PATH, path_badge(org_path), false);
             }

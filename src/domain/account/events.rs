@@ -6,22 +6,26 @@ use crate::domain::{AccountState, OrgId, OrgPath};
 
 use super::{Access, RemovalReason, Tags};
 
+/// An account's facts as its organization lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Listed {
+    /// The organization that lists it.
+    pub organization_id: OrgId,
+    /// Its name.
+    pub name: String,
+    /// Its root email address.
+    pub email: String,
+    /// Its state.
+    pub state: AccountState,
+    /// Where it sits in the OU tree.
+    pub org_path: OrgPath,
+}
+
 /// What happened to an account. Names and versions never change once stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum AccountEvent {
     /// An organization listed the account, for the first time or again.
-    AccountDiscovered {
-        /// The organization that lists it.
-        organization_id: OrgId,
-        /// Its name.
-        name: String,
-        /// Its root email address.
-        email: String,
-        /// Its state.
-        state: AccountState,
-        /// Where it sits in the OU tree.
-        org_path: OrgPath,
-    },
+    AccountDiscovered(Listed),
     /// The account's name changed.
     AccountRenamed {
         /// The new name.
@@ -122,9 +126,9 @@ impl AccountEvent {
     /// The organization the event names, for those that change membership.
     pub fn organization_named(&self) -> Option<&OrgId> {
         match self {
-            Self::AccountDiscovered {
+            Self::AccountDiscovered(Listed {
                 organization_id, ..
-            }
+            })
             | Self::AccountLeftOrganization { organization_id }
             | Self::AccountRemoved {
                 organization_id, ..
@@ -138,7 +142,7 @@ impl AccountEvent {
 impl DomainEvent for AccountEvent {
     fn event_type(&self) -> String {
         match self {
-            Self::AccountDiscovered { .. } => "AccountDiscovered",
+            Self::AccountDiscovered(_) => "AccountDiscovered",
             Self::AccountRenamed { .. } => "AccountRenamed",
             Self::AccountEmailChanged { .. } => "AccountEmailChanged",
             Self::AccountMoved { .. } => "AccountMoved",

@@ -15,7 +15,7 @@ pub use commands::{
     RemoveAccount, RemoveBadge, SuspendAccount, TagChanged,
 };
 pub use error::AccountError;
-pub use events::AccountEvent;
+pub use events::{AccountEvent, Listed};
 
 /// An account's AWS resource tags, by key.
 pub type Tags = std::collections::BTreeMap<String, String>;
