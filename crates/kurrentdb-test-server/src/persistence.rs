@@ -151,3 +151,57 @@ fn decode_all(contents: &[u8]) -> (Vec<Record>, usize) {
     }
     (records, complete_len)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(revision: u64) -> Record {
+        Record {
+            position: 0,
+            stream: "torn".to_owned(),
+            revision,
+            id: Uuid::new_v4(),
+            event_type: "Torn".to_owned(),
+            is_json: false,
+            created: 0,
+            data: Bytes::from_static(b"payload"),
+            custom_metadata: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn a_write_torn_by_a_crash_is_dropped_whole_on_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, records, end) = LogFile::open(dir.path()).unwrap();
+        assert!(records.is_empty());
+        assert_eq!(end, HEADER.len() as u64);
+
+        let whole = encode(&record(0), true);
+        log.append(&whole).unwrap();
+        // Two events of one write, the second cut short: neither may survive.
+        let mut torn = encode(&record(1), false);
+        let second = encode(&record(2), true);
+        torn.extend_from_slice(&second[..second.len() / 2]);
+        log.append(&torn).unwrap();
+        drop(log);
+
+        let (_, records, end) = LogFile::open(dir.path()).unwrap();
+        assert_eq!(records.iter().map(|r| r.revision).collect::<Vec<_>>(), [0]);
+        assert_eq!(records[0].position, HEADER.len() as u64);
+        assert_eq!(end, (HEADER.len() + whole.len()) as u64);
+        let on_disk = std::fs::metadata(dir.path().join(FILE_NAME)).unwrap().len();
+        assert_eq!(
+            on_disk, end,
+            "the torn tail is cut off, so the next write follows the last whole one"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_log_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), b"something else").unwrap();
+        let error = LogFile::open(dir.path()).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+    }
+}

@@ -36,9 +36,9 @@ impl Node {
         }
     }
 
-    /// The store, locked. Nothing awaits while holding it, and a panic while
-    /// holding it cannot leave the log half-written (appends are pushed last),
-    /// so a poisoned lock is still usable.
+    /// The store, locked. Nothing awaits while holding it. A call that
+    /// panicked while holding it is a bug the tests would show; later calls
+    /// still get the store rather than failing one after another.
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }

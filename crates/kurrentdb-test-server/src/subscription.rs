@@ -22,7 +22,7 @@ use crate::proto::event_store::client::streams::read_req::Options;
 use crate::proto::event_store::client::streams::read_resp::{self, Content};
 use crate::proto::event_store::client::streams::ReadResp;
 use crate::read::{filter, position, response, revision};
-use crate::store::{Record, Revision, Store, DELETED_STREAM};
+use crate::store::{LogPosition, Record, Revision, Store, DELETED_STREAM};
 use crate::streams::{Node, ResponseStream};
 
 /// How many records one pass takes under the store's lock.
@@ -119,11 +119,12 @@ pub(crate) fn subscribe(node: Node, options: &Options) -> Result<ResponseStream<
     Ok(Box::pin(ReceiverStream::new(rx)))
 }
 
+/// Where a subscription's cursor starts in the log.
 #[derive(Clone, Copy, Debug)]
 enum Start {
     Beginning,
     End,
-    After(crate::store::LogPosition),
+    After(LogPosition),
 }
 
 /// What one pass over the log found.
