@@ -109,7 +109,8 @@ struct Decided {
     work: Vec<(String, Vec<AccountCommand>)>,
     metadata: Metadata,
     events: Vec<NewEvent>,
-    prepared: Prepared,
+    // The rows the events make, when the log shares a transaction with the read tables.
+    prepared: Option<Prepared>,
 }
 
 impl CommandBus<Account> {
@@ -122,6 +123,10 @@ impl CommandBus<Account> {
     /// writer got to one of its accounts first appends nothing; its accounts then go through
     /// [`Self::execute`] one by one, so no command is lost (I4). Returns how many events were
     /// appended.
+    ///
+    /// With the log in KurrentDB, each account's events are one append expecting its stream's
+    /// revision, many in flight at once; the read tables then catch up from the log, and the
+    /// accounts another writer got to first go through [`Self::execute`] one by one.
     pub async fn execute_each(
         &self,
         mut work: impl Iterator<Item = (String, Vec<AccountCommand>)>,
@@ -156,6 +161,32 @@ impl CommandBus<Account> {
             return Ok(0);
         }
         let appending = METRICS.append_seconds.start_timer();
+        let prepared = match (self.log.kurrent(), decided.prepared) {
+            (None, Some(prepared)) => prepared,
+            (Some(kurrent), _) => {
+                let conflicts = kurrent
+                    .append(Account::TYPE, &decided.events, &decided.metadata)
+                    .await
+                    .map_err(unexpected)?;
+                appending.observe_duration();
+                let mut appended = decided.events.len();
+                for (id, commands) in decided.work.iter().filter(|(id, _)| conflicts.contains(id)) {
+                    appended -= decided
+                        .events
+                        .iter()
+                        .filter(|e| e.aggregate_id == *id)
+                        .count();
+                    appended += self.execute(id, commands, actor).await?;
+                }
+                projector.catch_up().await.map_err(unexpected)?;
+                return Ok(appended);
+            }
+            (None, None) => {
+                return Err(AggregateError::UnexpectedError(
+                    "rows were not prepared for a log that shares their transaction".into(),
+                ))
+            }
+        };
         let mut tx = self.log.pool().begin().await.map_err(unexpected)?;
         let positions = self
             .log
@@ -172,7 +203,7 @@ impl CommandBus<Account> {
             return Ok(appended);
         };
         projector
-            .commit_appended(tx, positions, decided.prepared)
+            .commit_appended(tx, positions, prepared)
             .await
             .map_err(unexpected)?;
         appending.observe_duration();
@@ -224,7 +255,10 @@ async fn decide(
             });
         }
     }
-    let prepared = Prepared::new(&log, &facts).await.map_err(unexpected)?;
+    let prepared = match log.kurrent() {
+        Some(_) => None,
+        None => Some(Prepared::new(&log, &facts).await.map_err(unexpected)?),
+    };
     Ok(Decided {
         work,
         metadata,

@@ -52,6 +52,12 @@ pub struct StateSettings {
 pub struct StoreSettings {
     /// `sqlite://…` or `postgres://…`; empty for SQLite in the state directory.
     pub url: String,
+    /// The event log in KurrentDB, `esdb://…` or `kurrentdb://…`; empty keeps the events
+    /// with the read tables at `url`.
+    pub events_url: String,
+    /// What the KurrentDB streams' names start with, `<prefix>-account-<id>`, so that
+    /// several installations can share one server.
+    pub events_prefix: String,
     /// Most connections opened to the store.
     pub max_connections: u32,
 }
@@ -166,6 +172,18 @@ impl Settings {
         {
             return fail(format!(
                 "store.url must start with sqlite: or postgres:, got {url:?}"
+            ));
+        }
+        let events = &self.store.events_url;
+        if !(events.is_empty() || events.starts_with("esdb:") || events.starts_with("kurrentdb:")) {
+            return fail(format!(
+                "store.events_url must be empty or start with esdb: or kurrentdb:, got {events:?}"
+            ));
+        }
+        let prefix = &self.store.events_prefix;
+        if prefix.is_empty() || prefix.starts_with('$') || prefix.chars().any(char::is_control) {
+            return fail(format!(
+                "store.events_prefix must be printable and not start with $, got {prefix:?}"
             ));
         }
         if !["json", "text"].contains(&self.log.format.as_str()) {

@@ -73,6 +73,11 @@ fn main() -> ExitCode {
         }
     };
     if let Command::CheckConfig = cli.command {
+        if settings.store.events_url.is_empty() {
+            println!("event log: in the store's database, beside the read tables");
+        } else {
+            println!("event log: KurrentDB at store.events_url; read tables at store.url");
+        }
         println!("configuration is valid");
         return ExitCode::SUCCESS;
     }
@@ -120,7 +125,13 @@ async fn run(command: Command, settings: Settings) -> Result<(), Box<dyn std::er
             // re-sealed ones.
             Projector::new(store.clone()).rebuild().await?;
             store.close().await;
-            if stragglers == 0 {
+            if !store.events_can_be_resealed() {
+                println!(
+                    "sealing key {new_key}: new values are sealed under it and {rewritten} stored \
+                     ones were re-sealed; old keys kept for the events in KurrentDB, which \
+                     cannot be rewritten"
+                );
+            } else if stragglers == 0 {
                 crypto::drop_old_keys(&key_file)?;
                 println!("sealing key {new_key}: re-sealed {rewritten} values; old keys dropped");
             } else {

@@ -40,7 +40,9 @@ pub enum StartupError {
 
 /// Opens and migrates the configured store.
 pub async fn open_store(settings: &Settings) -> Result<Store, StoreError> {
-    let store = Store::connect(&settings.store_url(), settings.store.max_connections).await?;
+    let store = Store::connect(&settings.store_url(), settings.store.max_connections)
+        .await?
+        .with_event_log(&settings.store.events_url, &settings.store.events_prefix)?;
     store.migrate().await?;
     Ok(store)
 }

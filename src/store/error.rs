@@ -12,6 +12,12 @@ pub enum StoreError {
     /// A stored value could not be read back.
     #[error("stored value is malformed: {0}")]
     Malformed(String),
+    /// The store's settings cannot be used.
+    #[error("{0}")]
+    Config(String),
+    /// KurrentDB said no or could not be reached.
+    #[error("kurrentdb: {0}")]
+    Kurrent(String),
 }
 
 impl From<serde_json::Error> for StoreError {

@@ -20,7 +20,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 use crate::crypto::{CryptoError, KeyRing, Sealed};
 use crate::domain::Actor;
 
-use super::{timestamp, Dialect, Store, StoreError};
+use super::{timestamp, Dialect, KurrentEventRepository, KurrentLog, Store, StoreError};
 
 /// The event repository behind cqrs-es for the configured database.
 pub enum EventRepository {
@@ -28,16 +28,19 @@ pub enum EventRepository {
     Sqlite(SqliteEventRepository),
     /// PostgreSQL, through postgres-es.
     Postgres(postgres_es::PostgresEventRepository),
+    /// KurrentDB, one stream per aggregate.
+    Kurrent(KurrentEventRepository),
 }
 
 impl Store {
     /// A cqrs-es event store for aggregate `A`, in plain event-store mode (no snapshots).
     pub fn event_store<A: Aggregate>(&self) -> PersistedEventStore<EventRepository, A> {
-        let repo = match &self.pg {
-            Some(pg) => {
+        let repo = match (&self.kurrent, &self.pg) {
+            (Some(log), _) => EventRepository::Kurrent(KurrentEventRepository::new(log.clone())),
+            (None, Some(pg)) => {
                 EventRepository::Postgres(postgres_es::PostgresEventRepository::new(pg.clone()))
             }
-            None => EventRepository::Sqlite(SqliteEventRepository::new(self.pool.clone())),
+            (None, None) => EventRepository::Sqlite(SqliteEventRepository::new(self.pool.clone())),
         };
         PersistedEventStore::new_event_store(repo)
     }
@@ -48,6 +51,9 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        if let Some(log) = &self.kurrent {
+            return log.events_after(after, limit).await;
+        }
         let rows = sqlx::query(&format!(
             "{SELECT_EVENTS} WHERE seq > $1 ORDER BY seq LIMIT $2"
         ))
@@ -64,6 +70,9 @@ impl Store {
         aggregate_type: &str,
         aggregate_id: &str,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        if let Some(log) = &self.kurrent {
+            return log.events_of(aggregate_type, aggregate_id).await;
+        }
         let rows = sqlx::query(&format!(
             "{SELECT_EVENTS} WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence"
         ))
@@ -81,6 +90,9 @@ impl Store {
         aggregate_type: &str,
         ids: &[&str],
     ) -> Result<HashMap<String, Vec<String>>, StoreError> {
+        if let Some(log) = &self.kurrent {
+            return log.histories(aggregate_type, ids).await;
+        }
         let mut histories: HashMap<String, Vec<String>> = HashMap::new();
         let sql = format!(
             "SELECT aggregate_id, CAST(payload AS TEXT) AS payload FROM events \
@@ -100,6 +112,12 @@ impl Store {
                 .push(row.try_get("payload")?);
         }
         Ok(histories)
+    }
+
+    /// The event log in KurrentDB, when it is there rather than in the `events` table beside
+    /// the read tables, where [`Self::append`] writes.
+    pub fn kurrent(&self) -> Option<&KurrentLog> {
+        self.kurrent.as_ref()
     }
 
     /// Appends `events` (at least one) of `aggregate_type` aggregates, each with `metadata`,
@@ -178,6 +196,9 @@ impl Store {
 
     /// The newest event's position, 0 for an empty log.
     pub async fn last_seq(&self) -> Result<i64, StoreError> {
+        if let Some(log) = &self.kurrent {
+            return log.last_position().await;
+        }
         Ok(sqlx::query("SELECT COALESCE(MAX(seq), 0) AS n FROM events")
             .fetch_one(&self.pool)
             .await?
@@ -186,16 +207,29 @@ impl Store {
 
     /// How many events the log holds.
     pub async fn event_count(&self) -> Result<i64, StoreError> {
+        if let Some(log) = &self.kurrent {
+            return log.count().await;
+        }
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM events")
             .fetch_one(&self.pool)
             .await?
             .try_get("n")?)
     }
 
+    /// Whether re-sealing reaches the events: the `events` table's are rewritten in place,
+    /// KurrentDB's are immutable and stay sealed under the keys that sealed them, which the
+    /// key ring must then keep.
+    pub fn events_can_be_resealed(&self) -> bool {
+        self.kurrent.is_none()
+    }
+
     /// Re-seals every sealed value inside event payloads under the key ring's current key;
     /// returns how many events it rewrote. Events are rewritten in place: their meaning is
     /// unchanged, only the ciphertext.
     pub(super) async fn reseal_events(&self, keys: &KeyRing) -> Result<u64, super::ResealError> {
+        if !self.events_can_be_resealed() {
+            return Ok(0);
+        }
         let mut rewritten = 0;
         let rows = sqlx::query(
             "SELECT seq, CAST(payload AS TEXT) AS payload FROM events \
@@ -323,6 +357,7 @@ impl PersistedEventRepository for EventRepository {
         match self {
             Self::Sqlite(r) => r.get_events::<A>(id).await,
             Self::Postgres(r) => r.get_events::<A>(id).await,
+            Self::Kurrent(r) => r.get_events::<A>(id).await,
         }
     }
 
@@ -334,6 +369,7 @@ impl PersistedEventRepository for EventRepository {
         match self {
             Self::Sqlite(r) => r.get_last_events::<A>(id, last_sequence).await,
             Self::Postgres(r) => r.get_last_events::<A>(id, last_sequence).await,
+            Self::Kurrent(r) => r.get_last_events::<A>(id, last_sequence).await,
         }
     }
 
@@ -344,6 +380,7 @@ impl PersistedEventRepository for EventRepository {
         match self {
             Self::Sqlite(r) => r.get_snapshot::<A>(id).await,
             Self::Postgres(r) => r.get_snapshot::<A>(id).await,
+            Self::Kurrent(r) => r.get_snapshot::<A>(id).await,
         }
     }
 
@@ -355,6 +392,7 @@ impl PersistedEventRepository for EventRepository {
         match self {
             Self::Sqlite(r) => r.persist::<A>(events, snapshot_update).await,
             Self::Postgres(r) => r.persist::<A>(events, snapshot_update).await,
+            Self::Kurrent(r) => r.persist::<A>(events, snapshot_update).await,
         }
     }
 
@@ -365,6 +403,7 @@ impl PersistedEventRepository for EventRepository {
         match self {
             Self::Sqlite(r) => r.stream_events::<A>(id).await,
             Self::Postgres(r) => r.stream_events::<A>(id).await,
+            Self::Kurrent(r) => r.stream_events::<A>(id).await,
         }
     }
 
@@ -372,6 +411,7 @@ impl PersistedEventRepository for EventRepository {
         match self {
             Self::Sqlite(r) => r.stream_all_events::<A>().await,
             Self::Postgres(r) => r.stream_all_events::<A>().await,
+            Self::Kurrent(r) => r.stream_all_events::<A>().await,
         }
     }
 }
@@ -509,7 +549,7 @@ impl PersistedEventRepository for SqliteEventRepository {
 }
 
 /// A replay stream already holding every event, so feeding it never waits on a reader.
-async fn replay(events: Vec<SerializedEvent>) -> Result<ReplayStream, PersistenceError> {
+pub(super) async fn replay(events: Vec<SerializedEvent>) -> Result<ReplayStream, PersistenceError> {
     let (mut feed, stream) = ReplayStream::new(events.len().max(1));
     for event in events {
         feed.push(Ok(event))

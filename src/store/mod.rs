@@ -1,7 +1,8 @@
 //! The store: the event log and the tables beside it, on SQLite (the embedded default) or
 //! PostgreSQL, chosen by `store.url`. Each table's SQL lives in the file that owns it:
 //!
-//! - `events.rs`: the event log (`events`), appended through cqrs-es or in bulk;
+//! - `events.rs`: the event log (`events`), appended through cqrs-es or in bulk, or
+//!   `kurrent.rs`: the event log in KurrentDB when `store.events_url` names one;
 //! - `settings.rs`: installation-wide values (`settings`), the sealed external ID;
 //! - [`tokens`]: API token hashes (`api_tokens`);
 //! - [`harvest_runs`]: how each organization's last harvest went (`harvest_runs`);
@@ -18,6 +19,7 @@ mod dialect;
 mod error;
 mod events;
 pub mod harvest_runs;
+mod kurrent;
 mod locks;
 mod postgres;
 mod reseal;
@@ -37,6 +39,7 @@ pub use error::StoreError;
 pub use events::{
     Appended, EventRepository, Metadata, NewEvent, SqliteEventRepository, StoredEvent,
 };
+pub use kurrent::{KurrentEventRepository, KurrentLog};
 pub use locks::{HarvestLock, Leadership};
 pub use reseal::{reseal, ResealError};
 
@@ -46,6 +49,8 @@ pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
     pg: Option<sqlx::PgPool>,
+    // The event log, when it is in KurrentDB rather than in the `events` table.
+    kurrent: Option<KurrentLog>,
     // Changes to what the API reads, as far as this instance knows: see [`Store::version`].
     version: Arc<AtomicU64>,
 }
@@ -87,8 +92,20 @@ impl Store {
             pool,
             dialect,
             pg,
+            kurrent: None,
             version: Arc::default(),
         })
+    }
+
+    /// The same store with its event log in KurrentDB at `events_url` (`esdb://…` or
+    /// `kurrentdb://…`), in streams named after `prefix`, or in its own database when
+    /// `events_url` is empty.
+    pub fn with_event_log(self, events_url: &str, prefix: &str) -> Result<Self, StoreError> {
+        let kurrent = match events_url {
+            "" => None,
+            url => Some(KurrentLog::connect(url, prefix)?),
+        };
+        Ok(Self { kurrent, ..self })
     }
 
     /// Applies the migrations of this dialect that are not applied yet.
@@ -130,6 +147,7 @@ impl Store {
             pool,
             dialect: Dialect::Sqlite,
             pg: None,
+            kurrent: None,
             version: Arc::default(),
         };
         store.migrate().await?;

@@ -7,9 +7,9 @@ use serde_json::json;
 
 use crate::helpers::{expect_json, Backend, TestApp};
 use crate::moto::Shape;
-use crate::on_both_stores;
+use crate::on_every_store;
 
-on_both_stores!(r10_a_manual_badge_taken_over_by_auto_badging_can_be_added_again);
+on_every_store!(r10_a_manual_badge_taken_over_by_auto_badging_can_be_added_again);
 
 /// A manual badge that auto-badging took over (switched on while a tag of the same key and
 /// value exists) goes when auto-badging is switched off again, in the account's history as in

@@ -12,9 +12,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{Backend, TestApp};
 use crate::moto::{MotoOrg, Shape, MEMBER_ROLE, NESTED};
-use crate::on_both_stores;
+use crate::on_every_store;
 
-on_both_stores!(graphql_offers_every_query_mutation_and_the_subscription);
+on_every_store!(graphql_offers_every_query_mutation_and_the_subscription);
 
 /// Runs a GraphQL document with `token`; answers the whole response body.
 async fn gql(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {

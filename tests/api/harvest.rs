@@ -6,9 +6,9 @@ use serde_json::Value;
 
 use crate::helpers::{Backend, TestApp};
 use crate::moto::{MotoOrg, Shape, NESTED};
-use crate::on_both_stores;
+use crate::on_every_store;
 
-on_both_stores!(
+on_every_store!(
     listing_follows_moto_through_moves_tag_changes_closures_and_departures,
     i3_harvest_that_saw_nothing_new_appends_no_event,
     r8_listing_cut_partway_changes_nothing,

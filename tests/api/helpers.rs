@@ -6,7 +6,7 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use orgsync::app::{tokens, App, Role};
-use orgsync::config::Settings;
+use orgsync::config::{Settings, StoreSettings};
 use orgsync::startup::Application;
 use orgsync::store::Store;
 
@@ -23,11 +23,15 @@ use tokio_util::sync::CancellationToken;
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// The event log in KurrentDB, the read tables in PostgreSQL, as several instances share
+    /// them.
+    Kurrent,
 }
 
-/// Runs an `async fn(Backend)` test once on SQLite and once on PostgreSQL.
+/// Runs an `async fn(Backend)` test on every store: SQLite, PostgreSQL, and KurrentDB with
+/// PostgreSQL's read tables.
 #[macro_export]
-macro_rules! on_both_stores {
+macro_rules! on_every_store {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             use $crate::helpers::Backend;
@@ -39,8 +43,80 @@ macro_rules! on_both_stores {
             async fn postgres() {
                 super::$name(Backend::Postgres).await
             }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn kurrentdb() {
+                super::$name(Backend::Kurrent).await
+            }
         }
     )*};
+}
+
+/// The event log of a [`Backend::Kurrent`] test: a test server of its own, or, when
+/// `ORGSYNC_TEST_KURRENTDB_URL` names one, that real server, with streams no other test
+/// uses.
+pub struct EventServer {
+    pub url: String,
+    pub prefix: String,
+    _server: Option<kurrentdb_test_server::TestServer>,
+}
+
+impl EventServer {
+    pub async fn start() -> Self {
+        let prefix = format!("orgsync-t{}", uuid::Uuid::new_v4().simple());
+        if let Ok(url) = std::env::var("ORGSYNC_TEST_KURRENTDB_URL") {
+            return Self {
+                url,
+                prefix,
+                _server: None,
+            };
+        }
+        let server = kurrentdb_test_server::TestServer::start(0, None)
+            .await
+            .expect("KurrentDB test server starts");
+        Self {
+            url: server.url(),
+            prefix,
+            _server: Some(server),
+        }
+    }
+}
+
+/// Where a test's store lives, and what keeps its event server up as long as it is needed.
+pub struct TestStore {
+    pub settings: StoreSettings,
+    pub events: Option<Arc<EventServer>>,
+}
+
+impl TestStore {
+    /// The store, with its event log where the settings say.
+    pub async fn connect(&self) -> Store {
+        connect(&self.settings).await
+    }
+}
+
+/// `orgsync <command>` as operators run it, configured through the environment for the store
+/// and state directory of `settings`.
+pub fn orgsync_command(settings: &Settings, command: &str) -> std::process::Command {
+    let mut orgsync = std::process::Command::new(env!("CARGO_BIN_EXE_orgsync"));
+    orgsync
+        .arg(command)
+        .env("ORGSYNC__STORE__URL", &settings.store.url)
+        .env("ORGSYNC__STORE__EVENTS_URL", &settings.store.events_url)
+        .env(
+            "ORGSYNC__STORE__EVENTS_PREFIX",
+            &settings.store.events_prefix,
+        )
+        .env("ORGSYNC__STATE__DIR", &settings.state.dir);
+    orgsync
+}
+
+/// Connects to the store `settings` name, its event log included.
+pub async fn connect(settings: &StoreSettings) -> Store {
+    Store::connect(&settings.url, 2)
+        .await
+        .expect("connect to the store")
+        .with_event_log(&settings.events_url, &settings.events_prefix)
+        .expect("connect to the event log")
 }
 
 static INIT: Once = Once::new();
@@ -66,26 +142,42 @@ fn init() {
     });
 }
 
-/// A store URL no other test uses: a file in `dir`, or a new PostgreSQL database.
-pub async fn fresh_store_url(backend: Backend, dir: &TempDir) -> String {
-    match backend {
+/// A store no other test uses: a file in `dir`, or a new PostgreSQL database, and for
+/// [`Backend::Kurrent`] an event server of its own beside the database.
+pub async fn fresh_store(backend: Backend, dir: &TempDir) -> TestStore {
+    let mut settings = Settings::load(None).expect("default settings").store;
+    let postgres = || async {
+        let admin = std::env::var("ORGSYNC_TEST_DATABASE_URL")
+            .expect("ORGSYNC_TEST_DATABASE_URL is not set: run the suite with scripts/test");
+        new_database(&admin).await
+    };
+    let mut events = None;
+    settings.url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("orgsync.db").display()),
-        Backend::Postgres => {
-            let admin = std::env::var("ORGSYNC_TEST_DATABASE_URL")
-                .expect("ORGSYNC_TEST_DATABASE_URL is not set: run the suite with scripts/test");
-            new_database(&admin).await
+        Backend::Postgres => postgres().await,
+        Backend::Kurrent => {
+            let server = EventServer::start().await;
+            settings.events_url = server.url.clone();
+            settings.events_prefix = server.prefix.clone();
+            events = Some(Arc::new(server));
+            postgres().await
         }
-    }
+    };
+    TestStore { settings, events }
 }
 
 /// The settings of a daemon in this process: defaults, any free port, its state in `dir` and a
-/// fresh store of the kind of `backend`.
-pub async fn daemon_settings(backend: Backend, dir: &TempDir) -> Settings {
+/// fresh store of the kind of `backend`, with what keeps that store's event server up.
+pub async fn daemon_settings(
+    backend: Backend,
+    dir: &TempDir,
+) -> (Settings, Option<Arc<EventServer>>) {
     let mut settings = Settings::load(None).expect("default settings");
     settings.server.listen = "127.0.0.1:0".into();
     settings.state.dir = dir.path().to_path_buf();
-    settings.store.url = fresh_store_url(backend, dir).await;
-    settings
+    let store = fresh_store(backend, dir).await;
+    settings.store = store.settings;
+    (settings, store.events)
 }
 
 /// The admin token a daemon's first start wrote into its state directory `dir`.
@@ -129,6 +221,8 @@ pub struct TestApp {
     pub backend: Backend,
     /// The stub in front of moto; its rules change what AWS answers.
     pub stub: Arc<AwsStub>,
+    /// The event server of a [`Backend::Kurrent`] store.
+    pub events: Option<Arc<EventServer>>,
     stop: CancellationToken,
     serving: JoinHandle<std::io::Result<()>>,
     // Kept so the state directory lives as long as the test.
@@ -171,7 +265,8 @@ impl TestApp {
         }
         let mut settings = self.settings.clone();
         settings.state.dir = dir.path().to_path_buf();
-        Self::start(self.backend, settings, Arc::new(dir), self.stub.clone()).await
+        let (stub, events) = (self.stub.clone(), self.events.clone());
+        Self::start(self.backend, settings, Arc::new(dir), stub, events).await
     }
 
     /// A daemon whose AWS calls pass a connection-cutting proxy before the stub and moto.
@@ -190,10 +285,10 @@ impl TestApp {
     ) -> Self {
         init();
         let dir = TempDir::new().expect("temp dir");
-        let mut settings = daemon_settings(backend, &dir).await;
+        let (mut settings, events) = daemon_settings(backend, &dir).await;
         settings.aws.endpoint_url = endpoint.to_owned();
         tune(&mut settings);
-        Self::start(backend, settings, Arc::new(dir), stub).await
+        Self::start(backend, settings, Arc::new(dir), stub, events).await
     }
 
     async fn start(
@@ -201,6 +296,7 @@ impl TestApp {
         settings: Settings,
         dir: Arc<TempDir>,
         stub: Arc<AwsStub>,
+        events: Option<Arc<EventServer>>,
     ) -> Self {
         let application = Application::build(settings.clone())
             .await
@@ -221,20 +317,22 @@ impl TestApp {
             stop,
             serving,
             stub,
+            events,
             _dir: dir,
         }
     }
 
     /// Stops the daemon as SIGTERM would and starts a new one on the same store and state.
     pub async fn restart(self) -> Self {
-        let (backend, settings, dir, stub) = (
+        let (backend, settings, dir, stub, events) = (
             self.backend,
             self.settings.clone(),
             self._dir.clone(),
             self.stub.clone(),
+            self.events.clone(),
         );
         self.stop().await;
-        Self::start(backend, settings, dir, stub).await
+        Self::start(backend, settings, dir, stub, events).await
     }
 
     /// Stops the daemon and waits until it has; the state directory lives as long as the
@@ -450,8 +548,8 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts it on `store_url` and waits until it answers `/readyz` with 200.
-    pub async fn start(state_dir: &std::path::Path, store_url: &str, endpoint: &str) -> Self {
+    /// Starts it on the store `store` names and waits until it answers `/readyz` with 200.
+    pub async fn start(state_dir: &std::path::Path, store: &StoreSettings, endpoint: &str) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -461,7 +559,9 @@ impl Daemon {
             .arg("serve")
             .env("ORGSYNC__SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("ORGSYNC__STATE__DIR", state_dir)
-            .env("ORGSYNC__STORE__URL", store_url)
+            .env("ORGSYNC__STORE__URL", &store.url)
+            .env("ORGSYNC__STORE__EVENTS_URL", &store.events_url)
+            .env("ORGSYNC__STORE__EVENTS_PREFIX", &store.events_prefix)
             .env("ORGSYNC__AWS__ENDPOINT_URL", endpoint)
             .env("ORGSYNC__LOG__LEVEL", "warn")
             .env("AWS_ACCESS_KEY_ID", "testing")

@@ -2,9 +2,9 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{expect_error, Backend, TestApp};
-use crate::on_both_stores;
+use crate::on_every_store;
 
-on_both_stores!(bad_input_is_a_4xx_with_an_error_envelope);
+on_every_store!(bad_input_is_a_4xx_with_an_error_envelope);
 
 fn registration() -> Value {
     json!({

@@ -13,10 +13,10 @@ use sqlx::Row;
 
 use crate::aws_stub::AwsStub;
 use crate::helpers::{
-    expect_json, fresh_store_url, listing, new_database, Backend, Daemon, TestApp,
+    connect, expect_json, fresh_store, listing, new_database, Backend, Daemon, TestApp,
 };
 use crate::moto::{moto_url, MotoOrg, Shape, NESTED};
-use crate::on_both_stores;
+use crate::on_every_store;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_orgsync");
 
@@ -61,8 +61,8 @@ async fn sigterm_during_a_harvest_exits_cleanly_without_a_partial_membership_cha
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("orgsync.db").display());
-    let mut daemon = Daemon::start(dir.path(), &url, &stub.url).await;
+    let store = fresh_store(Backend::Sqlite, &dir).await;
+    let mut daemon = Daemon::start(dir.path(), &store.settings, &stub.url).await;
     let registered = daemon
         .post("/api/v1/organizations", &org.registration("prod"))
         .await;
@@ -78,7 +78,7 @@ async fn sigterm_during_a_harvest_exits_cleanly_without_a_partial_membership_cha
     assert!(status.success(), "{status}");
 
     // All of the organization's accounts or none: never part of them.
-    let store = Store::connect(&url, 2).await.unwrap();
+    let store = store.connect().await;
     orgsync::projections::Projector::new(store.clone())
         .catch_up()
         .await
@@ -112,7 +112,7 @@ async fn account_logs(store: &Store) -> BTreeMap<String, Vec<(String, serde_json
     logs
 }
 
-on_both_stores!(twenty_sigkills_across_harvests_end_as_a_clean_run);
+on_every_store!(twenty_sigkills_across_harvests_end_as_a_clean_run);
 
 async fn twenty_sigkills_across_harvests_end_as_a_clean_run(backend: Backend) {
     let org = MotoOrg::create(Shape {
@@ -135,12 +135,12 @@ async fn twenty_sigkills_across_harvests_end_as_a_clean_run(backend: Backend) {
     clean.stop().await;
 
     let dir = tempfile::tempdir().unwrap();
-    let url = fresh_store_url(backend, &dir).await;
+    let killed = fresh_store(backend, &dir).await;
     let seed: u64 = rand::random();
     eprintln!("kill points from seed {seed}");
     let mut rng = StdRng::seed_from_u64(seed);
     for kill in 0..20 {
-        let mut daemon = Daemon::start(dir.path(), &url, &stub.url).await;
+        let mut daemon = Daemon::start(dir.path(), &killed.settings, &stub.url).await;
         if kill == 0 {
             let registered = daemon
                 .post("/api/v1/organizations", &org.registration("prod"))
@@ -153,7 +153,7 @@ async fn twenty_sigkills_across_harvests_end_as_a_clean_run(backend: Backend) {
         daemon.process.wait().await.unwrap();
     }
 
-    let mut daemon = Daemon::start(dir.path(), &url, &stub.url).await;
+    let mut daemon = Daemon::start(dir.path(), &killed.settings, &stub.url).await;
     let done = daemon
         .post(
             &format!("/api/v1/organizations/{org_id}/harvest?wait=true"),
@@ -169,7 +169,7 @@ async fn twenty_sigkills_across_harvests_end_as_a_clean_run(backend: Backend) {
     daemon.signal("-TERM");
     assert!(daemon.process.wait().await.unwrap().success());
 
-    let store = Store::connect(&url, 2).await.unwrap();
+    let store = killed.connect().await;
     let logs = account_logs(&store).await;
     assert_eq!(logs.len(), clean_logs.len());
     for (account, log) in &clean_logs {
@@ -182,7 +182,7 @@ async fn twenty_sigkills_across_harvests_end_as_a_clean_run(backend: Backend) {
     store.close().await;
 }
 
-on_both_stores!(metrics_expose_harvests_aws_calls_appends_http_and_accounts_by_state);
+on_every_store!(metrics_expose_harvests_aws_calls_appends_http_and_accounts_by_state);
 
 async fn metrics_expose_harvests_aws_calls_appends_http_and_accounts_by_state(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -484,7 +484,7 @@ fn has_team_badge(account: &serde_json::Value) -> bool {
     account["badges"].as_array().unwrap().contains(&badge)
 }
 
-on_both_stores!(a_page_read_again_shows_every_change_made_since);
+on_every_store!(a_page_read_again_shows_every_change_made_since);
 
 async fn a_page_read_again_shows_every_change_made_since(backend: Backend) {
     let (app, _org, org_id) = TestApp::harvested(
@@ -552,4 +552,103 @@ async fn a_page_another_daemon_serves_shows_the_changes_this_one_makes() {
     assert!(has_team_badge(&page[account]), "{}", page[account]);
     a.stop().await;
     b.stop().await;
+}
+
+/// The daemon as operators run it, on a KurrentDB server of its own with its log on disk (the
+/// read tables in SQLite): registered, killed with SIGKILL in the middle of its first harvest,
+/// the server restarted under it, then started again, it lists what the same daemon on SQLite
+/// alone lists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_on_kurrentdb_survives_sigkill_and_a_server_restart_and_lists_as_on_sqlite() {
+    let stub = AwsStub::start(&moto_url());
+    let org = MotoOrg::create(Shape {
+        ous: NESTED,
+        accounts: 60,
+    })
+    .await;
+    let sqlite_dir = tempfile::tempdir().unwrap();
+    let sqlite = fresh_store(Backend::Sqlite, &sqlite_dir).await;
+    let mut on_sqlite = Daemon::start(sqlite_dir.path(), &sqlite.settings, &stub.url).await;
+    let registered = on_sqlite
+        .post("/api/v1/organizations", &org.registration("prod"))
+        .await;
+    let org_id = expect_json(registered, StatusCode::CREATED).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let harvested = on_sqlite
+        .post(
+            &format!("/api/v1/organizations/{org_id}/harvest?wait=true"),
+            &serde_json::Value::Null,
+        )
+        .await;
+    expect_json(harvested, StatusCode::OK).await;
+    let expected = listing(
+        &on_sqlite.client,
+        &on_sqlite.base,
+        &on_sqlite.token,
+        &org_id,
+    )
+    .await;
+    on_sqlite.signal("-TERM");
+    assert!(on_sqlite.process.wait().await.unwrap().success());
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("kurrentdb");
+    let server = kurrentdb_test_server::TestServer::start(0, Some(data.clone()))
+        .await
+        .unwrap();
+    let port = server.port();
+    let mut store = fresh_store(Backend::Sqlite, &dir).await.settings;
+    store.events_url = server.url();
+    let mut daemon = Daemon::start(dir.path(), &store, &stub.url).await;
+    let registered = daemon
+        .post("/api/v1/organizations", &org.registration("prod"))
+        .await;
+    expect_json(registered, StatusCode::CREATED).await;
+    // Killed while registration's harvest appends, as a crash would.
+    let appended = || async { connect(&store).await.event_count().await.unwrap() > 1 };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !appended().await {
+        assert!(Instant::now() < deadline, "the harvest appended nothing");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    daemon.signal("-KILL");
+    daemon.process.wait().await.unwrap();
+
+    // The server restarts with its log, under a daemon that starts again.
+    server.stop().await;
+    let server = kurrentdb_test_server::TestServer::start(port, Some(data))
+        .await
+        .unwrap();
+    let mut daemon = Daemon::start(dir.path(), &store, &stub.url).await;
+    let done = daemon
+        .post(
+            &format!("/api/v1/organizations/{org_id}/harvest?wait=true"),
+            &serde_json::Value::Null,
+        )
+        .await;
+    let done = expect_json(done, StatusCode::OK).await;
+    assert_eq!(done["last_harvest"]["outcome"], "completed", "{done}");
+    assert_eq!(
+        listing(&daemon.client, &daemon.base, &daemon.token, &org_id).await,
+        expected
+    );
+    // Every event once: each account's log holds each event type at most once.
+    let logs = account_logs(&connect(&store).await).await;
+    assert_eq!(logs.len(), expected.len());
+    for (account, log) in &logs {
+        let mut types: Vec<&str> = log.iter().map(|(t, _)| t.as_str()).collect();
+        let all = types.len();
+        types.sort_unstable();
+        types.dedup();
+        assert_eq!(
+            types.len(),
+            all,
+            "account {account}: an event twice: {log:?}"
+        );
+    }
+    daemon.signal("-TERM");
+    assert!(daemon.process.wait().await.unwrap().success());
+    server.stop().await;
 }

@@ -2,13 +2,13 @@ use orgsync::projections::Projector;
 use orgsync::store::Store;
 use sqlx::Row;
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{connect, orgsync_command, Backend, TestApp};
 use crate::moto::{Shape, NESTED};
-use crate::on_both_stores;
+use crate::on_every_store;
 
-on_both_stores!(i1_rebuilt_read_tables_equal_the_incremental_ones);
+on_every_store!(i1_rebuilt_read_tables_equal_the_incremental_ones);
 #[cfg(feature = "failpoints")]
-on_both_stores!(i2_crash_between_append_and_projection_is_caught_up_on_restart);
+on_every_store!(i2_crash_between_append_and_projection_is_caught_up_on_restart);
 
 /// Every row of every read table, as text, in a fixed order.
 async fn read_tables(store: &Store) -> Vec<Vec<Option<String>>> {
@@ -89,10 +89,7 @@ async fn i1_rebuilt_read_tables_equal_the_incremental_ones(backend: Backend) {
     // …and the command operators run, configured through the environment.
     let settings = app.settings.clone();
     let _state = app.stop().await;
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orgsync"))
-        .arg("rebuild-projections")
-        .env("ORGSYNC__STORE__URL", &settings.store.url)
-        .env("ORGSYNC__STATE__DIR", &settings.state.dir)
+    let output = orgsync_command(&settings, "rebuild-projections")
         .output()
         .expect("run orgsync");
     assert!(
@@ -100,7 +97,7 @@ async fn i1_rebuilt_read_tables_equal_the_incremental_ones(backend: Backend) {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let store = Store::connect(&settings.store.url, 2).await.unwrap();
+    let store = connect(&settings.store).await;
     assert_eq!(read_tables(&store).await, incremental);
     store.close().await;
 }

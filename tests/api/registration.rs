@@ -4,9 +4,9 @@ use serde_json::json;
 
 use crate::helpers::{expect_error, expect_json, Backend, TestApp};
 use crate::moto::{MotoOrg, Shape, NESTED};
-use crate::on_both_stores;
+use crate::on_every_store;
 
-on_both_stores!(
+on_every_store!(
     registration_answers_the_organization_and_harvests_it,
     r2_second_registration_is_a_conflict,
     registration_of_an_account_without_organization_stores_nothing,

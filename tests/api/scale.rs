@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use orgsync::aws::{
     AssumeRole, AwsApi, AwsError, ListedAccount, OrganizationInfo, RoleSession, SessionCredentials,
 };
+use orgsync::config::StoreSettings;
 use orgsync::domain::account::Tags;
 use orgsync::domain::{AccountId, AccountState, OrgPath, OrgUnit, RoleArn};
 use orgsync::startup::Application;
@@ -24,7 +25,7 @@ use orgsync::store::Store;
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    daemon_settings, expect_json, first_admin_token, fresh_store_url, Backend, Daemon,
+    daemon_settings, expect_json, first_admin_token, fresh_store, Backend, Daemon, EventServer,
 };
 
 /// An organization of `n` accounts spread over three levels of OUs, four tags each.
@@ -110,7 +111,9 @@ struct Loaded {
     token: String,
     client: reqwest::Client,
     store: Store,
-    store_url: String,
+    store_settings: StoreSettings,
+    // Keeps a KurrentDB store's event server up.
+    events: Option<Arc<EventServer>>,
     stop: tokio_util::sync::CancellationToken,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
     dir: tempfile::TempDir,
@@ -119,7 +122,7 @@ struct Loaded {
 impl Loaded {
     async fn start(backend: Backend, organization: Arc<InProcessOrganization>) -> Self {
         let dir = tempfile::TempDir::new().unwrap();
-        let mut settings = daemon_settings(backend, &dir).await;
+        let (mut settings, events) = daemon_settings(backend, &dir).await;
         settings.log.level = "warn".into();
         let application = Application::build_with(settings.clone(), organization)
             .await
@@ -133,7 +136,8 @@ impl Loaded {
             token: first_admin_token(dir.path()),
             client: reqwest::Client::new(),
             store,
-            store_url: settings.store.url,
+            store_settings: settings.store,
+            events,
             stop,
             serving,
             dir,
@@ -217,26 +221,31 @@ impl Loaded {
     }
 
     /// Stops the daemon; answers its state directory and store.
-    async fn stop(self) -> (tempfile::TempDir, String) {
+    async fn stop(self) -> (tempfile::TempDir, StoreSettings, Option<Arc<EventServer>>) {
         self.stop.cancel();
         self.serving.await.unwrap().unwrap();
         self.store.close().await;
-        (self.dir, self.store_url)
+        (self.dir, self.store_settings, self.events)
     }
 }
 
 /// The store's floor: `rows` event rows into a fresh store of the kind of `backend`, in one
-/// transaction, 500 to a statement. Answers its seconds.
+/// transaction, 500 to a statement; for KurrentDB, `rows` events appended through the same
+/// client to the same kind of server, three to a stream, as many streams at once as orgsync
+/// appends to. Answers its seconds.
 async fn batched_insert_seconds(backend: Backend, rows: i64) -> f64 {
+    if backend == Backend::Kurrent {
+        return appended_to_kurrent_seconds(rows).await;
+    }
     let dir = tempfile::TempDir::new().unwrap();
-    let url = fresh_store_url(backend, &dir).await;
+    let url = fresh_store(backend, &dir).await.settings.url;
     let store = Store::connect(&url, 2).await.unwrap();
     store.migrate().await.unwrap();
     let payload = r#"{"AccountTagsChanged":{"set":{"env":"prod","team":"team-1","cost-center":"cc-1","owner":"owner-1"},"removed":[],"auto_badge":true}}"#;
     let metadata = r#"{"actor":"harvest:o-inprocess01","at":"2026-11-27T00:00:00.000Z"}"#;
     let json = |n: usize| match backend {
         Backend::Sqlite => format!("${n}"),
-        Backend::Postgres => format!("CAST(${n} AS JSON)"),
+        Backend::Postgres | Backend::Kurrent => format!("CAST(${n} AS JSON)"),
     };
     let started = Instant::now();
     let mut tx = store.pool().begin().await.unwrap();
@@ -266,6 +275,44 @@ async fn batched_insert_seconds(backend: Backend, rows: i64) -> f64 {
     let seconds = started.elapsed().as_secs_f64();
     store.close().await;
     seconds
+}
+
+/// KurrentDB's floor of [`batched_insert_seconds`].
+async fn appended_to_kurrent_seconds(rows: i64) -> f64 {
+    use futures::{StreamExt, TryStreamExt};
+    let server = EventServer::start().await;
+    let client = eventstore::Client::new(server.url.parse().unwrap()).unwrap();
+    let payload: serde_json::Value = serde_json::from_str(
+        r#"{"AccountTagsChanged":{"set":{"env":"prod","team":"team-1","cost-center":"cc-1","owner":"owner-1"},"removed":[],"auto_badge":true}}"#,
+    )
+    .unwrap();
+    let metadata = serde_json::json!({"version": "1", "actor": "harvest:o-inprocess01", "at": "2026-11-27T00:00:00.000Z"});
+    let started = Instant::now();
+    let appends = (0..rows / 3).map(|i| {
+        let events: Vec<eventstore::EventData> = (0..3)
+            .map(|_| {
+                eventstore::EventData::json("AccountTagsChanged", &payload)
+                    .unwrap()
+                    .id(uuid::Uuid::new_v4())
+                    .metadata_as_json(&metadata)
+                    .unwrap()
+            })
+            .collect();
+        let options = eventstore::AppendToStreamOptions::default()
+            .expected_revision(eventstore::ExpectedRevision::NoStream);
+        let (client, prefix) = (&client, &server.prefix);
+        async move {
+            let stream = format!("{prefix}-account-{i}");
+            client.append_to_stream(stream, &options, events).await
+        }
+    });
+    let written: Vec<_> = futures::stream::iter(appends)
+        .buffer_unordered(64)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(written.len() as i64, rows / 3);
+    started.elapsed().as_secs_f64()
 }
 
 /// A field of `/proc/<pid>/status` in MiB, such as `VmRSS` or `VmHWM` (peak RSS).
@@ -527,19 +574,22 @@ async fn measure(backend: Backend) {
     }
     gzip_bytes_server.stop(true).await;
     bytes_server.stop(true).await;
-    let (dir, store_url) = daemon.stop().await;
+    let (dir, loaded_store, _events) = daemon.stop().await;
 
     // Start-up to ready of the binary on the loaded store, against an empty one.
     let empty_dir = tempfile::TempDir::new().unwrap();
-    let empty_url = fresh_store_url(backend, &empty_dir).await;
+    let empty = fresh_store(backend, &empty_dir).await;
     let mut startups: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
     for _ in 0..runs {
-        for ((state, url), startups) in [(dir.path(), &store_url), (empty_dir.path(), &empty_url)]
-            .into_iter()
-            .zip(&mut startups)
+        for ((state, store), startups) in [
+            (dir.path(), &loaded_store),
+            (empty_dir.path(), &empty.settings),
+        ]
+        .into_iter()
+        .zip(&mut startups)
         {
             let started = Instant::now();
-            let mut binary = Daemon::start(state, url, "http://127.0.0.1:9").await;
+            let mut binary = Daemon::start(state, store, "http://127.0.0.1:9").await;
             let ready = started.elapsed().as_secs_f64();
             // Idle: ready, and nothing asked of it for a second.
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -605,4 +655,10 @@ async fn scale_sqlite() {
 #[ignore = "a benchmark: scripts/bench runs it"]
 async fn scale_postgres() {
     measure(Backend::Postgres).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: scripts/bench runs it"]
+async fn scale_kurrentdb() {
+    measure(Backend::Kurrent).await
 }

@@ -6,9 +6,9 @@ use serde_json::json;
 
 use crate::helpers::{expect_error, expect_json, Backend, TestApp};
 use crate::moto::{MotoOrg, Shape};
-use crate::on_both_stores;
+use crate::on_every_store;
 
-on_both_stores!(
+on_every_store!(
     r3_each_validation_step_refuses_and_stores_nothing,
     r2_concurrent_registrations_give_one_created_and_one_conflict,
 );
