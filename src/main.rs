@@ -73,10 +73,11 @@ fn main() -> ExitCode {
         }
     };
     if let Command::CheckConfig = cli.command {
+        // What the store is made of goes beside the verdict, which stays the only stdout line.
         if settings.store.events_url.is_empty() {
-            println!("event log: in the store's database, beside the read tables");
+            eprintln!("event log: in the store's database, beside the read tables");
         } else {
-            println!("event log: KurrentDB at store.events_url; read tables at store.url");
+            eprintln!("event log: KurrentDB at store.events_url; read tables at store.url");
         }
         println!("configuration is valid");
         return ExitCode::SUCCESS;

@@ -23,7 +23,7 @@ use crate::domain::organization::{
     Credentials, Filters, HarvestOutcome, OrganizationCommand, RecordHarvest,
 };
 use crate::domain::{AccountId, AccountState, Actor, OrgId, OrgPath, RoleArn};
-use crate::projections::accounts::{self, AccountQuery};
+use crate::projections::accounts;
 use crate::projections::organizations::{self, OrganizationRecord};
 use crate::store::harvest_runs;
 
@@ -316,16 +316,13 @@ fn facts(
 
 /// The accounts the read model lists for `org_id`, read a page at a time.
 async fn known(pool: &AnyPool, org_id: &OrgId) -> Result<HashMap<AccountId, Known>, HarvestError> {
+    const PAGE: i64 = 1000;
     let mut known = HashMap::new();
-    let mut query = AccountQuery {
-        organization: Some(org_id.clone()),
-        limit: 1000,
-        ..AccountQuery::default()
-    };
+    let mut after = None;
     loop {
-        let page = accounts::list(pool, &query).await?;
-        let last_page = (page.len() as i64) < query.limit;
-        query.after = page.last().map(|view| view.account_id.clone());
+        let page = accounts::compared(pool, org_id, after.as_ref(), PAGE).await?;
+        let last_page = (page.len() as i64) < PAGE;
+        after = page.last().map(|row| row.account_id.clone());
         for row in page {
             let facts = facts(
                 &row.name,

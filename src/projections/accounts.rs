@@ -75,11 +75,7 @@ fn malformed(e: impl std::fmt::Display) -> StoreError {
 fn read(row: &AnyRow) -> Result<AccountRow, StoreError> {
     let account_id: String = row.try_get("account_id")?;
     let organization_id: Option<String> = row.try_get("organization_id")?;
-    let state: Option<String> = row.try_get("state")?;
     let org_path: String = row.try_get("org_path")?;
-    let status: String = row.try_get("access_status")?;
-    let warnings: String = row.try_get("access_warnings")?;
-    let permissions_checked: i64 = row.try_get("access_permissions_checked")?;
     let first_seen: String = row.try_get("first_seen")?;
     let last_seen: Option<String> = row.try_get("last_completed_at")?;
     let tags: String = row.try_get("tags")?;
@@ -96,14 +92,11 @@ fn read(row: &AnyRow) -> Result<AccountRow, StoreError> {
             nickname.as_deref().unwrap_or_default(),
         ));
     }
-    let state = state
-        .map(|s| AccountState::parse(&s).ok_or_else(|| malformed(format!("state {s:?}"))))
-        .transpose()?;
     Ok(AccountRow {
         account_id: account_id.try_into().map_err(malformed)?,
         name: row.try_get("name")?,
         email: row.try_get("email")?,
-        state,
+        state: state_of(row)?,
         last_seen: match organization_id {
             Some(_) => last_seen.as_deref().map(parse_timestamp).transpose()?,
             None => None,
@@ -112,15 +105,85 @@ fn read(row: &AnyRow) -> Result<AccountRow, StoreError> {
         org_path: serde_json::from_str(&org_path)?,
         tags: serde_json::from_str(&tags)?,
         badges,
-        access: Access {
-            status: AccessStatus::parse(&status)
-                .ok_or_else(|| malformed(format!("access status {status:?}")))?,
-            message: row.try_get("access_message")?,
-            warnings: serde_json::from_str(&warnings)?,
-            permissions_checked: permissions_checked != 0,
-        },
+        access: access_of(row)?,
         first_seen: parse_timestamp(&first_seen)?,
     })
+}
+
+fn state_of(row: &AnyRow) -> Result<Option<AccountState>, StoreError> {
+    let state: Option<String> = row.try_get("state")?;
+    state
+        .map(|s| AccountState::parse(&s).ok_or_else(|| malformed(format!("state {s:?}"))))
+        .transpose()
+}
+
+fn access_of(row: &AnyRow) -> Result<Access, StoreError> {
+    let status: String = row.try_get("access_status")?;
+    let warnings: String = row.try_get("access_warnings")?;
+    let permissions_checked: i64 = row.try_get("access_permissions_checked")?;
+    Ok(Access {
+        status: AccessStatus::parse(&status)
+            .ok_or_else(|| malformed(format!("access status {status:?}")))?,
+        message: row.try_get("access_message")?,
+        warnings: serde_json::from_str(&warnings)?,
+        permissions_checked: permissions_checked != 0,
+    })
+}
+
+/// What a harvest compares of an account its organization lists: its facts as last harvested
+/// and its access, not its badges.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compared {
+    /// The account.
+    pub account_id: AccountId,
+    /// Its name.
+    pub name: String,
+    /// Its root email address.
+    pub email: Option<String>,
+    /// Its state.
+    pub state: Option<AccountState>,
+    /// Its place in the OU tree.
+    pub org_path: OrgPath,
+    /// Its tags.
+    pub tags: Tags,
+    /// Whether orgsync reached it.
+    pub access: Access,
+}
+
+/// Up to `limit` accounts of `org` whose id sorts after `after`, by id, as a harvest compares
+/// them: only the columns it compares, no join.
+pub async fn compared(
+    pool: &AnyPool,
+    org: &OrgId,
+    after: Option<&AccountId>,
+    limit: i64,
+) -> Result<Vec<Compared>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT account_id, name, email, state, org_path, tags, access_status, access_message, \
+         access_warnings, access_permissions_checked FROM accounts \
+         WHERE organization_id = $1 AND account_id > $2 ORDER BY account_id LIMIT $3",
+    )
+    .bind(org.as_str())
+    .bind(after.map_or("", AccountId::as_str))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let account_id: String = row.try_get("account_id")?;
+            let org_path: String = row.try_get("org_path")?;
+            let tags: String = row.try_get("tags")?;
+            Ok(Compared {
+                account_id: account_id.try_into().map_err(malformed)?,
+                name: row.try_get("name")?,
+                email: row.try_get("email")?,
+                state: state_of(row)?,
+                org_path: serde_json::from_str(&org_path)?,
+                tags: serde_json::from_str(&tags)?,
+                access: access_of(row)?,
+            })
+        })
+        .collect()
 }
 
 /// A page of accounts, by account id.

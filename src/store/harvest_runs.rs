@@ -10,7 +10,7 @@ use sqlx::{AnyPool, Row};
 use super::{parse_timestamp, timestamp, Store, StoreError};
 use crate::domain::OrgId;
 
-/// How an organization's last harvest went, as the API shows it.
+/// How the last harvest went.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LastHarvest {
     /// When it started.

@@ -335,15 +335,15 @@ impl TestApp {
         Self::start(backend, settings, dir, stub, events).await
     }
 
-    /// Stops the daemon and waits until it has; the state directory lives as long as the
-    /// returned guard.
-    pub async fn stop(self) -> Arc<TempDir> {
+    /// Stops the daemon and waits until it has; the state directory and the event server
+    /// live as long as the returned guard.
+    pub async fn stop(self) -> (Arc<TempDir>, Option<Arc<EventServer>>) {
         self.stop.cancel();
         self.serving
             .await
             .expect("daemon task")
             .expect("daemon stops cleanly");
-        self._dir
+        (self._dir, self.events)
     }
 
     /// The state directory.
