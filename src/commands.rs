@@ -161,31 +161,29 @@ impl CommandBus<Account> {
             return Ok(0);
         }
         let appending = METRICS.append_seconds.start_timer();
-        let prepared = match (self.log.kurrent(), decided.prepared) {
-            (None, Some(prepared)) => prepared,
-            (Some(kurrent), _) => {
-                let conflicts = kurrent
-                    .append(Account::TYPE, &decided.events, &decided.metadata)
-                    .await
-                    .map_err(unexpected)?;
-                appending.observe_duration();
-                let mut appended = decided.events.len();
-                for (id, commands) in decided.work.iter().filter(|(id, _)| conflicts.contains(id)) {
-                    appended -= decided
-                        .events
-                        .iter()
-                        .filter(|e| e.aggregate_id == *id)
-                        .count();
-                    appended += self.execute(id, commands, actor).await?;
-                }
-                projector.catch_up().await.map_err(unexpected)?;
-                return Ok(appended);
+        #[cfg(feature = "kurrentdb")]
+        if let Some(kurrent) = self.log.kurrent() {
+            let conflicts = kurrent
+                .append(Account::TYPE, &decided.events, &decided.metadata)
+                .await
+                .map_err(unexpected)?;
+            appending.observe_duration();
+            let mut appended = decided.events.len();
+            for (id, commands) in decided.work.iter().filter(|(id, _)| conflicts.contains(id)) {
+                appended -= decided
+                    .events
+                    .iter()
+                    .filter(|e| e.aggregate_id == *id)
+                    .count();
+                appended += self.execute(id, commands, actor).await?;
             }
-            (None, None) => {
-                return Err(AggregateError::UnexpectedError(
-                    "rows were not prepared for a log that shares their transaction".into(),
-                ))
-            }
+            projector.catch_up().await.map_err(unexpected)?;
+            return Ok(appended);
+        }
+        let Some(prepared) = decided.prepared else {
+            return Err(AggregateError::UnexpectedError(
+                "rows were not prepared for a log that shares their transaction".into(),
+            ));
         };
         let mut tx = self.log.pool().begin().await.map_err(unexpected)?;
         let positions = self
@@ -255,9 +253,11 @@ async fn decide(
             });
         }
     }
-    let prepared = match log.kurrent() {
-        Some(_) => None,
-        None => Some(Prepared::new(&log, &facts).await.map_err(unexpected)?),
+    // Rows are made ready only for a log that commits with them.
+    let prepared = if log.events_beside_read_tables() {
+        Some(Prepared::new(&log, &facts).await.map_err(unexpected)?)
+    } else {
+        None
     };
     Ok(Decided {
         work,

@@ -8,6 +8,10 @@ use serde::{Deserialize, Deserializer};
 
 const DEFAULTS: &str = include_str!("../config/orgsync.toml");
 
+/// Why `store.events_url` cannot be used by a build without the `kurrentdb` feature.
+pub const WITHOUT_KURRENTDB: &str = "store.events_url is set, but this orgsync was built \
+    without the KurrentDB backend: build it with `cargo build --release --features kurrentdb`";
+
 /// Every setting of the daemon.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,6 +78,9 @@ pub struct AwsSettings {
     pub trusted_principal_arn: String,
     /// Attempts per AWS call.
     pub max_attempts: u32,
+    /// Longest one AWS call may take, all attempts included.
+    #[serde(deserialize_with = "duration")]
+    pub operation_timeout: Duration,
 }
 
 /// When and how hard organizations are harvested.
@@ -88,6 +95,9 @@ pub struct HarvestSettings {
     /// How often the scheduler looks for due organizations.
     #[serde(deserialize_with = "duration")]
     pub tick: Duration,
+    /// Longest a harvest may spend reading AWS.
+    #[serde(deserialize_with = "duration")]
+    pub deadline: Duration,
 }
 
 /// The sealing key.
@@ -159,6 +169,12 @@ impl Settings {
         if self.harvest.interval < Duration::from_secs(60) {
             return fail("harvest.interval must be at least 1m".into());
         }
+        if self.aws.operation_timeout < Duration::from_secs(1) {
+            return fail("aws.operation_timeout must be at least 1s".into());
+        }
+        if self.harvest.deadline < Duration::from_secs(1) {
+            return fail("harvest.deadline must be at least 1s".into());
+        }
         if self.harvest.tick.is_zero() {
             return fail("harvest.tick must be more than 0s".into());
         }
@@ -179,6 +195,9 @@ impl Settings {
             return fail(format!(
                 "store.events_url must be empty or start with esdb: or kurrentdb:, got {events:?}"
             ));
+        }
+        if !events.is_empty() && !cfg!(feature = "kurrentdb") {
+            return fail(WITHOUT_KURRENTDB.into());
         }
         let prefix = &self.store.events_prefix;
         if prefix.is_empty() || prefix.starts_with('$') || prefix.chars().any(char::is_control) {

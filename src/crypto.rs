@@ -59,16 +59,25 @@ impl<T> Secret<T> {
     }
 }
 
+/// What every redacted value prints.
+const REDACTED: &str = "[redacted]";
+
 impl<T> fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
+        f.write_str(REDACTED)
     }
 }
 
 impl<T> fmt::Display for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
+        f.write_str(REDACTED)
     }
+}
+
+/// `Debug` for a type that holds role ARNs or session names, which are stored only sealed
+/// (R14) and so never printed either: `Name([redacted])`.
+pub fn debug_redacted(f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
+    write!(f, "{name}({REDACTED})")
 }
 
 /// A sealed value as stored in events and tables.
@@ -149,11 +158,14 @@ fn new_key_line() -> String {
 }
 
 impl KeyRing {
-    /// Loads the key file, creating it with one fresh key (mode 0600) when it is absent.
-    pub fn load_or_create(path: &Path) -> Result<Self, CryptoError> {
-        if !path.exists() {
-            write_private(path, new_key_line().as_bytes()).map_err(io_error(path))?;
-        }
+    /// Creates the key file with one fresh key (mode 0600) and loads it; fails if it exists.
+    pub fn create(path: &Path) -> Result<Self, CryptoError> {
+        write_private(path, new_key_line().as_bytes()).map_err(io_error(path))?;
+        Self::load(path)
+    }
+
+    /// Loads the key file.
+    pub fn load(path: &Path) -> Result<Self, CryptoError> {
         Ok(Self {
             file: Some(path.to_path_buf()),
             keys: RwLock::new(Self::read(path)?),
@@ -300,7 +312,7 @@ pub fn add_key(path: &Path) -> Result<String, CryptoError> {
     let text = std::fs::read_to_string(path).map_err(io_error(path))?;
     let text = format!("{}\n{}", text.trim_end(), new_key_line());
     replace_private(path, text.as_bytes()).map_err(io_error(path))?;
-    Ok(KeyRing::load_or_create(path)?.current_key_id())
+    Ok(KeyRing::load(path)?.current_key_id())
 }
 
 /// Keeps only the current (last) key in the key file.
@@ -322,10 +334,21 @@ fn replace_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&staging, path)
 }
 
-/// Writes a file only its owner can read, replacing none: fails if the file exists.
+/// Creates `dir` and its missing parents so that only their owner can enter them (0700);
+/// existing ones are left as they are.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Writes a file only its owner can read, replacing none: fails if the file exists. Its
+/// missing directories are made private.
 pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        create_private_dir(dir)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -393,8 +416,12 @@ mod tests {
     fn key_file_is_created_private() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("orgsync.key");
-        let first = KeyRing::load_or_create(&path).unwrap();
-        let again = KeyRing::load_or_create(&path).unwrap();
+        let first = KeyRing::create(&path).unwrap();
+        assert!(
+            KeyRing::create(&path).is_err(),
+            "an existing key file is kept"
+        );
+        let again = KeyRing::load(&path).unwrap();
         let sealed = first.seal(b"v");
         assert_eq!(again.open(&sealed).unwrap().expose(), b"v");
         #[cfg(unix)]
@@ -409,7 +436,7 @@ mod tests {
     fn r14_a_rotated_key_seals_and_old_values_still_open_until_resealed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("orgsync.key");
-        let daemon = KeyRing::load_or_create(&path).unwrap();
+        let daemon = KeyRing::create(&path).unwrap();
         let before = daemon.seal(b"secret");
         let old_id = daemon.current_key_id();
 
@@ -425,7 +452,7 @@ mod tests {
         assert!(daemon.reseal(&resealed).unwrap().is_none());
         // …and once the old key is dropped from the file, a fresh ring opens only new values.
         drop_old_keys(&path).unwrap();
-        let fresh = KeyRing::load_or_create(&path).unwrap();
+        let fresh = KeyRing::load(&path).unwrap();
         assert_eq!(fresh.open(&resealed).unwrap().expose(), b"secret");
         assert!(matches!(
             fresh.open(&before),

@@ -9,7 +9,7 @@ use orgsync::app::{tokens, Role};
 use orgsync::config::Settings;
 use orgsync::crypto::{self, KeyRing};
 use orgsync::projections::Projector;
-use orgsync::startup::{open_store, Application};
+use orgsync::startup::{check_keys, open_store, Application};
 use orgsync::store::reseal;
 
 /// glibc's allocator, with its arena per thread, left a harvest of 100,000 accounts holding
@@ -38,7 +38,8 @@ enum Command {
     Migrate,
     /// Rebuild every read table from the event log.
     RebuildProjections,
-    /// Check the configuration and exit: 0 when it is valid.
+    /// Check the configuration, and that the key file opens what the store holds sealed
+    /// (changing neither), and exit: 0 when `serve` can start with them.
     CheckConfig,
     /// Add a new sealing key, re-seal every stored secret under it, then drop the old keys.
     /// Safe while the daemon runs: it follows the key file.
@@ -72,21 +73,29 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime starts");
     if let Command::CheckConfig = cli.command {
-        // What the store is made of goes beside the verdict, which stays the only stdout line.
+        // What the store is made of and whether the key opens it go beside the verdict, which
+        // stays the only stdout line.
         if settings.store.events_url.is_empty() {
             eprintln!("event log: in the store's database, beside the read tables");
         } else {
             eprintln!("event log: KurrentDB at store.events_url; read tables at store.url");
         }
+        match runtime.block_on(check_keys(&settings)) {
+            Ok(keys) => eprintln!("{keys}"),
+            Err(e) => {
+                eprintln!("orgsync: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
         println!("configuration is valid");
         return ExitCode::SUCCESS;
     }
     orgsync::telemetry::init(&settings.log);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime starts");
     match runtime.block_on(run(cli.command, settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -112,12 +121,12 @@ async fn run(command: Command, settings: Settings) -> Result<(), Box<dyn std::er
             store.close().await;
             println!("read tables rebuilt from {applied} events");
         }
-        Command::CheckConfig => unreachable!("handled before the runtime starts"),
+        Command::CheckConfig => unreachable!("answered before telemetry starts"),
         Command::RotateKey => {
             let store = open_store(&settings).await?;
             let key_file = settings.key_file();
             let new_key = crypto::add_key(&key_file)?;
-            let keys = KeyRing::load_or_create(&key_file)?;
+            let keys = KeyRing::load(&key_file)?;
             let rewritten = reseal(&store, &keys).await?;
             // A daemon that sealed something under the old key meanwhile left it for a
             // second pass; only when one finds nothing may the old keys go.
@@ -126,7 +135,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), Box<dyn std::er
             // re-sealed ones.
             Projector::new(store.clone()).rebuild().await?;
             store.close().await;
-            if !store.events_can_be_resealed() {
+            if !store.events_beside_read_tables() {
                 println!(
                     "sealing key {new_key}: new values are sealed under it and {rewritten} stored \
                      ones were re-sealed; old keys kept for the events in KurrentDB, which \

@@ -3,7 +3,7 @@
 //! and schedules until SIGTERM, SIGINT or [`Application::stopper`] says stop.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actix_web::dev::Server;
@@ -17,7 +17,7 @@ use crate::api::{graphql, rest};
 use crate::app::{tokens, App, AppError};
 use crate::aws::{AwsApi, SdkAws};
 use crate::config::Settings;
-use crate::crypto::{CryptoError, KeyRing};
+use crate::crypto::{CryptoError, KeyRing, Sealed};
 use crate::metrics;
 use crate::store::{Store, StoreError};
 
@@ -33,6 +33,19 @@ pub enum StartupError {
     /// The service could not be wired.
     #[error(transparent)]
     App(#[from] AppError),
+    /// The key file is gone while the store holds values sealed under one of its keys: a
+    /// new key could not open them.
+    #[error(
+        "key file {path} is missing, but the store holds values sealed under key {key_id}: \
+         restore that key file (or set crypto.key_file to where it is); a new key would not \
+         open them"
+    )]
+    MissingKeyFile {
+        /// Where the key file was looked for.
+        path: String,
+        /// The key the store needs.
+        key_id: String,
+    },
     /// The port could not be bound.
     #[error("cannot listen on {0}: {1}")]
     Bind(String, std::io::Error),
@@ -45,6 +58,55 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StoreError> {
         .with_event_log(&settings.store.events_url, &settings.store.events_prefix)?;
     store.migrate().await?;
     Ok(store)
+}
+
+/// Opens the key file. It is created only for a store that holds nothing sealed yet: the
+/// external ID is sealed before anything else, so a store without one has no sealed value.
+async fn open_keys(settings: &Settings, store: &Store) -> Result<KeyRing, StartupError> {
+    let path = settings.key_file();
+    if path.exists() {
+        return Ok(KeyRing::load(&path)?);
+    }
+    match store.external_id().await? {
+        None => Ok(KeyRing::create(&path)?),
+        Some(sealed) => Err(missing_key_file(&path, &sealed)),
+    }
+}
+
+fn missing_key_file(path: &Path, sealed: &Sealed) -> StartupError {
+    StartupError::MissingKeyFile {
+        path: path.display().to_string(),
+        key_id: sealed.key_id().unwrap_or("unknown").to_owned(),
+    }
+}
+
+/// What `check-config` says of the key file, changing nothing: whether it opens the store's
+/// external ID (sealed before anything else), as `serve` will need it to.
+pub async fn check_keys(settings: &Settings) -> Result<String, StartupError> {
+    let path = settings.key_file();
+    let keys = if path.exists() {
+        Some(KeyRing::load(&path)?)
+    } else {
+        None
+    };
+    let sealed = match Store::open_existing(&settings.store_url()).await? {
+        Some(store) => {
+            let sealed = store.external_id_if_any().await;
+            store.close().await;
+            sealed?
+        }
+        None => None,
+    };
+    let file = path.display();
+    Ok(match (keys, sealed) {
+        (Some(keys), Some(sealed)) => {
+            keys.open(&sealed)?;
+            format!("key file {file}: opens the store's sealed values")
+        }
+        (Some(_), None) => format!("key file {file}: readable; the store holds nothing sealed"),
+        (None, None) => format!("key file {file}: absent; the first start makes it"),
+        (None, Some(sealed)) => return Err(missing_key_file(&path, &sealed)),
+    })
 }
 
 /// A daemon ready to serve.
@@ -66,6 +128,7 @@ impl Application {
             &settings.aws.region,
             settings.aws_endpoint(),
             settings.aws.max_attempts,
+            settings.aws.operation_timeout,
         )
         .await;
         Self::build_with(settings, Arc::new(aws)).await
@@ -77,7 +140,7 @@ impl Application {
         aws: Arc<dyn AwsApi>,
     ) -> Result<Self, StartupError> {
         let store = open_store(&settings).await?;
-        let keys = KeyRing::load_or_create(&settings.key_file())?;
+        let keys = open_keys(&settings, &store).await?;
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
         let app = App::new(store, keys, aws, &settings, stop.clone(), tasks.clone()).await?;
@@ -100,7 +163,7 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(schema.clone())
                 .app_data(answers.clone())
-                .configure(graphql::configure)
+                .configure(|cfg| graphql::configure(cfg, max_body))
                 .wrap(actix_web::middleware::from_fn(metrics::track_http))
                 .configure(|cfg| rest::configure(cfg, max_body))
         })

@@ -17,8 +17,9 @@ use actix_web::{HttpRequest, HttpResponse};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-/// Bytes of answers kept at most, as made (compressed copies come on top, a fraction of
-/// that): a few hundred pages of a hundred accounts.
+/// Bytes kept at most, of requests (the key: a URI, or a GraphQL query and its variables)
+/// and their answers as made (compressed copies come on top, a fraction of that): a few
+/// hundred pages of a hundred accounts.
 const MAX_BYTES: usize = 32 << 20;
 
 /// One answer as made, and its gzip encoding once a client has asked for that.
@@ -91,8 +92,9 @@ impl Answers {
     /// Keeps the answer to `request`, made from what was read after `version` was taken;
     /// answers made at older versions go.
     pub fn keep(&self, version: u64, request: String, answer: Arc<Answer>) {
+        let cost = request.len() + answer.body.len();
         let mut kept = self.0.lock().expect("answer cache poisoned");
-        if version < kept.version || answer.body.len() > MAX_BYTES {
+        if version < kept.version || cost > MAX_BYTES {
             return;
         }
         if version > kept.version {
@@ -101,14 +103,15 @@ impl Answers {
                 ..Kept::default()
             };
         }
-        if kept.bytes + answer.body.len() > MAX_BYTES {
+        if let Some(old) = kept.answers.remove(&request) {
+            kept.bytes -= request.len() + old.body.len();
+        }
+        if kept.bytes + cost > MAX_BYTES {
             kept.answers.clear();
             kept.bytes = 0;
         }
-        kept.bytes += answer.body.len();
-        if let Some(old) = kept.answers.insert(request, answer) {
-            kept.bytes -= old.body.len();
-        }
+        kept.bytes += cost;
+        kept.answers.insert(request, answer);
     }
 }
 
@@ -141,9 +144,28 @@ mod tests {
     }
 
     #[test]
+    fn requests_count_as_much_as_answers() {
+        let answers = Answers::default();
+        let padded = "q".repeat(MAX_BYTES / 2);
+        answers.keep(1, format!("a{padded}"), answer(1));
+        answers.keep(1, format!("b{padded}"), answer(1));
+        assert!(
+            answers.get(1, &format!("a{padded}")).is_none(),
+            "two padded requests with tiny answers pass the limit"
+        );
+        assert!(answers.get(1, &format!("b{padded}")).is_some());
+        answers.keep(1, "x".repeat(MAX_BYTES), answer(1));
+        assert!(
+            answers.get(1, &"x".repeat(MAX_BYTES)).is_none(),
+            "a request larger than the limit is not kept"
+        );
+        assert_eq!(answers.0.lock().unwrap().bytes, MAX_BYTES / 2 + 2);
+    }
+
+    #[test]
     fn answers_past_the_limit_make_room_by_dropping_the_others() {
         let answers = Answers::default();
-        let size = MAX_BYTES / 4;
+        let size = MAX_BYTES / 4 - 1;
         for request in ["a", "b", "c", "d"] {
             answers.keep(1, request.into(), answer(size));
         }
@@ -154,8 +176,8 @@ mod tests {
         answers.keep(1, "e".into(), answer(size));
         assert_eq!(
             answers.0.lock().unwrap().bytes,
-            size,
-            "a replaced answer counts once"
+            size + 1,
+            "a replaced answer counts once, with its request"
         );
     }
 

@@ -442,6 +442,30 @@ pub fn cursor(field: &str, raw: &str) -> Result<AccountId, AppError> {
         .ok_or_else(|| invalid_query(field, "not a cursor this API gave out"))
 }
 
+/// Events on one page of the change feed or of a history when the caller does not say.
+pub const DEFAULT_EVENTS: i64 = 100;
+/// Most events on one page.
+pub const MAX_EVENTS: i64 = 1000;
+
+/// The position a page of events continues after (a cursor this API gave out: a position in
+/// the log or in one history; from the start when absent) and how many it holds at most.
+pub fn event_page(after: Option<&str>, limit: Option<i64>) -> Result<(i64, i64), AppError> {
+    let after = match after {
+        None => 0,
+        Some(cursor) => cursor
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| invalid_query("after", "not a cursor this API gave out"))?,
+    };
+    let limit = limit.unwrap_or(DEFAULT_EVENTS);
+    if !(1..=MAX_EVENTS).contains(&limit) {
+        let message = format!("expected 1 to {MAX_EVENTS}, got {limit}");
+        return Err(invalid_query("limit", message));
+    }
+    Ok((after, limit))
+}
+
 /// A listing parameter that is not as it should be.
 pub fn invalid_query(field: &str, message: impl std::fmt::Display) -> AppError {
     AppError::Invalid {

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use serde::Deserialize;
 
+use crate::crypto::debug_redacted;
 use crate::domain::account::{
     Access, AccessStatus, Account, AccountCommand, AccountEvent, AddBadge, AddStandaloneAccount,
     RemoveBadge,
@@ -28,8 +29,8 @@ pub struct AccountChangeEvent {
     pub at: DateTime<Utc>,
 }
 
-/// A standalone account's own role.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// A standalone account's own role; printed redacted.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AccountRole {
     /// The role, in the account itself.
     pub role_arn: RoleArn,
@@ -37,6 +38,12 @@ pub struct AccountRole {
     pub session_name: SessionName,
     /// How long each session lasts.
     pub duration_seconds: SessionDuration,
+}
+
+impl std::fmt::Debug for AccountRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        debug_redacted(f, "AccountRole")
+    }
 }
 
 impl App {
@@ -54,11 +61,20 @@ impl App {
             .ok_or_else(|| AppError::NotFound(format!("account {id}")))
     }
 
-    /// An account's whole history, also after it left the listing; 404 when it has none.
+    /// Up to `limit` events of an account's history after its `after`th, oldest first, also
+    /// after it left the listing; 404 when it has none at all.
     #[tracing::instrument(skip_all, fields(account_id = %id))]
-    pub async fn account_history(&self, id: &AccountId) -> Result<Vec<StoredEvent>, AppError> {
-        let events = self.store().events_of(Account::TYPE, id.as_str()).await?;
-        if events.is_empty() {
+    pub async fn account_history(
+        &self,
+        id: &AccountId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, AppError> {
+        let events = self
+            .store()
+            .events_of(Account::TYPE, id.as_str(), after, limit)
+            .await?;
+        if events.is_empty() && after == 0 {
             return Err(AppError::NotFound(format!("account {id}")));
         }
         Ok(events)

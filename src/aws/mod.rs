@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::crypto::Secret;
+use crate::crypto::{debug_redacted, Secret};
 use crate::domain::account::Tags;
 use crate::domain::organization::OrgRole;
 use crate::domain::{
@@ -22,8 +22,7 @@ pub use sdk::SdkAws;
 /// The temporary credentials of an assumed role.
 pub type SessionCredentials = aws_sdk_sts::config::Credentials;
 
-/// A role to assume.
-#[derive(Debug)]
+/// A role to assume; printed redacted.
 pub struct AssumeRole<'a> {
     /// The role.
     pub role_arn: &'a RoleArn,
@@ -33,6 +32,12 @@ pub struct AssumeRole<'a> {
     pub duration: SessionDuration,
     /// The installation's external ID.
     pub external_id: &'a Secret<String>,
+}
+
+impl fmt::Debug for AssumeRole<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_redacted(f, "AssumeRole")
+    }
 }
 
 /// An assumed role's session.

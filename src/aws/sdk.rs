@@ -36,8 +36,13 @@ impl SdkAws {
     /// when one is given. Throttled and failed calls are retried up to `max_attempts` times
     /// with exponential backoff and jitter. (The SDK's adaptive mode, which also rate-limits
     /// the client, tripled harvest times under 30% throttling in the tests without making
-    /// them more reliable.)
-    pub async fn new(region: &str, endpoint_url: Option<&str>, max_attempts: u32) -> Self {
+    /// them more reliable.) A call gives up after `operation_timeout`, attempts included.
+    pub async fn new(
+        region: &str,
+        endpoint_url: Option<&str>,
+        max_attempts: u32,
+        operation_timeout: Duration,
+    ) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
             .retry_config(RetryConfig::standard().with_max_attempts(max_attempts))
@@ -45,6 +50,7 @@ impl SdkAws {
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(5))
                     .operation_attempt_timeout(Duration::from_secs(30))
+                    .operation_timeout(operation_timeout)
                     .build(),
             );
         if let Some(url) = endpoint_url {

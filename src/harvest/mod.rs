@@ -173,17 +173,27 @@ impl Harvester {
     }
 
     /// Waits for a running harvest of the organization, runs one more, and returns when it
-    /// ended; one asked for meanwhile starts after it.
+    /// ended; one asked for meanwhile starts after it. Both run on a task of their own,
+    /// tracked as every harvest is: a caller that stops waiting (a client gone, a request cut
+    /// short by the server's shutdown) leaves the harvest to finish.
     pub async fn run_now(&self, id: &OrgId) -> Result<(), HarvestError> {
-        let running = self.lock(id).lock_owned().await;
-        let across_instances = self.0.store.lock_harvest(id, true).await?;
-        let outcome = self.run(id).await;
-        drop(across_instances);
-        if let Some(running) = self.finish(id, running) {
-            drop(running);
-            self.start(id);
+        let (harvester, id) = (self.clone(), id.clone());
+        let harvest = async move {
+            let running = harvester.lock(&id).lock_owned().await;
+            let across_instances = harvester.0.store.lock_harvest(&id, true).await?;
+            let outcome = harvester.run(&id).await;
+            drop(across_instances);
+            if let Some(running) = harvester.finish(&id, running) {
+                drop(running);
+                harvester.start(&id);
+            }
+            outcome
+        };
+        match self.0.tasks.spawn_on(harvest, &self.0.runtime).await {
+            Ok(outcome) => outcome,
+            // Nothing else ends the task: the runtime outlives every request.
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
-        outcome
     }
 
     /// Holds the organization's harvest lock, here and across instances, while `work` runs:

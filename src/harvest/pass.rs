@@ -49,8 +49,9 @@ pub(super) async fn run(harvester: &Harvester, org_id: &OrgId) -> Result<Outcome
 
     let credentials = h.keys.open_json::<Credentials>(&org.credentials)?;
     let known = known(pool, org_id).await?;
-    // Reading AWS is abandoned at once when the daemon stops; applying, once begun, finishes,
-    // so a stop never leaves half a membership change behind.
+    // Reading AWS is abandoned at once when the daemon stops or the harvest's deadline
+    // passes; applying, once begun, finishes, so neither leaves half a membership change
+    // behind.
     let read = async {
         let listing = Listing::new(&org.filters, list(h, credentials.expose()).await?);
         let access = check_access(h, credentials.expose(), &listing.kept, &known).await;
@@ -63,6 +64,14 @@ pub(super) async fn run(harvester: &Harvester, org_id: &OrgId) -> Result<Outcome
         },
         _ = h.shutdown.cancelled() => {
             let error = "abandoned before applying: the daemon is stopping".to_owned();
+            return record_failure(h, org_id, &actor, error).await;
+        }
+        _ = tokio::time::sleep(h.settings.deadline) => {
+            let error = format!(
+                "abandoned before applying: AWS was still being read at the harvest's \
+                 deadline of {} s (harvest.deadline)",
+                h.settings.deadline.as_secs()
+            );
             return record_failure(h, org_id, &actor, error).await;
         }
     };

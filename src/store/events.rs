@@ -20,7 +20,9 @@ use sqlx::{AnyConnection, AnyPool, Row};
 use crate::crypto::{CryptoError, KeyRing, Sealed};
 use crate::domain::Actor;
 
-use super::{timestamp, Dialect, KurrentEventRepository, KurrentLog, Store, StoreError};
+use super::{timestamp, Dialect, Store, StoreError};
+#[cfg(feature = "kurrentdb")]
+use super::{KurrentEventRepository, KurrentLog};
 
 /// The event repository behind cqrs-es for the configured database.
 pub enum EventRepository {
@@ -29,18 +31,23 @@ pub enum EventRepository {
     /// PostgreSQL, through postgres-es.
     Postgres(postgres_es::PostgresEventRepository),
     /// KurrentDB, one stream per aggregate.
+    #[cfg(feature = "kurrentdb")]
     Kurrent(KurrentEventRepository),
 }
 
 impl Store {
     /// A cqrs-es event store for aggregate `A`, in plain event-store mode (no snapshots).
     pub fn event_store<A: Aggregate>(&self) -> PersistedEventStore<EventRepository, A> {
-        let repo = match (&self.kurrent, &self.pg) {
-            (Some(log), _) => EventRepository::Kurrent(KurrentEventRepository::new(log.clone())),
-            (None, Some(pg)) => {
+        #[cfg(feature = "kurrentdb")]
+        if let Some(log) = &self.kurrent {
+            let repo = EventRepository::Kurrent(KurrentEventRepository::new(log.clone()));
+            return PersistedEventStore::new_event_store(repo);
+        }
+        let repo = match &self.pg {
+            Some(pg) => {
                 EventRepository::Postgres(postgres_es::PostgresEventRepository::new(pg.clone()))
             }
-            (None, None) => EventRepository::Sqlite(SqliteEventRepository::new(self.pool.clone())),
+            None => EventRepository::Sqlite(SqliteEventRepository::new(self.pool.clone())),
         };
         PersistedEventStore::new_event_store(repo)
     }
@@ -51,6 +58,7 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        #[cfg(feature = "kurrentdb")]
         if let Some(log) = &self.kurrent {
             return log.events_after(after, limit).await;
         }
@@ -64,20 +72,28 @@ impl Store {
         rows.iter().map(StoredEvent::from_row).collect()
     }
 
-    /// Every event of one aggregate, oldest first.
+    /// Up to `limit` events of one aggregate after its `after`th (its sequence), oldest first.
     pub async fn events_of(
         &self,
         aggregate_type: &str,
         aggregate_id: &str,
+        after: i64,
+        limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        #[cfg(feature = "kurrentdb")]
         if let Some(log) = &self.kurrent {
-            return log.events_of(aggregate_type, aggregate_id).await;
+            return log
+                .events_of(aggregate_type, aggregate_id, after, limit)
+                .await;
         }
         let rows = sqlx::query(&format!(
-            "{SELECT_EVENTS} WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence"
+            "{SELECT_EVENTS} WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 \
+             ORDER BY sequence LIMIT $4"
         ))
         .bind(aggregate_type)
         .bind(aggregate_id)
+        .bind(after)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(StoredEvent::from_row).collect()
@@ -90,6 +106,7 @@ impl Store {
         aggregate_type: &str,
         ids: &[&str],
     ) -> Result<HashMap<String, Vec<String>>, StoreError> {
+        #[cfg(feature = "kurrentdb")]
         if let Some(log) = &self.kurrent {
             return log.histories(aggregate_type, ids).await;
         }
@@ -116,6 +133,7 @@ impl Store {
 
     /// The event log in KurrentDB, when it is there rather than in the `events` table beside
     /// the read tables, where [`Self::append`] writes.
+    #[cfg(feature = "kurrentdb")]
     pub fn kurrent(&self) -> Option<&KurrentLog> {
         self.kurrent.as_ref()
     }
@@ -196,6 +214,7 @@ impl Store {
 
     /// The newest event's position, 0 for an empty log.
     pub async fn last_seq(&self) -> Result<i64, StoreError> {
+        #[cfg(feature = "kurrentdb")]
         if let Some(log) = &self.kurrent {
             return log.last_position().await;
         }
@@ -207,6 +226,7 @@ impl Store {
 
     /// How many events the log holds.
     pub async fn event_count(&self) -> Result<i64, StoreError> {
+        #[cfg(feature = "kurrentdb")]
         if let Some(log) = &self.kurrent {
             return log.count().await;
         }
@@ -216,18 +236,23 @@ impl Store {
             .try_get("n")?)
     }
 
-    /// Whether re-sealing reaches the events: the `events` table's are rewritten in place,
-    /// KurrentDB's are immutable and stay sealed under the keys that sealed them, which the
-    /// key ring must then keep.
-    pub fn events_can_be_resealed(&self) -> bool {
-        self.kurrent.is_none()
+    /// Whether the events are in the `events` table beside the read tables, so that appends
+    /// and the rows they make commit in one transaction and re-sealing rewrites them in
+    /// place; KurrentDB's are immutable and stay sealed under the keys that sealed them,
+    /// which the key ring must then keep.
+    pub fn events_beside_read_tables(&self) -> bool {
+        #[cfg(feature = "kurrentdb")]
+        if self.kurrent.is_some() {
+            return false;
+        }
+        true
     }
 
     /// Re-seals every sealed value inside event payloads under the key ring's current key;
     /// returns how many events it rewrote. Events are rewritten in place: their meaning is
     /// unchanged, only the ciphertext.
     pub(super) async fn reseal_events(&self, keys: &KeyRing) -> Result<u64, super::ResealError> {
-        if !self.events_can_be_resealed() {
+        if !self.events_beside_read_tables() {
             return Ok(0);
         }
         let mut rewritten = 0;
@@ -357,6 +382,7 @@ impl PersistedEventRepository for EventRepository {
         match self {
             Self::Sqlite(r) => r.get_events::<A>(id).await,
             Self::Postgres(r) => r.get_events::<A>(id).await,
+            #[cfg(feature = "kurrentdb")]
             Self::Kurrent(r) => r.get_events::<A>(id).await,
         }
     }
@@ -369,6 +395,7 @@ impl PersistedEventRepository for EventRepository {
         match self {
             Self::Sqlite(r) => r.get_last_events::<A>(id, last_sequence).await,
             Self::Postgres(r) => r.get_last_events::<A>(id, last_sequence).await,
+            #[cfg(feature = "kurrentdb")]
             Self::Kurrent(r) => r.get_last_events::<A>(id, last_sequence).await,
         }
     }
@@ -380,6 +407,7 @@ impl PersistedEventRepository for EventRepository {
         match self {
             Self::Sqlite(r) => r.get_snapshot::<A>(id).await,
             Self::Postgres(r) => r.get_snapshot::<A>(id).await,
+            #[cfg(feature = "kurrentdb")]
             Self::Kurrent(r) => r.get_snapshot::<A>(id).await,
         }
     }
@@ -392,6 +420,7 @@ impl PersistedEventRepository for EventRepository {
         match self {
             Self::Sqlite(r) => r.persist::<A>(events, snapshot_update).await,
             Self::Postgres(r) => r.persist::<A>(events, snapshot_update).await,
+            #[cfg(feature = "kurrentdb")]
             Self::Kurrent(r) => r.persist::<A>(events, snapshot_update).await,
         }
     }
@@ -403,6 +432,7 @@ impl PersistedEventRepository for EventRepository {
         match self {
             Self::Sqlite(r) => r.stream_events::<A>(id).await,
             Self::Postgres(r) => r.stream_events::<A>(id).await,
+            #[cfg(feature = "kurrentdb")]
             Self::Kurrent(r) => r.stream_events::<A>(id).await,
         }
     }
@@ -411,6 +441,7 @@ impl PersistedEventRepository for EventRepository {
         match self {
             Self::Sqlite(r) => r.stream_all_events::<A>().await,
             Self::Postgres(r) => r.stream_all_events::<A>().await,
+            #[cfg(feature = "kurrentdb")]
             Self::Kurrent(r) => r.stream_all_events::<A>().await,
         }
     }

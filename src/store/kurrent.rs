@@ -135,16 +135,20 @@ impl KurrentLog {
         }
     }
 
-    /// Every event of one aggregate, oldest first.
+    /// Up to `limit` events of one aggregate after its `after`th, oldest first: its stream
+    /// from revision `after` (an event's sequence is its revision plus one).
     pub async fn events_of(
         &self,
         aggregate_type: &str,
         aggregate_id: &str,
+        after: i64,
+        limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let stream = self.stream_name(aggregate_type, aggregate_id)?;
         let options = ReadStreamOptions::default()
             .forwards()
-            .position(StreamPosition::Start);
+            .position(StreamPosition::Position(u64::try_from(after).unwrap_or(0)))
+            .max_count(usize::try_from(limit).unwrap_or(usize::MAX));
         let events = read(|| self.client.read_stream(stream.as_str(), &options)).await?;
         events
             .iter()
@@ -166,7 +170,7 @@ impl KurrentLog {
             .map(|id| {
                 let (log, kind, id) = (self.clone(), aggregate_type.to_owned(), id.to_string());
                 async move {
-                    let events = log.events_of(&kind, &id).await?;
+                    let events = log.events_of(&kind, &id, 0, i64::MAX).await?;
                     let payloads = events.iter().map(|e| e.payload.to_string()).collect();
                     Ok::<_, StoreError>((id, payloads))
                 }

@@ -19,6 +19,7 @@ mod dialect;
 mod error;
 mod events;
 pub mod harvest_runs;
+#[cfg(feature = "kurrentdb")]
 mod kurrent;
 mod locks;
 mod postgres;
@@ -39,6 +40,7 @@ pub use error::StoreError;
 pub use events::{
     Appended, EventRepository, Metadata, NewEvent, SqliteEventRepository, StoredEvent,
 };
+#[cfg(feature = "kurrentdb")]
 pub use kurrent::{KurrentEventRepository, KurrentLog};
 pub use locks::{HarvestLock, Leadership};
 pub use reseal::{reseal, ResealError};
@@ -50,6 +52,7 @@ pub struct Store {
     dialect: Dialect,
     pg: Option<sqlx::PgPool>,
     // The event log, when it is in KurrentDB rather than in the `events` table.
+    #[cfg(feature = "kurrentdb")]
     kurrent: Option<KurrentLog>,
     // Changes to what the API reads, as far as this instance knows: see [`Store::version`].
     version: Arc<AtomicU64>,
@@ -92,20 +95,41 @@ impl Store {
             pool,
             dialect,
             pg,
+            #[cfg(feature = "kurrentdb")]
             kurrent: None,
             version: Arc::default(),
         })
     }
 
+    /// The store `url` names if it was ever made, without making it or migrating it: `None`
+    /// for a SQLite file that does not exist.
+    pub async fn open_existing(url: &str) -> Result<Option<Self>, StoreError> {
+        if url.starts_with("sqlite:") && !sqlite::exists(url)? {
+            return Ok(None);
+        }
+        Self::connect(url, 1).await.map(Some)
+    }
+
     /// The same store with its event log in KurrentDB at `events_url` (`esdb://…` or
     /// `kurrentdb://…`), in streams named after `prefix`, or in its own database when
     /// `events_url` is empty.
+    #[cfg(feature = "kurrentdb")]
     pub fn with_event_log(self, events_url: &str, prefix: &str) -> Result<Self, StoreError> {
         let kurrent = match events_url {
             "" => None,
             url => Some(KurrentLog::connect(url, prefix)?),
         };
         Ok(Self { kurrent, ..self })
+    }
+
+    /// The same store, whose events live in its own database: this build has no KurrentDB
+    /// client, so a non-empty `events_url` is refused (as configuration checks do first).
+    #[cfg(not(feature = "kurrentdb"))]
+    pub fn with_event_log(self, events_url: &str, _prefix: &str) -> Result<Self, StoreError> {
+        match events_url {
+            "" => Ok(self),
+            _ => Err(StoreError::Config(crate::config::WITHOUT_KURRENTDB.into())),
+        }
     }
 
     /// Applies the migrations of this dialect that are not applied yet.
@@ -147,6 +171,7 @@ impl Store {
             pool,
             dialect: Dialect::Sqlite,
             pg: None,
+            #[cfg(feature = "kurrentdb")]
             kurrent: None,
             version: Arc::default(),
         };

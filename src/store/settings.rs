@@ -19,6 +19,21 @@ impl Store {
             .map(Sealed::from_stored))
     }
 
+    /// The sealed external ID of a store that may never have been migrated: `None` too
+    /// when it has no `settings` table yet.
+    pub async fn external_id_if_any(&self) -> Result<Option<Sealed>, StoreError> {
+        match self.external_id().await {
+            Err(StoreError::Database(sqlx::Error::Database(e)))
+                // PostgreSQL's undefined_table; SQLite has no code of its own for it.
+                if e.code().as_deref() == Some("42P01")
+                    || e.message().starts_with("no such table") =>
+            {
+                Ok(None)
+            }
+            other => other,
+        }
+    }
+
     /// Keeps `sealed` as the external ID unless one is kept already: instances sharing a
     /// store race here, the first insert wins and all read it back.
     pub async fn keep_external_id(&self, sealed: &Sealed) -> Result<(), StoreError> {

@@ -24,12 +24,13 @@ pub enum Backend {
     Sqlite,
     Postgres,
     /// The event log in KurrentDB, the read tables in PostgreSQL, as several instances share
-    /// them.
+    /// them: with the `kurrentdb` feature only.
+    #[cfg_attr(not(feature = "kurrentdb"), allow(dead_code))]
     Kurrent,
 }
 
-/// Runs an `async fn(Backend)` test on every store: SQLite, PostgreSQL, and KurrentDB with
-/// PostgreSQL's read tables.
+/// Runs an `async fn(Backend)` test on every store: SQLite, PostgreSQL, and, built with the
+/// `kurrentdb` feature, KurrentDB with PostgreSQL's read tables.
 #[macro_export]
 macro_rules! on_every_store {
     ($($name:ident),* $(,)?) => {$(
@@ -43,6 +44,7 @@ macro_rules! on_every_store {
             async fn postgres() {
                 super::$name(Backend::Postgres).await
             }
+            #[cfg(feature = "kurrentdb")]
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn kurrentdb() {
                 super::$name(Backend::Kurrent).await
@@ -612,4 +614,25 @@ impl Daemon {
             .unwrap()
             .success());
     }
+}
+
+/// A field of `/proc/<pid>/status` in MiB, such as `VmRSS` or `VmHWM` (peak RSS); `pid` may
+/// be `self`.
+pub fn memory_mib(pid: &str, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kib / 1024.0
+}
+
+/// Starts the peak RSS of process `pid` (or `self`) afresh from its current RSS.
+pub fn reset_peak_rss(pid: &str) {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
 }

@@ -3,6 +3,7 @@
 
 mod aws_stub;
 mod badges;
+mod bounds;
 mod graphql;
 mod helpers;
 mod interfaces;

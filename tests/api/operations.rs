@@ -12,9 +12,7 @@ use reqwest::StatusCode;
 use sqlx::Row;
 
 use crate::aws_stub::AwsStub;
-use crate::helpers::{
-    connect, expect_json, fresh_store, listing, new_database, Backend, Daemon, TestApp,
-};
+use crate::helpers::{expect_json, fresh_store, listing, new_database, Backend, Daemon, TestApp};
 use crate::moto::{moto_url, MotoOrg, Shape, NESTED};
 use crate::on_every_store;
 
@@ -26,8 +24,10 @@ fn check_config_rejects_a_broken_config_with_a_clear_message() {
     let file = dir.path().join("orgsync.toml");
     let check = |toml: &str| {
         std::fs::write(&file, toml).unwrap();
+        // The default state directory is relative: kept out of the checkout.
         std::process::Command::new(BINARY)
             .args(["--config", file.to_str().unwrap(), "check-config"])
+            .current_dir(dir.path())
             .output()
             .unwrap()
     };
@@ -558,8 +558,10 @@ async fn a_page_another_daemon_serves_shows_the_changes_this_one_makes() {
 /// read tables in SQLite): registered, killed with SIGKILL in the middle of its first harvest,
 /// the server restarted under it, then started again, it lists what the same daemon on SQLite
 /// alone lists.
+#[cfg(feature = "kurrentdb")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_on_kurrentdb_survives_sigkill_and_a_server_restart_and_lists_as_on_sqlite() {
+    use crate::helpers::connect;
     let stub = AwsStub::start(&moto_url());
     let org = MotoOrg::create(Shape {
         ous: NESTED,

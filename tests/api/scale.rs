@@ -25,7 +25,8 @@ use orgsync::store::Store;
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    daemon_settings, expect_json, first_admin_token, fresh_store, Backend, Daemon, EventServer,
+    daemon_settings, expect_json, first_admin_token, fresh_store, memory_mib, reset_peak_rss,
+    Backend, Daemon, EventServer,
 };
 
 /// An organization of `n` accounts spread over three levels of OUs, four tags each.
@@ -234,6 +235,7 @@ impl Loaded {
 /// client to the same kind of server, three to a stream, as many streams at once as orgsync
 /// appends to. Answers its seconds.
 async fn batched_insert_seconds(backend: Backend, rows: i64) -> f64 {
+    #[cfg(feature = "kurrentdb")]
     if backend == Backend::Kurrent {
         return appended_to_kurrent_seconds(rows).await;
     }
@@ -278,6 +280,7 @@ async fn batched_insert_seconds(backend: Backend, rows: i64) -> f64 {
 }
 
 /// KurrentDB's floor of [`batched_insert_seconds`].
+#[cfg(feature = "kurrentdb")]
 async fn appended_to_kurrent_seconds(rows: i64) -> f64 {
     use futures::{StreamExt, TryStreamExt};
     let server = EventServer::start().await;
@@ -313,26 +316,6 @@ async fn appended_to_kurrent_seconds(rows: i64) -> f64 {
         .unwrap();
     assert_eq!(written.len() as i64, rows / 3);
     started.elapsed().as_secs_f64()
-}
-
-/// A field of `/proc/<pid>/status` in MiB, such as `VmRSS` or `VmHWM` (peak RSS).
-fn memory_mib(pid: &str, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .unwrap()
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .unwrap();
-    kib / 1024.0
-}
-
-/// Starts this process's peak RSS afresh from its current RSS.
-fn reset_peak_rss() {
-    std::fs::write("/proc/self/clear_refs", "5").unwrap();
 }
 
 fn setting(name: &str, default: usize) -> usize {
@@ -466,7 +449,7 @@ async fn measure(backend: Backend) {
     let mut loaded = None;
     for run in 1..=runs {
         let daemon = Loaded::start(backend, organization.clone()).await;
-        reset_peak_rss();
+        reset_peak_rss("self");
         let (org_id, first) = daemon.register(accounts).await;
         let events = daemon.store.event_count().await.unwrap();
         let again = daemon.harvest(&org_id).await;
@@ -657,6 +640,7 @@ async fn scale_postgres() {
     measure(Backend::Postgres).await
 }
 
+#[cfg(feature = "kurrentdb")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: scripts/bench runs it"]
 async fn scale_kurrentdb() {

@@ -8,11 +8,12 @@ mod query;
 mod subscription;
 mod types;
 
+use actix_web::http::{header, StatusCode};
 use actix_web::{guard, web, HttpRequest, HttpResponse, Responder};
-use async_graphql::http::GraphiQLSource;
+use async_graphql::http::{GraphiQLSource, MultipartOptions};
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{Context, Data, ErrorExtensions, Schema};
-use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse, GraphQLSubscription};
+use async_graphql_actix_web::{GraphQLResponse, GraphQLSubscription};
 
 use crate::api::cache::{Answer, Answers};
 use crate::app::{App, AppError, Principal, Role};
@@ -40,10 +41,13 @@ pub fn schema() -> OrgsyncSchema {
 }
 
 /// Registers `/graphql`: queries and mutations by POST, subscriptions by WebSocket upgrade,
-/// GraphiQL by plain GET.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// GraphiQL by plain GET. A body larger than `max_body_bytes` is answered 413 as on REST,
+/// before more than that is read and before the token is looked at.
+pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     cfg.service(
         web::resource("/graphql")
+            .app_data(web::PayloadConfig::default().limit(max_body_bytes))
+            .app_data(web::Data::new(BodyLimit(max_body_bytes)))
             .route(web::post().to(execute))
             .route(
                 web::get()
@@ -104,19 +108,48 @@ fn bearer(value: Option<&str>) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The largest request body `/graphql` reads, `server.max_body_bytes`.
+struct BodyLimit(usize);
+
+/// An answer to a request refused before the schema sees it, shaped as GraphQL errors are.
+fn refused(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": code } }]
+    }))
+}
+
 /// Executes a query or mutation. An answer to a query of the listing alone, with a token, is
 /// kept for the next caller of the same role asking the same, until the app's version moves.
 async fn execute(
     schema: web::Data<OrgsyncSchema>,
     app: web::Data<App>,
     answers: web::Data<Answers>,
+    limit: web::Data<BodyLimit>,
     req: HttpRequest,
-    request: GraphQLRequest,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> HttpResponse {
-    let mut request = request.into_inner();
+    let body = match body {
+        Ok(body) => body,
+        Err(e) if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let message = format!("the request body is larger than {} bytes", limit.0);
+            return refused(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &message);
+        }
+        Err(e) => return refused(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()),
+    };
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let parsed =
+        async_graphql::http::receive_body(content_type, body.as_ref(), MultipartOptions::default())
+            .await;
+    let mut request = match parsed {
+        Ok(request) => request,
+        Err(e) => return refused(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()),
+    };
     let token = bearer(
         req.headers()
-            .get(actix_web::http::header::AUTHORIZATION)
+            .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok()),
     );
     // Without a valid token the resolvers answer `unauthorized` themselves.

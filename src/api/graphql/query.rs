@@ -10,6 +10,9 @@ use super::types::{Account, Organization};
 use super::{app, gql, viewer};
 
 const MAX_PAGE: i32 = 1000;
+/// What a listing at a past instant adds to a query's complexity: it replays the log, so at
+/// most four of them fit in one query (`MAX_COMPLEXITY`), however small their pages.
+const AS_OF_COMPLEXITY: usize = 1000;
 
 /// What viewers may read.
 pub struct QueryRoot;
@@ -57,9 +60,10 @@ impl QueryRoot {
 
     /// The listing, by account id: filters as in REST (`badges` are `key:value`, all must
     /// match), paged with `first`/`after`. With `asOf`, the listing as it was at that instant,
-    /// rebuilt from the event log.
+    /// rebuilt from the event log (each such listing counts 1000 towards the complexity limit).
     #[allow(clippy::too_many_arguments)]
-    #[graphql(complexity = "first.unwrap_or(50).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "first.unwrap_or(50).max(0) as usize * child_complexity \
+                      + as_of.map_or(0, |_| AS_OF_COMPLEXITY)")]
     async fn accounts(
         &self,
         ctx: &Context<'_>,

@@ -1,8 +1,10 @@
 //! GraphQL's view of the read model: objects built from the projections' views.
 
+use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{ComplexObject, Context, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
+use crate::api::input::event_page;
 use crate::api::EventView;
 use crate::domain::account::AccessStatus;
 use crate::domain::AccountState;
@@ -123,16 +125,36 @@ pub struct Account {
 
 #[ComplexObject]
 impl Account {
-    /// Every event of the account, oldest first.
-    async fn history(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<EventView>> {
+    /// The account's events, oldest first, `first` (1 to 1000, 100 when left out) after the
+    /// cursor `after`.
+    #[graphql(complexity = "first.unwrap_or(100).max(0) as usize * child_complexity")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, EventView, EmptyFields, EmptyFields>> {
         let id = self
             .account_id
             .0
             .clone()
             .try_into()
             .map_err(|e| gql(crate::app::AppError::from(e)))?;
-        let events = app(ctx)?.account_history(&id).await.map_err(gql)?;
-        Ok(events.into_iter().map(EventView::from).collect())
+        let (after, limit) = event_page(after.as_deref(), first.map(i64::from)).map_err(gql)?;
+        // One more than asked tells whether another page follows.
+        let mut events = app(ctx)?
+            .account_history(&id, after, limit + 1)
+            .await
+            .map_err(gql)?;
+        let has_next = events.len() as i64 > limit;
+        events.truncate(limit as usize);
+        let mut connection = Connection::new(after > 0, has_next);
+        connection.edges.extend(
+            events
+                .into_iter()
+                .map(|event| Edge::new(event.sequence.to_string(), EventView::from(event))),
+        );
+        Ok(connection)
     }
 }
 

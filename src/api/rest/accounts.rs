@@ -5,8 +5,8 @@ use utoipa::ToSchema;
 
 use crate::api::cache::Answers;
 use crate::api::input::{
-    account_role, badge_key, badge_value, cursor, cursor_after, invalid_query, text_field,
-    BadgeBody, ListingFilters,
+    account_role, badge_key, badge_value, cursor, cursor_after, event_page, invalid_query,
+    text_field, BadgeBody, ListingFilters,
 };
 use crate::api::EventView;
 use crate::app::{App, AppError};
@@ -14,6 +14,7 @@ use crate::domain::{AccountId, AccountState, Actor};
 use crate::projections::accounts::AccountQuery;
 
 use super::auth::{Admin, Viewer};
+use super::events::PageParams;
 use super::kept_answer;
 use super::openapi::{AccountPage, AccountParams, ErrorBody, EventPage};
 use super::views::AccountView;
@@ -240,21 +241,25 @@ pub(super) async fn remove_badge(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// An account's whole history, also after it left the listing.
+/// An account's history, oldest first, also after it left the listing, a page at a time:
+/// `next_cursor` continues it, and is null on its last page.
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/events", tag = "accounts",
-    params(("id" = String, Path, description = "The 12-digit account id")),
+    params(("id" = String, Path, description = "The 12-digit account id"), PageParams),
     responses((status = 200, body = EventPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(super) async fn history(
     _: Viewer,
     app: web::Data<App>,
     id: web::Path<String>,
+    params: web::Query<PageParams>,
 ) -> Result<HttpResponse, RestError> {
     let id = account_id(id.into_inner())?;
-    let events: Vec<EventView> = app
-        .account_history(&id)
-        .await?
-        .into_iter()
-        .map(EventView::from)
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({"events": events, "next_cursor": null})))
+    let (after, limit) = event_page(params.after.as_deref(), params.limit)?;
+    let events = app.account_history(&id, after, limit).await?;
+    // A full page may have a next one; a shorter one is the last.
+    let next = events
+        .last()
+        .filter(|_| events.len() as i64 == limit)
+        .map(|last| last.sequence.to_string());
+    let events: Vec<EventView> = events.into_iter().map(EventView::from).collect();
+    Ok(HttpResponse::Ok().json(json!({"events": events, "next_cursor": next})))
 }

@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 use utoipa::IntoParams;
 
+use crate::api::input::event_page;
 use crate::api::EventView;
 use crate::app::templates::Template;
 use crate::app::App;
@@ -12,51 +13,32 @@ use super::auth::{Admin, Viewer};
 use super::openapi::{ErrorBody, EventPage};
 use super::RestError;
 
-const DEFAULT_LIMIT: i64 = 100;
-const MAX_LIMIT: i64 = 1000;
-
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/events").get(feed))
         .service(web::resource("/templates/{name}").get(template));
 }
 
+/// Where a page of events starts and how long it is, for the change feed and histories.
 #[derive(serde::Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-pub(super) struct FeedParams {
+pub(super) struct PageParams {
     /// The `next_cursor` of the previous page; from the start when left out.
-    after: Option<String>,
+    pub(super) after: Option<String>,
     /// At most this many events, 1 to 1000 (100 when left out).
-    limit: Option<i64>,
+    pub(super) limit: Option<i64>,
 }
 
 /// Events after a cursor, oldest first; `next_cursor` is where to continue from, also when
 /// nothing new came, so a client polls with it forever and sees each event exactly once.
 /// The change feed: every event after a cursor, in order, each exactly once (I5).
-#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(FeedParams),
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(PageParams),
     responses((status = 200, body = EventPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub(super) async fn feed(
     _: Viewer,
     app: web::Data<App>,
-    params: web::Query<FeedParams>,
+    params: web::Query<PageParams>,
 ) -> Result<HttpResponse, RestError> {
-    let params = params.into_inner();
-    let after = match params.after.as_deref() {
-        None => 0,
-        Some(cursor) => cursor
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| {
-                RestError::bad_request("invalid_query", "after: not a cursor this API gave out")
-            })?,
-    };
-    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(RestError::bad_request(
-            "invalid_query",
-            format!("limit: expected 1 to {MAX_LIMIT}, got {limit}"),
-        ));
-    }
+    let (after, limit) = event_page(params.after.as_deref(), params.limit)?;
     let events: Vec<EventView> = app
         .events_after(after, limit)
         .await?

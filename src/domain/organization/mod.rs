@@ -5,6 +5,8 @@ mod commands;
 mod error;
 mod events;
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 pub use aggregate::Organization;
@@ -15,10 +17,12 @@ pub use commands::{
 pub use error::OrganizationError;
 pub use events::OrganizationEvent;
 
+use crate::crypto::debug_redacted;
+
 use super::{AccountState, OrgPath, ParentId, RoleArn, RoleName, SessionDuration, SessionName};
 
 /// The role orgsync assumes in the management account to read the organization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrgRole {
     /// The role's ARN.
     pub role_arn: RoleArn,
@@ -29,7 +33,7 @@ pub struct OrgRole {
 }
 
 /// The role orgsync assumes in every member account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberRole {
     /// The role's name, the same in every account.
     pub role_name: RoleName,
@@ -39,7 +43,19 @@ pub struct MemberRole {
     pub duration_seconds: SessionDuration,
 }
 
-/// Both roles; stored only sealed.
+impl fmt::Debug for OrgRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_redacted(f, "OrgRole")
+    }
+}
+
+impl fmt::Debug for MemberRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_redacted(f, "MemberRole")
+    }
+}
+
+/// Both roles; stored only sealed, printed redacted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credentials {
     /// The management account's role.

@@ -1,0 +1,478 @@
+//! Nothing unbounded, nothing forever: what a caller, a lost file or a log line cannot make
+//! the daemon do.
+
+use std::time::{Duration, Instant};
+
+use orgsync::app::{AccountRole, OrganizationChange, Registration};
+use orgsync::aws::AssumeRole;
+use orgsync::crypto::Secret;
+use orgsync::domain::organization::{Credentials, MemberRole, OrgRole};
+use orgsync::domain::{RoleArn, SessionDuration, SessionName};
+use orgsync::startup::Application;
+use reqwest::StatusCode;
+use serde_json::json;
+use tempfile::TempDir;
+
+use crate::helpers::{
+    daemon_settings, expect_json, fresh_store, memory_mib, orgsync_command, reset_peak_rss,
+    Backend, Daemon, TestApp,
+};
+use crate::moto::{MotoOrg, Shape, NESTED};
+use crate::on_every_store;
+
+/// A GraphQL body is limited as a REST one is: ten megabytes announced by Content-Length are
+/// answered 413 without being kept, and the daemon does not grow by them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ten_megabyte_graphql_body_is_answered_413_without_the_daemon_growing() {
+    let dir = TempDir::new().unwrap();
+    let store = fresh_store(Backend::Sqlite, &dir).await;
+    let daemon = Daemon::start(dir.path(), &store.settings, "http://127.0.0.1:9").await;
+    let pid = daemon.process.id().unwrap().to_string();
+    let padding = "x".repeat(10 << 20);
+    let body = json!({ "query": "{ __typename }", "variables": { "padding": padding } });
+    let body = serde_json::to_vec(&body).unwrap();
+    drop(padding);
+    reset_peak_rss(&pid);
+    let before = memory_mib(&pid, "VmRSS");
+
+    // Without a token, as the observed 200 MB was sent.
+    let huge = daemon
+        .client
+        .post(format!("{}/graphql", daemon.base))
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let refused = expect_json(huge, StatusCode::PAYLOAD_TOO_LARGE).await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "payload_too_large",
+        "{refused}"
+    );
+    let grown = memory_mib(&pid, "VmHWM") - before;
+    assert!(grown < 4.0, "the daemon grew by {grown:.1} MiB");
+
+    // A body within the limit is read and executed as before.
+    let small = daemon
+        .client
+        .post(format!("{}/graphql", daemon.base))
+        .bearer_auth(&daemon.token)
+        .json(&json!({ "query": "{ accounts(first: 1) { nodes { accountId } } }" }))
+        .send()
+        .await
+        .unwrap();
+    let small = expect_json(small, StatusCode::OK).await;
+    assert_eq!(small["data"]["accounts"]["nodes"], json!([]), "{small}");
+    let malformed = daemon
+        .client
+        .post(format!("{}/graphql", daemon.base))
+        .header("Content-Type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    let malformed = expect_json(malformed, StatusCode::BAD_REQUEST).await;
+    assert_eq!(
+        malformed["errors"][0]["extensions"]["code"], "invalid_request",
+        "{malformed}"
+    );
+}
+
+on_every_store!(a_store_with_sealed_values_and_no_key_file_refuses_to_start_and_makes_no_key);
+
+/// A key file lost while the store holds values sealed under it is not replaced by a new key
+/// that could not open them: start-up fails naming the file and the key the store needs, and
+/// leaves no stray key behind that would fail every later start.
+async fn a_store_with_sealed_values_and_no_key_file_refuses_to_start_and_makes_no_key(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let settings = app.settings.clone();
+    let key_file = settings.key_file();
+    let sealed = app
+        .store
+        .external_id()
+        .await
+        .unwrap()
+        .expect("sealed at start");
+    let needed = sealed.key_id().unwrap().to_owned();
+    let _kept = app.stop().await;
+    std::fs::remove_file(&key_file).unwrap();
+
+    let error = match Application::build(settings).await {
+        Ok(_) => panic!("the daemon started without the key its store needs"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        error.contains(&key_file.display().to_string()) && error.contains(&needed),
+        "{error}"
+    );
+    assert!(!key_file.exists(), "no new key file was made");
+}
+
+/// Outside systemd the process umask would give the state directory and the SQLite files,
+/// which hold token hashes and sealed credentials, 0755 and 0644: they are made private.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_directory_and_its_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = TempDir::new().unwrap();
+    let state = parent.path().join("state");
+    let mut store = fresh_store(Backend::Sqlite, &parent).await.settings;
+    // The default: SQLite in the state directory, which does not exist yet.
+    store.url = String::new();
+    let daemon = Daemon::start(&state, &store, "http://127.0.0.1:9").await;
+    let mode = |name: &str| {
+        let path = state.join(name);
+        let metadata = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        metadata.permissions().mode() & 0o777
+    };
+    assert_eq!(mode(""), 0o700, "the state directory");
+    for file in [
+        "orgsync.db",
+        "orgsync.db-wal",
+        "orgsync.db-shm",
+        "orgsync.key",
+        "admin.token",
+    ] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+    drop(daemon);
+}
+
+/// Requests that hold role ARNs or session names print `[redacted]` instead, wherever a log
+/// line or an error formats them with `{:?}`.
+#[test]
+fn requests_that_hold_credentials_print_redacted() {
+    let arn = RoleArn::try_from("arn:aws:iam::111122223333:role/SecretOrgRole".to_owned()).unwrap();
+    let session = SessionName::try_from("secret-session").unwrap();
+    let duration = SessionDuration::try_from(3600_i64).unwrap();
+    let credentials = Credentials {
+        org_role: OrgRole {
+            role_arn: arn.clone(),
+            session_name: session.clone(),
+            duration_seconds: duration,
+        },
+        member_role: MemberRole {
+            role_name: "SecretMemberRole".try_into().unwrap(),
+            session_name: session.clone(),
+            duration_seconds: duration,
+        },
+    };
+    let registration = Registration {
+        nickname: "prod".into(),
+        credentials: credentials.clone(),
+        filters: Default::default(),
+    };
+    let change = OrganizationChange {
+        credentials: Some(credentials),
+        ..Default::default()
+    };
+    let account_role = AccountRole {
+        role_arn: arn.clone(),
+        session_name: session.clone(),
+        duration_seconds: duration,
+    };
+    let external_id = Secret::new("secret-external-id".to_owned());
+    let assume = AssumeRole {
+        role_arn: &arn,
+        session_name: &session,
+        duration,
+        external_id: &external_id,
+    };
+    for printed in [
+        format!("{registration:?}"),
+        format!("{change:?}"),
+        format!("{account_role:?}"),
+        format!("{assume:?}"),
+    ] {
+        assert!(printed.contains("[redacted]"), "{printed}");
+        assert!(!printed.contains("Secret"), "{printed}");
+        assert!(!printed.contains("secret"), "{printed}");
+    }
+}
+
+/// A listing at a past instant replays the log, so a query may hold only a few: 1,500
+/// aliases of one, with a viewer's token, are refused before any of them runs. Four still
+/// run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_of_fifteen_hundred_past_listings_is_refused_before_it_runs() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let viewer = app.token(orgsync::app::Role::Viewer).await;
+    let aliases = |n: usize| {
+        let fields: String = (0..n)
+            .map(|i| format!("a{i}:accounts(asOf:$t,first:1){{__typename}}"))
+            .collect();
+        format!("query($t:DateTime){{{fields}}}")
+    };
+    let ask = |query: String| {
+        let body = json!({ "query": query, "variables": { "t": "2026-01-01T00:00:00Z" } });
+        let body = serde_json::to_vec(&body).unwrap();
+        assert!(
+            body.len() < app.settings.server.max_body_bytes,
+            "within the body limit"
+        );
+        app.client
+            .post(format!("{}/graphql", app.address))
+            .bearer_auth(&viewer)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+    let many = expect_json(ask(aliases(1500)).await.unwrap(), StatusCode::OK).await;
+    assert!(many["data"].is_null(), "nothing ran: {many}");
+    let message = many["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("too complex"), "{many}");
+
+    let four = expect_json(ask(aliases(4)).await.unwrap(), StatusCode::OK).await;
+    assert!(four.get("errors").is_none(), "{four}");
+    assert_eq!(
+        four["data"]["a3"]["__typename"], "AccountConnection",
+        "{four}"
+    );
+}
+
+on_every_store!(check_config_fails_where_serve_would_for_want_of_the_right_key);
+
+/// Run as `ExecStartPre`, `check-config` fails where `serve` would for its key file: empty,
+/// garbage, truncated, another installation's or gone while the store holds sealed values.
+/// It changes nothing: a store never started is neither made nor migrated, and no key file
+/// is made.
+async fn check_config_fails_where_serve_would_for_want_of_the_right_key(backend: Backend) {
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    let dir = TempDir::new().unwrap();
+    let (fresh, _events) = daemon_settings(backend, &dir).await;
+    let never_started = orgsync_command(&fresh, "check-config").output().unwrap();
+    assert!(never_started.status.success(), "{}", stderr(&never_started));
+    assert!(stderr(&never_started).contains("absent; the first start makes it"));
+    assert!(!fresh.key_file().exists(), "no key file was made");
+    assert!(!dir.path().join("orgsync.db").exists(), "no store was made");
+
+    let app = TestApp::spawn(backend).await;
+    let settings = app.settings.clone();
+    let key_file = settings.key_file();
+    let _kept = app.stop().await;
+    let check = || orgsync_command(&settings, "check-config").output().unwrap();
+    let good = check();
+    assert!(good.status.success(), "{}", stderr(&good));
+    assert!(stderr(&good).contains("opens the store's sealed values"));
+    assert_eq!(
+        String::from_utf8_lossy(&good.stdout).trim(),
+        "configuration is valid"
+    );
+
+    let key = std::fs::read(&key_file).unwrap();
+    let other_dir = TempDir::new().unwrap();
+    let other = other_dir.path().join("orgsync.key");
+    orgsync::crypto::KeyRing::create(&other).unwrap();
+    let other = std::fs::read(&other).unwrap();
+    for (contents, named) in [
+        (&b""[..], "expected one base64-encoded 64-byte key per line"),
+        (
+            b"not a key\n",
+            "expected one base64-encoded 64-byte key per line",
+        ),
+        (
+            &key[..key.len() / 2],
+            "expected one base64-encoded 64-byte key per line",
+        ),
+        (&other[..], "which is not in the key file"),
+    ] {
+        std::fs::write(&key_file, contents).unwrap();
+        let refused = check();
+        assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+        assert!(stderr(&refused).contains(named), "{}", stderr(&refused));
+        assert!(refused.stdout.is_empty());
+    }
+    std::fs::remove_file(&key_file).unwrap();
+    let missing = check();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains(&key_file.display().to_string()));
+    assert!(!key_file.exists(), "no key file was made");
+}
+
+on_every_store!(a_client_that_stops_waiting_for_a_harvest_leaves_it_to_complete);
+
+/// `?wait=true` waits for a harvest that runs on its own task: a client that gives up in the
+/// middle of it leaves it to complete, rather than dropping it between two AWS calls.
+async fn a_client_that_stops_waiting_for_a_harvest_leaves_it_to_complete(backend: Backend) {
+    let shape = Shape {
+        ous: NESTED,
+        accounts: 8,
+    };
+    let (app, _org, org_id) = TestApp::harvested(backend, shape).await;
+    let before = app
+        .get_json(&format!("/api/v1/organizations/{org_id}"))
+        .await;
+    app.stub.latency(Duration::from_millis(100));
+    let gave_up = app
+        .client
+        .post(format!(
+            "{}/api/v1/organizations/{org_id}/harvest?wait=true",
+            app.address
+        ))
+        .bearer_auth(&app.admin_token)
+        .timeout(Duration::from_millis(500))
+        .send()
+        .await;
+    assert!(gave_up.is_err_and(|e| e.is_timeout()));
+    let left = app
+        .get_json(&format!("/api/v1/organizations/{org_id}"))
+        .await;
+    assert_eq!(left["last_harvest"]["outcome"], "running", "{left}");
+    assert_ne!(
+        left["last_harvest"]["started_at"],
+        before["last_harvest"]["started_at"]
+    );
+
+    app.stub.latency(Duration::ZERO);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let finished = loop {
+        let org = app
+            .get_json(&format!("/api/v1/organizations/{org_id}"))
+            .await;
+        if org["last_harvest"]["outcome"] != "running" {
+            break org;
+        }
+        assert!(Instant::now() < deadline, "the harvest did not end: {org}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        finished["last_harvest"]["outcome"], "completed",
+        "{finished}"
+    );
+    assert_eq!(
+        finished["last_harvest"]["started_at"], left["last_harvest"]["started_at"],
+        "the harvest the client left is the one that completed"
+    );
+}
+
+on_every_store!(a_hung_aws_fails_the_harvest_at_its_deadline_and_frees_the_organization);
+
+/// An AWS endpoint that stops answering fails a harvest at the harvest's deadline, or at one
+/// call's, long before it would answer; the organization's lock is free again, so the next
+/// harvest runs.
+async fn a_hung_aws_fails_the_harvest_at_its_deadline_and_frees_the_organization(backend: Backend) {
+    let secs = Duration::from_secs;
+    let hang = secs(120);
+    // harvest.deadline, aws.operation_timeout, and what the harvest's error then says.
+    let deadlines = [
+        (secs(10), secs(180), "deadline of 10 s (harvest.deadline)"),
+        (secs(1800), secs(5), "timeout"),
+    ];
+    for (deadline, operation_timeout, says) in deadlines {
+        let app = TestApp::spawn_tuned(backend, |s| {
+            s.harvest.deadline = deadline;
+            s.aws.operation_timeout = operation_timeout;
+        })
+        .await;
+        let org = MotoOrg::create(Shape {
+            ous: &[],
+            accounts: 2,
+        })
+        .await;
+        let org_id = app.register(&org).await;
+        app.harvest(&org_id).await;
+        app.stub.latency(hang);
+        let started = Instant::now();
+        let failed = app.harvest(&org_id).await;
+        assert!(started.elapsed() < hang, "the harvest waited for AWS");
+        assert_eq!(failed["last_harvest"]["outcome"], "failed", "{failed}");
+        let error = failed["last_harvest"]["error"].as_str().unwrap_or_default();
+        assert!(error.to_lowercase().contains(says), "{failed}");
+
+        app.stub.latency(Duration::ZERO);
+        let next = app.harvest(&org_id).await;
+        assert_eq!(next["last_harvest"]["outcome"], "completed", "{next}");
+    }
+}
+
+on_every_store!(a_history_comes_a_page_at_a_time_on_both_faces);
+
+/// An account's history is paged like the change feed: REST pages of `limit` events joined by
+/// `next_cursor` (null on the last) and GraphQL's `history(first:, after:)` give the whole of
+/// it, each event once, in order; a page larger than 1000 is refused.
+async fn a_history_comes_a_page_at_a_time_on_both_faces(backend: Backend) {
+    let (app, org, _org_id) = TestApp::harvested(
+        backend,
+        Shape {
+            ous: &[],
+            accounts: 1,
+        },
+    )
+    .await;
+    let account = &org.members[0];
+    for (key, value) in [("ticket", "a"), ("ticket", "b"), ("reviewer", "c")] {
+        let added = app
+            .post(
+                &format!("/api/v1/accounts/{account}/badges"),
+                &json!({ "key": key, "value": value }),
+            )
+            .await;
+        assert!(added.status().is_success(), "{}", added.status());
+    }
+    let whole = app
+        .get_json(&format!("/api/v1/accounts/{account}/events"))
+        .await;
+    let whole: Vec<i64> = whole["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["sequence"].as_i64().unwrap())
+        .collect();
+    assert!(whole.len() >= 4, "{whole:?}");
+
+    let mut rest = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let after = cursor
+            .as_ref()
+            .map_or(String::new(), |c| format!("&after={c}"));
+        let page = app
+            .get_json(&format!("/api/v1/accounts/{account}/events?limit=2{after}"))
+            .await;
+        let events = page["events"].as_array().unwrap();
+        assert!(events.len() <= 2);
+        rest.extend(events.iter().map(|e| e["sequence"].as_i64().unwrap()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(rest, whole);
+
+    let mut graphql = Vec::new();
+    let mut after = serde_json::Value::Null;
+    loop {
+        let page = crate::graphql::data(
+            &app,
+            "query($id: ID!, $after: String) { account(id: $id) { history(first: 2, after: $after) \
+             { nodes { sequence } pageInfo { hasNextPage endCursor } } } }",
+            json!({ "id": account, "after": after }),
+        )
+        .await;
+        let history = &page["account"]["history"];
+        graphql.extend(
+            history["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["sequence"].as_i64().unwrap()),
+        );
+        if history["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = history["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(graphql, whole);
+
+    for limit in ["0", "1001", "ten"] {
+        let refused = app
+            .get(&format!("/api/v1/accounts/{account}/events?limit={limit}"))
+            .await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "limit={limit}");
+    }
+    let refused = app
+        .get(&format!("/api/v1/accounts/{account}/events?after=-1"))
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+}
