@@ -53,13 +53,16 @@ macro_rules! on_every_store {
     )*};
 }
 
-/// The event log of a [`Backend::Kurrent`] test: a test server of its own, or, when
-/// `ORGSYNC_TEST_KURRENTDB_URL` names one, that real server, with streams no other test
-/// uses.
+/// The event log of a [`Backend::Kurrent`] test, with streams no other test uses: a test
+/// server of its own in this process; or, when `ORGSYNC_TEST_KURRENTDB_SERVER` names the
+/// test server's binary, in a process of its own (so that benchmarks measure the daemon's
+/// memory without the server's); or, when `ORGSYNC_TEST_KURRENTDB_URL` names one, that real
+/// server.
 pub struct EventServer {
     pub url: String,
     pub prefix: String,
-    _server: Option<kurrentdb_test_server::TestServer>,
+    // A test server this test started, in this process or another: stopped when dropped.
+    _server: Option<Box<dyn Send + Sync>>,
 }
 
 impl EventServer {
@@ -72,13 +75,34 @@ impl EventServer {
                 _server: None,
             };
         }
+        if let Ok(binary) = std::env::var("ORGSYNC_TEST_KURRENTDB_SERVER") {
+            use tokio::io::AsyncBufReadExt;
+            let mut process = tokio::process::Command::new(binary)
+                .args(["--port", "0"])
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("the KurrentDB test server's binary runs");
+            // It prints its URL once it listens.
+            let stdout = process.stdout.take().expect("piped");
+            let mut url = String::new();
+            tokio::io::BufReader::new(stdout)
+                .read_line(&mut url)
+                .await
+                .expect("the test server tells its URL");
+            return Self {
+                url: url.trim().to_owned(),
+                prefix,
+                _server: Some(Box::new(process)),
+            };
+        }
         let server = kurrentdb_test_server::TestServer::start(0, None)
             .await
             .expect("KurrentDB test server starts");
         Self {
             url: server.url(),
             prefix,
-            _server: Some(server),
+            _server: Some(Box::new(server)),
         }
     }
 }
