@@ -2,7 +2,8 @@
 //! PostgreSQL, chosen by `store.url`. Each table's SQL lives in the file that owns it:
 //!
 //! - `events.rs`: the event log (`events`), appended through cqrs-es or in bulk, or
-//!   `kurrent.rs`: the event log in KurrentDB when `store.events_url` names one;
+//!   `kurrent.rs`: the event log in KurrentDB when `store.events_url` names one (built with
+//!   the `kurrentdb` feature);
 //! - `settings.rs`: installation-wide values (`settings`), the sealed external ID;
 //! - [`tokens`]: API token hashes (`api_tokens`);
 //! - [`harvest_runs`]: how each organization's last harvest went (`harvest_runs`);

@@ -30,6 +30,11 @@ async fn a_ten_megabyte_graphql_body_is_answered_413_without_the_daemon_growing(
     let store = fresh_store(Backend::Sqlite, &dir).await;
     let daemon = Daemon::start(dir.path(), &store.settings, "http://127.0.0.1:9").await;
     let pid = daemon.process.id().unwrap().to_string();
+    // Each worker's first requests grow its allocator's heap: they come before the baseline.
+    for _ in 0..16 {
+        let healthz = daemon.client.get(format!("{}/healthz", daemon.base)).send();
+        assert_eq!(healthz.await.unwrap().status(), StatusCode::OK);
+    }
     reset_peak_rss(&pid);
     let before = memory_mib(&pid, "VmRSS");
 
@@ -65,7 +70,8 @@ async fn a_ten_megabyte_graphql_body_is_answered_413_without_the_daemon_growing(
     }
     drop(socket);
     let grown = memory_mib(&pid, "VmHWM") - before;
-    assert!(grown < 4.0, "the daemon grew by {grown:.1} MiB");
+    // Keeping the body would take 10 MiB at least.
+    assert!(grown < 6.0, "the daemon grew by {grown:.1} MiB");
 
     // A body within the limit is read and executed as before.
     let small = daemon
