@@ -237,6 +237,11 @@ impl Settings {
         }
     }
 
+    /// Where the first admin token is written, until another admin token exists.
+    pub fn admin_token_file(&self) -> PathBuf {
+        self.state.dir.join("admin.token")
+    }
+
     /// The key file: the setting, else the systemd credential, else the state directory.
     pub fn key_file(&self) -> PathBuf {
         if !self.crypto.key_file.is_empty() {

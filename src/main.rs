@@ -10,7 +10,7 @@ use orgsync::config::Settings;
 use orgsync::crypto::{self, KeyRing};
 use orgsync::projections::Projector;
 use orgsync::startup::{check_keys, open_store, Application};
-use orgsync::store::reseal;
+use orgsync::store::{reseal, Store};
 
 /// glibc's allocator, with its arena per thread, left a harvest of 100,000 accounts holding
 /// about twice the memory it used (see BENCHMARKS.md).
@@ -60,6 +60,16 @@ enum TokenCommand {
         role: Role,
         /// A unique name; events the token causes carry it.
         #[arg(long)]
+        name: String,
+        /// How long it stays valid, e.g. `90d` or `12h`; forever when left out.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires_in: Option<std::time::Duration>,
+    },
+    /// List every token: name, role, created, last used, expires, revoked; never a secret.
+    List,
+    /// Revoke a token for good: every instance refuses it within a second.
+    Revoke {
+        /// The token's name.
         name: String,
     },
 }
@@ -152,13 +162,58 @@ async fn run(command: Command, settings: Settings) -> Result<(), Box<dyn std::er
                 );
             }
         }
-        Command::Token {
-            command: TokenCommand::Create { role, name },
-        } => {
+        Command::Token { command } => {
             let store = open_store(&settings).await?;
-            let token = tokens::create(store.pool(), role, &name).await?;
+            let outcome = token_command(command, &store, &settings).await;
             store.close().await;
+            outcome?;
+        }
+    }
+    Ok(())
+}
+
+async fn token_command(
+    command: TokenCommand,
+    store: &Store,
+    settings: &Settings,
+) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
+        TokenCommand::Create {
+            role,
+            name,
+            expires_in,
+        } => {
+            let (_, token) = tokens::create(store.pool(), role, &name, expires_in).await?;
+            let file = settings.admin_token_file();
+            if role == Role::Admin && tokens::retire_initial_admin_file(store.pool(), &file).await?
+            {
+                eprintln!("removed {}: another admin token exists", file.display());
+            }
             println!("{}", token.expose());
+        }
+        TokenCommand::List => {
+            let at = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map_or_else(
+                    || "-".to_owned(),
+                    |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                )
+            };
+            println!("NAME\tROLE\tCREATED\tLAST USED\tEXPIRES\tREVOKED");
+            for token in tokens::list(store.pool()).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    token.name,
+                    token.role.as_str(),
+                    at(Some(token.created_at)),
+                    at(token.last_used_at),
+                    at(token.expires_at),
+                    at(token.revoked_at),
+                );
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            tokens::revoke(store.pool(), &name).await?;
+            println!("token {name:?} revoked");
         }
     }
     Ok(())

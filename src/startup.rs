@@ -3,7 +3,7 @@
 //! and schedules until SIGTERM, SIGINT or [`Application::stopper`] says stop.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
@@ -144,9 +144,11 @@ impl Application {
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
         let app = App::new(store, keys, aws, &settings, stop.clone(), tasks.clone()).await?;
-        let token_file = admin_token_file(&settings);
+        let token_file = settings.admin_token_file();
         if tokens::create_initial_admin(app.store().pool(), &token_file).await? {
             tracing::warn!(path = %token_file.display(), "wrote the first admin token");
+        } else if tokens::retire_initial_admin_file(app.store().pool(), &token_file).await? {
+            tracing::info!(path = %token_file.display(), "removed the first admin token's file");
         }
         let listener = TcpListener::bind(&settings.server.listen)
             .map_err(|e| StartupError::Bind(settings.server.listen.clone(), e))?;
@@ -240,10 +242,6 @@ async fn watchdog() {
         ticker.tick().await;
         notify_systemd(&[NotifyState::Watchdog]);
     }
-}
-
-fn admin_token_file(settings: &Settings) -> PathBuf {
-    settings.state.dir.join("admin.token")
 }
 
 async fn terminate() {

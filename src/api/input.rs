@@ -466,6 +466,20 @@ pub fn event_page(after: Option<&str>, limit: Option<i64>) -> Result<(i64, i64),
     Ok((after, limit))
 }
 
+/// A token's lifetime from its `expires_in_seconds`: whole seconds, more than 0; `None` for a
+/// token that never expires. The upper bound is the use case's.
+pub fn token_lifetime(seconds: Option<i64>) -> Result<Option<std::time::Duration>, AppError> {
+    seconds
+        .map(|s| match u64::try_from(s) {
+            Ok(s) if s > 0 => Ok(std::time::Duration::from_secs(s)),
+            _ => Err(AppError::Invalid {
+                code: "invalid_field",
+                message: format!("expires_in_seconds: expected a positive number, got {s}"),
+            }),
+        })
+        .transpose()
+}
+
 /// A listing parameter that is not as it should be.
 pub fn invalid_query(field: &str, message: impl std::fmt::Display) -> AppError {
     AppError::Invalid {

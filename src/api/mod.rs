@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::app::{Role, TokenInfo};
 use crate::store::StoredEvent;
 
 /// An event of the log as REST and GraphQL show it, sealed fields left out.
@@ -63,4 +64,42 @@ pub fn event_data(event: &StoredEvent) -> Value {
         fields.remove("credentials");
     }
     data
+}
+
+/// An API token as REST and GraphQL list it: everything but its secret.
+#[derive(Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
+#[graphql(name = "Token")]
+pub struct TokenView {
+    /// Its unique name; events it causes carry it as `token:<name>`.
+    name: String,
+    /// What it may do.
+    role: Role,
+    /// When it was made.
+    #[schema(value_type = String, format = DateTime)]
+    created_at: DateTime<Utc>,
+    /// When it was last used, to the minute; null when never.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    last_used_at: Option<DateTime<Utc>>,
+    /// When it stops being valid; null for never.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked; null while it is not.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    revoked_at: Option<DateTime<Utc>>,
+    /// Whether it is accepted now: neither revoked nor expired.
+    valid: bool,
+}
+
+impl From<TokenInfo> for TokenView {
+    fn from(token: TokenInfo) -> Self {
+        Self {
+            valid: token.is_valid_at(Utc::now()),
+            name: token.name,
+            role: token.role,
+            created_at: token.created_at,
+            last_used_at: token.last_used_at,
+            expires_at: token.expires_at,
+            revoked_at: token.revoked_at,
+        }
+    }
 }

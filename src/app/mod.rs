@@ -10,8 +10,12 @@ pub mod templates;
 pub mod tokens;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -19,7 +23,7 @@ use tokio_util::task::TaskTracker;
 pub use accounts::{AccountChangeEvent, AccountRole};
 pub use error::AppError;
 pub use organizations::{FiltersPatch, OrganizationChange, Registration};
-pub use tokens::{Principal, Role};
+pub use tokens::{Principal, Role, TokenInfo};
 
 use crate::aws::{Aws, AwsApi};
 use crate::commands::Commands;
@@ -53,8 +57,25 @@ struct Inner {
     trusted_principal: Option<String>,
     // Whether this instance schedules harvests now; the scheduler says.
     scheduling: Arc<AtomicBool>,
-    // Valid tokens by hash: a token, once made, stays valid (none is ever revoked).
-    principals: Mutex<HashMap<String, Principal>>,
+    // Tokens found valid, by hash, each trusted for `TOKEN_RECHECK` after it was read.
+    principals: Mutex<HashMap<String, Known>>,
+    // Where the first admin token was written, removed once another admin token exists.
+    initial_admin_file: PathBuf,
+}
+
+/// How long a token read from the store is trusted without reading it again: the longest a
+/// token revoked elsewhere (another instance, `orgsync token revoke`) is still accepted here.
+const TOKEN_RECHECK: Duration = Duration::from_secs(1);
+
+/// How often a token's last use is written, at most.
+const TOKEN_USE_RECORDED: Duration = Duration::from_secs(60);
+
+/// A token found valid.
+struct Known {
+    principal: Principal,
+    expires_at: Option<chrono::DateTime<Utc>>,
+    read: Instant,
+    use_recorded: Instant,
 }
 
 impl App {
@@ -105,6 +126,7 @@ impl App {
             trusted_principal: settings.aws_trusted_principal().map(str::to_owned),
             scheduling: Arc::default(),
             principals: Mutex::default(),
+            initial_admin_file: settings.admin_token_file(),
         })))
     }
 
@@ -138,18 +160,87 @@ impl App {
         Ok(self.0.store.ping().await?)
     }
 
-    /// The holder of `token`, or 401.
+    /// The holder of `token`, or 401 when it is unknown, revoked or expired.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AppError> {
         let hash = tokens::hash(token);
         let known = || self.0.principals.lock().expect("token cache poisoned");
-        if let Some(principal) = known().get(&hash) {
-            return Ok(principal.clone());
+        let now = Instant::now();
+        let mut record_use = true;
+        if let Some(k) = known().get(&hash) {
+            if k.expires_at.is_some_and(|at| at <= Utc::now()) {
+                return Err(AppError::Unauthorized);
+            }
+            if now.duration_since(k.read) < TOKEN_RECHECK {
+                return Ok(k.principal.clone());
+            }
+            record_use = now.duration_since(k.use_recorded) >= TOKEN_USE_RECORDED;
         }
-        let principal = tokens::authenticate(self.0.store.pool(), &hash)
+        let pool = self.0.store.pool();
+        let Some(info) = tokens::find(pool, &hash)
             .await?
-            .ok_or(AppError::Unauthorized)?;
-        known().insert(hash, principal.clone());
+            .filter(|info| info.is_valid_at(Utc::now()))
+        else {
+            known().remove(&hash);
+            return Err(AppError::Unauthorized);
+        };
+        if record_use {
+            tokens::used(pool, &hash).await?;
+        }
+        let principal = Principal {
+            name: info.name,
+            role: info.role,
+        };
+        let mut cache = known();
+        let use_recorded = match cache.get(&hash) {
+            Some(k) if !record_use => k.use_recorded,
+            _ => now,
+        };
+        cache.insert(
+            hash,
+            Known {
+                principal: principal.clone(),
+                expires_at: info.expires_at,
+                read: now,
+                use_recorded,
+            },
+        );
         Ok(principal)
+    }
+
+    /// Every token, revoked and expired ones too, without their secrets.
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>, AppError> {
+        tokens::list(self.0.store.pool()).await
+    }
+
+    /// Makes a token of `role` named `name`, expiring after `lifetime` (never when `None`),
+    /// and returns it with its secret, shown this once. A new admin token retires the first
+    /// admin token's file.
+    pub async fn create_token(
+        &self,
+        role: Role,
+        name: &str,
+        lifetime: Option<Duration>,
+    ) -> Result<(TokenInfo, Secret<String>), AppError> {
+        let pool = self.0.store.pool();
+        let created = tokens::create(pool, role, name, lifetime).await?;
+        if role == Role::Admin
+            && tokens::retire_initial_admin_file(pool, &self.0.initial_admin_file).await?
+        {
+            tracing::info!(path = %self.0.initial_admin_file.display(), "removed the first admin token's file");
+        }
+        Ok(created)
+    }
+
+    /// Revokes the token `name`: refused here at once, and by the other instances sharing
+    /// the store within [`TOKEN_RECHECK`].
+    pub async fn revoke_token(&self, name: &str) -> Result<(), AppError> {
+        tokens::revoke(self.0.store.pool(), name).await?;
+        self.0
+            .principals
+            .lock()
+            .expect("token cache poisoned")
+            .retain(|_, known| known.principal.name != name);
+        Ok(())
     }
 
     /// The scheduler of this instance's harvests.

@@ -380,11 +380,10 @@ impl TestApp {
     /// A new token of `role`.
     pub async fn token(&self, role: Role) -> String {
         let name = format!("{role:?}-{}", uuid::Uuid::new_v4().simple());
-        tokens::create(self.store.pool(), role, &name)
+        let (_, token) = tokens::create(self.store.pool(), role, &name, None)
             .await
-            .expect("token")
-            .expose()
-            .clone()
+            .expect("token");
+        token.expose().clone()
     }
 
     /// GET with the admin token.

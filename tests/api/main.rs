@@ -17,6 +17,7 @@ mod recovery;
 mod registration;
 mod rules;
 mod scale;
+mod tokens;
 mod validation;
 
 /// The daemon's own allocator (src/main.rs), so that the daemons these tests run in-process

@@ -1,7 +1,10 @@
-use async_graphql::{Context, Enum, Object, ID};
+use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 
-use crate::api::input::{badge_key, badge_value, RegisterBody, UpdateBody};
-use crate::app::{AppError, HarvestStart as AppHarvestStart, OrganizationChange, Registration};
+use crate::api::input::{badge_key, badge_value, token_lifetime, RegisterBody, UpdateBody};
+use crate::api::TokenView;
+use crate::app::{
+    AppError, HarvestStart as AppHarvestStart, OrganizationChange, Registration, Role,
+};
 use crate::domain::{AccountId, Actor, OrgId};
 
 use super::types::{Account, Organization};
@@ -15,6 +18,15 @@ pub enum HarvestStart {
     Started,
     /// One was running already; it runs once more when it ends.
     AlreadyRunning,
+}
+
+/// A token just made.
+#[derive(SimpleObject)]
+pub struct CreatedToken {
+    /// The bearer token, shown this once; only its hash is kept.
+    token: String,
+    /// What is listed of it.
+    info: TokenView,
 }
 
 /// What admins may change.
@@ -124,6 +136,34 @@ impl MutationRoot {
             )
             .await
             .map_err(gql)?;
+        Ok(true)
+    }
+
+    /// Makes a token; its secret is in the answer, this once. `expiresInSeconds` left out
+    /// makes one that never expires. A new admin token removes the first admin token's file.
+    async fn create_token(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        role: Role,
+        expires_in_seconds: Option<i64>,
+    ) -> async_graphql::Result<CreatedToken> {
+        admin(ctx)?;
+        let lifetime = token_lifetime(expires_in_seconds).map_err(gql)?;
+        let (info, secret) = app(ctx)?
+            .create_token(role, &name, lifetime)
+            .await
+            .map_err(gql)?;
+        Ok(CreatedToken {
+            token: secret.expose().clone(),
+            info: info.into(),
+        })
+    }
+
+    /// Revokes a token for good: refused at once here, by other instances within a second.
+    async fn revoke_token(&self, ctx: &Context<'_>, name: String) -> async_graphql::Result<bool> {
+        admin(ctx)?;
+        app(ctx)?.revoke_token(&name).await.map_err(gql)?;
         Ok(true)
     }
 }

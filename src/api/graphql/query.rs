@@ -7,7 +7,7 @@ use crate::app::AppError;
 use crate::domain::{AccountId, AccountState, OrgId};
 
 use super::types::{Account, Organization};
-use super::{app, gql, viewer};
+use super::{admin, app, gql, viewer};
 
 const MAX_PAGE: i32 = 1000;
 /// What a listing at a past instant adds to a query's complexity: it replays the log, so at
@@ -27,6 +27,13 @@ fn account_id(id: ID) -> async_graphql::Result<AccountId> {
 
 #[Object]
 impl QueryRoot {
+    /// Every API token, revoked and expired ones too; never a secret. Admins only.
+    async fn tokens(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<crate::api::TokenView>> {
+        admin(ctx)?;
+        let tokens = app(ctx)?.tokens().await.map_err(gql)?;
+        Ok(tokens.into_iter().map(Into::into).collect())
+    }
+
     /// Every registered organization.
     async fn organizations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Organization>> {
         viewer(ctx)?;

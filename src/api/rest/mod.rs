@@ -8,6 +8,7 @@ mod events;
 mod health;
 mod openapi;
 mod organizations;
+mod tokens;
 mod views;
 
 use std::future::Future;
@@ -44,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .configure(organizations::routes)
             .configure(accounts::routes)
             .configure(events::routes)
+            .configure(tokens::routes)
             .default_service(web::to(not_found)),
     )
     .default_service(web::to(not_found));

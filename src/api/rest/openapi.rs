@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use super::views::{AccountView, BadgeView, OrganizationView};
-use super::{accounts, events, health, organizations};
+use super::{accounts, events, health, organizations, tokens};
 use crate::app::HarvestStart;
 use crate::domain::account::{Access, AccessStatus};
 use crate::domain::organization::Filters;
@@ -66,6 +66,20 @@ pub struct EventPage {
     next_cursor: Option<String>,
 }
 
+/// Every token.
+#[derive(Serialize, ToSchema)]
+pub struct TokenList {
+    tokens: Vec<crate::api::TokenView>,
+}
+
+/// A token just made: its secret, shown this once, and what is listed of it.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedToken {
+    /// The bearer token. Only its hash is kept.
+    token: String,
+    info: crate::api::TokenView,
+}
+
 /// The listing's filters; `badge` may be repeated and every one must match.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -121,6 +135,9 @@ impl Modify for BearerToken {
         accounts::remove_badge,
         events::feed,
         events::template,
+        tokens::list,
+        tokens::create,
+        tokens::revoke,
     ),
     components(schemas(
         Access,
