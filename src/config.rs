@@ -40,6 +40,10 @@ pub struct ServerSettings {
     pub listen: String,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// Most subscriptions one WebSocket carries at once.
+    pub max_subscriptions_per_socket: usize,
+    /// Most WebSockets one token holds open on one instance.
+    pub max_sockets_per_token: usize,
 }
 
 /// Where state lives on disk.

@@ -159,12 +159,17 @@ impl Application {
         let data = web::Data::new(app.clone());
         let schema = web::Data::new(graphql::schema());
         let answers = web::Data::new(Answers::default());
+        let sockets = web::Data::new(graphql::Sockets::new(
+            settings.server.max_subscriptions_per_socket,
+            settings.server.max_sockets_per_token,
+        ));
         let max_body = settings.server.max_body_bytes;
         let server = HttpServer::new(move || {
             HttpApp::new()
                 .app_data(data.clone())
                 .app_data(schema.clone())
                 .app_data(answers.clone())
+                .app_data(sockets.clone())
                 .configure(|cfg| graphql::configure(cfg, max_body))
                 .wrap(actix_web::middleware::from_fn(metrics::track_http))
                 .configure(|cfg| rest::configure(cfg, max_body))

@@ -43,10 +43,10 @@ fn error_code(body: &Value) -> &str {
         .unwrap_or_else(|| panic!("no error code: {body}"))
 }
 
-type Socket =
+pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn next_message(socket: &mut Socket) -> Value {
+pub async fn next_message(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(30), socket.next())
             .await

@@ -17,6 +17,7 @@ mod recovery;
 mod registration;
 mod rules;
 mod scale;
+mod sockets;
 mod tokens;
 mod validation;
 

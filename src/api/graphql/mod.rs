@@ -5,21 +5,22 @@
 
 mod mutation;
 mod query;
+mod socket;
 mod subscription;
 mod types;
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{guard, web, HttpRequest, HttpResponse, Responder};
+use actix_web::{guard, web, HttpRequest, HttpResponse};
 use async_graphql::http::{GraphiQLSource, MultipartOptions};
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
-use async_graphql::{Context, Data, ErrorExtensions, Schema};
-use async_graphql_actix_web::{GraphQLResponse, GraphQLSubscription};
+use async_graphql::{Context, ErrorExtensions, Schema};
 
 use crate::api::cache::{Answer, Answers};
 use crate::app::{App, AppError, Principal, Role};
 
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub use socket::Sockets;
 pub use subscription::SubscriptionRoot;
 
 /// The schema type.
@@ -52,7 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .route(
                 web::get()
                     .guard(guard::Header("upgrade", "websocket"))
-                    .to(subscribe),
+                    .to(socket::subscribe),
             )
             .route(web::get().to(graphiql)),
     );
@@ -184,7 +185,14 @@ async fn execute(
             return answer.respond(&req, GRAPHQL_JSON);
         }
     }
-    GraphQLResponse::from(response).respond_to(&req)
+    match serde_json::to_vec(&response) {
+        Ok(body) => HttpResponse::Ok().content_type(GRAPHQL_JSON).body(body),
+        Err(e) => refused(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &e.to_string(),
+        ),
+    }
 }
 
 /// Whether the answer to `document` depends only on what the app's version counts: it only
@@ -232,33 +240,6 @@ fn selects(document: &ExecutableDocument, set: &SelectionSet, name: &str) -> boo
             .get(&spread.node.fragment_name.node)
             .is_none_or(|fragment| selects(document, &fragment.node.selection_set.node, name)),
     })
-}
-
-/// The token comes in `connection_init`'s payload: `{"Authorization": "Bearer …"}`.
-async fn subscribe(
-    schema: web::Data<OrgsyncSchema>,
-    app: web::Data<App>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> actix_web::Result<HttpResponse> {
-    let app = app.get_ref().clone();
-    GraphQLSubscription::new(Schema::clone(&*schema))
-        .on_connection_init(move |init| async move {
-            let token = init
-                .get("Authorization")
-                .or_else(|| init.get("authorization"))
-                .and_then(|v| v.as_str())
-                .map(str::to_owned);
-            let principal = match bearer(token.as_deref()) {
-                Some(token) => app.authenticate(token).await.map_err(gql)?,
-                None => return Err(gql(AppError::Unauthorized)),
-            };
-            let mut data = Data::default();
-            data.insert(app);
-            data.insert(principal);
-            Ok(data)
-        })
-        .start(&req, payload)
 }
 
 async fn graphiql() -> HttpResponse {
