@@ -12,7 +12,7 @@ use crate::domain::account::{
 use crate::domain::{AccountId, Actor, OrgId, RoleArn, SessionDuration, SessionName};
 use crate::projections;
 use crate::projections::accounts::{AccountQuery, AccountRow};
-use crate::store::{Store, StoreError, StoredEvent};
+use crate::store::{StoreError, StoredEvent};
 
 use super::{App, AppError};
 
@@ -143,19 +143,16 @@ impl App {
         self.0.projector.positions()
     }
 
-    /// The listing as it was at `at`: the log up to that instant replayed into a scratch
-    /// store by the same projections, then queried the same way.
+    /// The listing as it was at `at`: the histories up to that instant of the accounts the
+    /// page may hold replayed into the scratch store by the same projections, then queried
+    /// the same way. One at a time: the scratch store has one connection.
     #[tracing::instrument(skip(self, query))]
     pub async fn accounts_as_of(
         &self,
         query: &AccountQuery,
         at: DateTime<Utc>,
     ) -> Result<Vec<AccountRow>, AppError> {
-        let snapshot = Store::scratch().await?;
-        projections::replay_until(self.store(), &snapshot, at).await?;
-        let accounts = projections::accounts::list(snapshot.pool(), query).await;
-        snapshot.close().await;
-        Ok(accounts?)
+        Ok(projections::listing_as_of(self.store(), &self.0.scratch, query, at).await?)
     }
 
     /// Whether the badges of the account's organization follow its tags.

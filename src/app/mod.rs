@@ -61,6 +61,8 @@ struct Inner {
     principals: Mutex<HashMap<String, Known>>,
     // Where the first admin token was written, removed once another admin token exists.
     initial_admin_file: PathBuf,
+    // Empty read tables in memory, for the listing at a past instant.
+    scratch: Store,
 }
 
 /// How long a token read from the store is trusted without reading it again: the longest a
@@ -127,6 +129,7 @@ impl App {
             scheduling: Arc::default(),
             principals: Mutex::default(),
             initial_admin_file: settings.admin_token_file(),
+            scratch: Store::scratch().await?,
         })))
     }
 

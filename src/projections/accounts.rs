@@ -1,6 +1,7 @@
-//! The `accounts` and `badges` tables, and every statement on them: one row per account in
-//! the listing, managed or standalone, with its OU path, access status, tags and badges (made
-//! by [`super::listing`]), and one row of `badges` per badge for filters to search. The
+//! The `accounts`, `badges` and `departed_accounts` tables, and every statement on them: one
+//! row per account in the listing, managed or standalone, with its OU path, access status,
+//! tags and badges (made by [`super::listing`]), one row of `badges` per badge for filters to
+//! search, and the id of each account that left the listing, for the listing of the past. The
 //! organization badges are in neither: they are added as accounts are read, from the
 //! account's organization (R9), and filters find them through it.
 
@@ -187,7 +188,10 @@ pub async fn compared(
 }
 
 /// A page of accounts, by account id.
-pub async fn list(pool: &AnyPool, query: &AccountQuery) -> Result<Vec<AccountRow>, StoreError> {
+pub async fn list<'c>(
+    conn: impl sqlx::Executor<'c, Database = Any>,
+    query: &AccountQuery,
+) -> Result<Vec<AccountRow>, StoreError> {
     let mut conditions = Vec::new();
     let mut args: Vec<String> = Vec::new();
     let arg = |value: String, args: &mut Vec<String>| {
@@ -253,8 +257,37 @@ pub async fn list(pool: &AnyPool, query: &AccountQuery) -> Result<Vec<AccountRow
     for value in args {
         q = q.bind(value);
     }
-    let rows = q.bind(query.limit).fetch_all(pool).await?;
+    let rows = q.bind(query.limit).fetch_all(conn).await?;
     rows.iter().map(read).collect()
+}
+
+/// The first `limit` ids after `after` of the accounts the listing holds or ever held, in
+/// order.
+pub async fn ever_listed(
+    pool: &AnyPool,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    let after = after.unwrap_or_default();
+    // Each side on its own index, so that neither reads past its first `limit`.
+    let rows = sqlx::query(
+        "SELECT account_id FROM (SELECT account_id FROM accounts WHERE account_id > $1 \
+             ORDER BY account_id LIMIT $2) AS listed \
+         UNION ALL SELECT account_id FROM (SELECT account_id FROM departed_accounts \
+             WHERE account_id > $1 ORDER BY account_id LIMIT $2) AS departed",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let mut ids = rows
+        .iter()
+        .map(|row| row.try_get("account_id"))
+        .collect::<Result<Vec<String>, _>>()?;
+    ids.sort_unstable();
+    ids.dedup();
+    ids.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(ids)
 }
 
 /// How many accounts each state holds; standalone accounts, whose state is unknown, as
@@ -291,12 +324,11 @@ pub async fn of_organization(pool: &AnyPool, org: &OrgId) -> Result<Vec<AccountR
 
 /// Empties both tables, for a rebuild.
 pub(super) async fn clear(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM badges")
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("DELETE FROM accounts")
-        .execute(&mut *conn)
-        .await?;
+    for table in ["badges", "accounts", "departed_accounts"] {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 
@@ -494,6 +526,21 @@ pub(super) fn changes(
                 .bind(serde_json::to_string(&rows.labels.tags)?)?
                 .bind(serde_json::to_string(&rows.labels.badges)?)?;
         }
+        statements.push(insert);
+    }
+    let departed: Vec<&str> = ids
+        .iter()
+        .copied()
+        .filter(|id| rows.get(*id).is_none_or(|rows| rows.account.is_none()))
+        .collect();
+    if !departed.is_empty() {
+        let mut insert = Statement::new(format!(
+            // `WHERE true` tells SQLite's parser that ON CONFLICT is not a join's ON.
+            "INSERT INTO departed_accounts (account_id) {} WHERE true \
+             ON CONFLICT (account_id) DO NOTHING",
+            dialect.elements_of(1)
+        ));
+        insert.bind(serde_json::to_string(&departed)?)?;
         statements.push(insert);
     }
     for chunk in new.chunks(VALUES_PER_STATEMENT / 4) {

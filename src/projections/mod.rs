@@ -27,6 +27,8 @@ use crate::domain::account::{Account, AccountEvent};
 use crate::domain::organization::{Organization, OrganizationEvent};
 use crate::store::{Appended, Dialect, Store, StoreError, StoredEvent};
 
+use accounts::{AccountQuery, AccountRow};
+
 /// Events read and applied at once: a harvest's worth of a large organization in a few
 /// batches, each a handful of multi-row statements.
 const BATCH: i64 = 5_000;
@@ -253,32 +255,57 @@ fn failed_before_apply() -> bool {
     false
 }
 
-/// Replays `source`'s events up to `until` into `target`'s (empty) read tables, in one
-/// transaction.
-pub async fn replay_until(
+/// Accounts whose histories a listing at a past instant replays at once, at the least.
+const PAST_BATCH: i64 = 200;
+
+/// The page `query` asks for of the listing as it was at `until`, made in a transaction on
+/// `scratch`'s empty read tables, rolled back once read, from the histories of the accounts
+/// it may hold alone: the organizations' whole
+/// histories (a handful of streams), then the accounts the listing ever held, in the page's
+/// order, a batch at a time, until the page is full. Each history is cut at its first event
+/// after `until`. What it costs follows the page and the histories on it, not the log.
+pub async fn listing_as_of(
     source: &Store,
-    target: &Store,
+    scratch: &Store,
+    query: &AccountQuery,
     until: DateTime<Utc>,
-) -> Result<usize, StoreError> {
-    let mut tx = target.pool().begin().await?;
-    let mut position = 0;
-    let mut applied = 0;
+) -> Result<Vec<AccountRow>, StoreError> {
+    let until_then = |events: Vec<StoredEvent>| {
+        let mut cut: Option<String> = None;
+        let mut kept = events;
+        kept.retain(|event| {
+            if cut.as_deref() == Some(event.aggregate_id.as_str()) {
+                return false;
+            }
+            if event.metadata.at > until {
+                cut = Some(event.aggregate_id.clone());
+                return false;
+            }
+            true
+        });
+        kept
+    };
+    let mut tx = scratch.pool().begin().await?;
+    let organizations = organizations::ever_registered(source.pool()).await?;
+    let ids: Vec<&str> = organizations.iter().map(String::as_str).collect();
+    let events = source.events_of_each(Organization::TYPE, &ids).await?;
+    apply(&mut tx, &until_then(events)).await?;
+    let batch = PAST_BATCH.max(query.limit + 1);
+    let mut after = query.after.as_ref().map(|id| id.as_str().to_owned());
     loop {
-        let mut events = source.events_after(position, BATCH).await?;
-        let Some(last) = events.last() else { break };
-        position = last.seq;
-        let fetched = events.len();
-        if let Some(later) = events.iter().position(|event| event.metadata.at > until) {
-            events.truncate(later);
+        let candidates = accounts::ever_listed(source.pool(), after.as_deref(), batch).await?;
+        let ids: Vec<&str> = candidates.iter().map(String::as_str).collect();
+        let events = source.events_of_each(Account::TYPE, &ids).await?;
+        apply(&mut tx, &until_then(events)).await?;
+        drop(ids);
+        let page = accounts::list(&mut *tx, query).await?;
+        let exhausted = i64::try_from(candidates.len()).unwrap_or(i64::MAX) < batch;
+        if exhausted || i64::try_from(page.len()).unwrap_or(i64::MAX) >= query.limit {
+            tx.rollback().await?;
+            return Ok(page);
         }
-        apply(&mut tx, &events).await?;
-        applied += events.len();
-        if events.len() < fetched {
-            break;
-        }
+        after = candidates.last().cloned();
     }
-    tx.commit().await?;
-    Ok(applied)
 }
 
 /// Applies `events` in order: runs of account events through [`listing`], each

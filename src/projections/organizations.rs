@@ -1,4 +1,5 @@
-//! The `organizations` table: one row per registered organization, and every statement on it.
+//! The `organizations` and `departed_organizations` tables: one row per registered
+//! organization, the id of each removed one, and every statement on them.
 //! Its views join `harvest_runs` for the last harvest and count the organization's accounts.
 
 use sqlx::any::AnyRow;
@@ -54,8 +55,14 @@ pub(super) async fn apply(
         OrganizationEvent::OrganizationRemoved => {
             sqlx::query("DELETE FROM organizations WHERE id = $1")
                 .bind(org)
-                .execute(conn)
+                .execute(&mut *conn)
                 .await?;
+            sqlx::query(
+                "INSERT INTO departed_organizations (id) VALUES ($1) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(org)
+            .execute(conn)
+            .await?;
         }
         // The outcome of each run lives in `harvest_runs`; these events are its audit trail.
         OrganizationEvent::HarvestCompleted { .. } | OrganizationEvent::HarvestFailed { .. } => {}
@@ -63,11 +70,26 @@ pub(super) async fn apply(
     Ok(())
 }
 
-/// Empties the table, for a rebuild.
+/// The ids of every organization registered now or ever.
+pub async fn ever_registered(pool: &AnyPool) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id FROM organizations UNION SELECT id FROM departed_organizations ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|row| row.try_get("id"))
+        .collect::<Result<_, _>>()?)
+}
+
+/// Empties the tables, for a rebuild.
 pub(super) async fn clear(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM organizations")
-        .execute(conn)
-        .await?;
+    for table in ["organizations", "departed_organizations"] {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 

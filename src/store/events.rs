@@ -99,6 +99,30 @@ impl Store {
         rows.iter().map(StoredEvent::from_row).collect()
     }
 
+    /// Every event of the `aggregate_type` aggregates `ids`, by aggregate id, each
+    /// aggregate's oldest first.
+    pub async fn events_of_each(
+        &self,
+        aggregate_type: &str,
+        ids: &[&str],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        #[cfg(feature = "kurrentdb")]
+        if let Some(log) = &self.kurrent {
+            return log.events_of_each(aggregate_type, ids).await;
+        }
+        let sql = format!(
+            "{SELECT_EVENTS} WHERE aggregate_type = $1 AND aggregate_id IN ({}) \
+             ORDER BY aggregate_id, sequence",
+            self.dialect.elements_of(2)
+        );
+        let rows = sqlx::query(&sql)
+            .bind(aggregate_type)
+            .bind(serde_json::to_string(ids)?)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(StoredEvent::from_row).collect()
+    }
+
     /// The payloads of every event of the `aggregate_type` aggregates `ids`, by aggregate,
     /// oldest first; aggregates without events are absent.
     pub async fn histories(

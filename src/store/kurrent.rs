@@ -156,34 +156,46 @@ impl KurrentLog {
             .collect()
     }
 
-    /// The payloads of every event of the `aggregate_type` aggregates `ids`, by aggregate,
-    /// oldest first; aggregates without events are absent. Streams are read many at a time.
-    pub async fn histories(
+    /// Every event of the `aggregate_type` aggregates `ids`, by aggregate id, each
+    /// aggregate's oldest first. Streams are read many at a time.
+    pub async fn events_of_each(
         &self,
         aggregate_type: &str,
         ids: &[&str],
-    ) -> Result<HashMap<String, Vec<String>>, StoreError> {
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         // Collected first: a stream over a closure that borrows the ids is not `Send` enough
         // for a spawned task.
         let reads: Vec<_> = ids
             .iter()
             .map(|id| {
                 let (log, kind, id) = (self.clone(), aggregate_type.to_owned(), id.to_string());
-                async move {
-                    let events = log.events_of(&kind, &id, 0, i64::MAX).await?;
-                    let payloads = events.iter().map(|e| e.payload.to_string()).collect();
-                    Ok::<_, StoreError>((id, payloads))
-                }
+                async move { log.events_of(&kind, &id, 0, i64::MAX).await }
             })
             .collect();
-        let histories: Vec<(String, Vec<String>)> = futures::stream::iter(reads)
+        let mut histories: Vec<Vec<StoredEvent>> = futures::stream::iter(reads)
             .buffer_unordered(IN_FLIGHT)
             .try_collect()
             .await?;
-        Ok(histories
-            .into_iter()
-            .filter(|(_, events)| !events.is_empty())
-            .collect())
+        histories.retain(|events| !events.is_empty());
+        histories.sort_unstable_by(|a, b| a[0].aggregate_id.cmp(&b[0].aggregate_id));
+        Ok(histories.into_iter().flatten().collect())
+    }
+
+    /// The payloads of every event of the `aggregate_type` aggregates `ids`, by aggregate,
+    /// oldest first; aggregates without events are absent.
+    pub async fn histories(
+        &self,
+        aggregate_type: &str,
+        ids: &[&str],
+    ) -> Result<HashMap<String, Vec<String>>, StoreError> {
+        let mut histories: HashMap<String, Vec<String>> = HashMap::new();
+        for event in self.events_of_each(aggregate_type, ids).await? {
+            histories
+                .entry(event.aggregate_id)
+                .or_default()
+                .push(event.payload.to_string());
+        }
+        Ok(histories)
     }
 
     /// Appends `events` of `aggregate_type` aggregates, each with `metadata`: each

@@ -35,6 +35,16 @@ async fn a_ten_megabyte_graphql_body_is_answered_413_without_the_daemon_growing(
         let healthz = daemon.client.get(format!("{}/healthz", daemon.base)).send();
         assert_eq!(healthz.await.unwrap().status(), StatusCode::OK);
     }
+    // And so does the first refusal, of a body just over the limit.
+    let over = daemon
+        .client
+        .post(format!("{}/graphql", daemon.base))
+        .header("Content-Type", "application/json")
+        .body(vec![b' '; 70_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over.status(), StatusCode::PAYLOAD_TOO_LARGE);
     reset_peak_rss(&pid);
     let before = memory_mib(&pid, "VmRSS");
 
