@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use serde::Deserialize;
 
+use crate::aws::Redaction;
 use crate::crypto::debug_redacted;
 use crate::domain::account::{
     Access, AccessStatus, Account, AccountCommand, AccountEvent, AddBadge, AddStandaloneAccount,
@@ -221,12 +222,9 @@ impl App {
             .assume(&role.role_arn, &role.session_name, role.duration_seconds)
             .await
             .map_err(|e| {
-                AppError::aws_step(
-                    "assume_role_failed",
-                    &e,
-                    &role.role_arn,
-                    "the account's role",
-                )
+                let redaction =
+                    Redaction::of(&role.role_arn, &role.session_name, "the account's role");
+                AppError::aws_step("assume_role_failed", &e, &redaction)
             })?;
         Ok(Access {
             status: AccessStatus::Ok,

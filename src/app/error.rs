@@ -1,11 +1,10 @@
 use cqrs_es::AggregateError;
 
-use crate::aws::AwsError;
+use crate::aws::{AwsError, Redaction};
 use crate::crypto::CryptoError;
 use crate::domain::account::AccountError;
 use crate::domain::organization::OrganizationError;
 use crate::domain::InvalidValue;
-use crate::domain::RoleArn;
 use crate::harvest::HarvestError;
 use crate::store::StoreError;
 
@@ -70,17 +69,12 @@ impl AppError {
 }
 
 impl AppError {
-    /// A step of checking a role failed at AWS; the role's ARN, which R14 keeps sealed, is
-    /// named `role_name` in the message.
-    pub fn aws_step(
-        code: &'static str,
-        error: &AwsError,
-        role_arn: &RoleArn,
-        role_name: &str,
-    ) -> Self {
+    /// A step of checking a role failed at AWS; what the message quotes of the role, which
+    /// R14 keeps sealed, goes through `redaction`.
+    pub fn aws_step(code: &'static str, error: &AwsError, redaction: &Redaction) -> Self {
         Self::Rejected {
             code,
-            message: error.redacted(role_arn.as_str(), role_name),
+            message: error.redacted(redaction),
             aws_error_code: error.code.clone(),
             denied_actions: Vec::new(),
         }

@@ -1,6 +1,6 @@
 //! Use cases of organizations: register, edit, remove, read, harvest.
 
-use crate::aws::{actions, OrganizationInfo};
+use crate::aws::{actions, OrganizationInfo, Redaction};
 use crate::domain::account::{AccountCommand, RemovalReason, RemoveAccount};
 use crate::domain::organization::{
     ChangeFilters, Credentials, Filters, OrganizationCommand, RegisterOrganization,
@@ -76,21 +76,16 @@ impl App {
     ) -> Result<OrganizationInfo, AppError> {
         let aws = &self.0.aws;
         let org_role = &credentials.org_role;
-        let session = aws.assume_org_role(org_role).await.map_err(|e| {
-            AppError::aws_step("assume_role_failed", &e, &org_role.role_arn, "the org role")
-        })?;
+        let redaction = Redaction::of(&org_role.role_arn, &org_role.session_name, "the org role");
+        let session = aws
+            .assume_org_role(org_role)
+            .await
+            .map_err(|e| AppError::aws_step("assume_role_failed", &e, &redaction))?;
         let info = aws
             .api()
             .describe_organization(&session)
             .await
-            .map_err(|e| {
-                AppError::aws_step(
-                    "describe_organization_failed",
-                    &e,
-                    &org_role.role_arn,
-                    "the org role",
-                )
-            })?;
+            .map_err(|e| AppError::aws_step("describe_organization_failed", &e, &redaction))?;
         if &info.management_account_id != org_role.role_arn.account_id() {
             return Err(AppError::rejected(
                 "not_organization_management",
@@ -106,9 +101,7 @@ impl App {
             .api()
             .denied_actions(&session, &org_role.role_arn, actions::ORGANIZATION_HARVEST)
             .await
-            .map_err(|e| {
-                AppError::aws_step("simulation_failed", &e, &org_role.role_arn, "the org role")
-            })?;
+            .map_err(|e| AppError::aws_step("simulation_failed", &e, &redaction))?;
         if !denied.is_empty() {
             return Err(AppError::Rejected {
                 code: "missing_permissions",

@@ -94,10 +94,54 @@ impl fmt::Display for AwsError {
 }
 
 impl AwsError {
-    /// The error as text with `secret` (a role ARN, which R14 keeps sealed) replaced by `name`:
-    /// AWS quotes the role in its messages, and those are stored and shown.
-    pub fn redacted(&self, secret: &str, name: &str) -> String {
-        self.to_string().replace(secret, name)
+    /// The error as text, through `redaction`.
+    pub fn redacted(&self, redaction: &Redaction) -> String {
+        redaction.apply(&self.to_string())
+    }
+}
+
+/// What every error text that is stored or shown must not hold of the roles it concerns
+/// (R14 keeps them sealed): each role's ARN, its assumed-role ARN, its name and its session
+/// name, each replaced by what the role is called (`the org role`). AWS quotes all of them
+/// in its messages.
+#[derive(Debug, Clone, Default)]
+pub struct Redaction {
+    // (secret, label), longest secret first.
+    secrets: Vec<(String, &'static str)>,
+}
+
+impl Redaction {
+    /// The redaction of the role `role_arn`, assumed with `session_name`, called `label`.
+    pub fn of(role_arn: &RoleArn, session_name: &SessionName, label: &'static str) -> Self {
+        Self::default().and(role_arn, session_name, label)
+    }
+
+    /// This redaction and that of another role.
+    pub fn and(
+        mut self,
+        role_arn: &RoleArn,
+        session_name: &SessionName,
+        label: &'static str,
+    ) -> Self {
+        let arn = role_arn.as_str();
+        let name = arn.rsplit('/').next().unwrap_or(arn);
+        let session = session_name.as_str();
+        let assumed = format!("assumed-role/{name}/{session}");
+        for secret in [arn.to_owned(), assumed, name.to_owned(), session.to_owned()] {
+            self.secrets.push((secret, label));
+        }
+        self.secrets
+            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        self
+    }
+
+    /// `text` with every secret replaced by its label.
+    pub fn apply(&self, text: &str) -> String {
+        self.secrets
+            .iter()
+            .fold(text.to_owned(), |text, (secret, label)| {
+                text.replace(secret.as_str(), label)
+            })
     }
 }
 

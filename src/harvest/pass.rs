@@ -14,7 +14,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use sqlx::AnyPool;
 
-use crate::aws::{actions, ListedAccount, RoleSession};
+use crate::aws::{actions, ListedAccount, Redaction, RoleSession};
 use crate::domain::account::{
     Access, AccessStatus, AccountCommand, RecordAccountGone, RecordAccountSeen, RemovalReason,
     RemoveAccount, SuspendAccount, TagChanged, Tags,
@@ -48,6 +48,8 @@ pub(super) async fn run(harvester: &Harvester, org_id: &OrgId) -> Result<Outcome
     harvest_runs::started(pool, org_id, Utc::now()).await?;
 
     let credentials = h.keys.open_json::<Credentials>(&org.credentials)?;
+    let redaction = redaction(credentials.expose());
+    let failed = |error: String| record_failure(h, org_id, &actor, redaction.apply(&error));
     let known = known(pool, org_id).await?;
     // Reading AWS is abandoned at once when the daemon stops or the harvest's deadline
     // passes; applying, once begun, finishes, so neither leaves half a membership change
@@ -60,11 +62,10 @@ pub(super) async fn run(harvester: &Harvester, org_id: &OrgId) -> Result<Outcome
     let (listing, access) = tokio::select! {
         read = read => match read {
             Ok(read) => read,
-            Err(error) => return record_failure(h, org_id, &actor, error).await,
+            Err(error) => return failed(error).await,
         },
         _ = h.shutdown.cancelled() => {
-            let error = "abandoned before applying: the daemon is stopping".to_owned();
-            return record_failure(h, org_id, &actor, error).await;
+            return failed("abandoned before applying: the daemon is stopping".to_owned()).await;
         }
         _ = tokio::time::sleep(h.settings.deadline) => {
             let error = format!(
@@ -72,14 +73,14 @@ pub(super) async fn run(harvester: &Harvester, org_id: &OrgId) -> Result<Outcome
                  deadline of {} s (harvest.deadline)",
                 h.settings.deadline.as_secs()
             );
-            return record_failure(h, org_id, &actor, error).await;
+            return failed(error).await;
         }
     };
     let seen = listing.kept.len();
     let changes = match apply(h, &org, listing, &known, access, &actor).await {
         Ok(changes) => changes,
         Err(e) => {
-            record_failure(h, org_id, &actor, e.to_string()).await?;
+            failed(e.to_string()).await?;
             return Err(e);
         }
     };
@@ -134,14 +135,27 @@ impl Listing {
     }
 }
 
-/// Assumes the org role and lists every account with its tags.
-async fn list(h: &Inner, credentials: &Credentials) -> Result<Vec<ListedAccount>, String> {
+/// What no text a harvest stores or shows may hold of the organization's roles.
+fn redaction(credentials: &Credentials) -> Redaction {
     let org_role = &credentials.org_role;
+    let member = &credentials.member_role;
+    let arn = &org_role.role_arn;
+    let member_arn = RoleArn::new(arn.partition(), arn.account_id(), &member.role_name);
+    Redaction::of(arn, &org_role.session_name, "the org role").and(
+        &member_arn,
+        &member.session_name,
+        "the member role",
+    )
+}
+
+/// Assumes the org role and lists every account with its tags. Errors are AWS's words, for
+/// the caller to redact.
+async fn list(h: &Inner, credentials: &Credentials) -> Result<Vec<ListedAccount>, String> {
     let session = h
         .aws
-        .assume_org_role(org_role)
+        .assume_org_role(&credentials.org_role)
         .await
-        .map_err(|e| e.redacted(org_role.role_arn.as_str(), "the org role"))?;
+        .map_err(|e| e.to_string())?;
     h.aws
         .api()
         .list_accounts(&session, h.settings.concurrency)
@@ -212,7 +226,11 @@ async fn check_member(
         Err(e) => {
             let access = Access {
                 status: AccessStatus::AssumeRoleFailed,
-                message: Some(e.redacted(role_arn.as_str(), "the member role")),
+                message: Some(e.redacted(&Redaction::of(
+                    &role_arn,
+                    &member.session_name,
+                    "the member role",
+                ))),
                 warnings: Vec::new(),
                 permissions_checked: false,
             };
@@ -287,6 +305,7 @@ fn denied_warning(action: &str) -> String {
     )
 }
 
+/// Records a failed harvest; `error` is redacted already.
 async fn record_failure(
     h: &Inner,
     org_id: &OrgId,

@@ -27,6 +27,8 @@ struct Rules {
     organizations_calls: u64,
     /// Added to every answer.
     latency: std::time::Duration,
+    /// The message of an AccessDeniedException every Organizations call gets, when set.
+    organizations_denied: Option<String>,
 }
 
 /// A running stub; its rules change while the daemon runs.
@@ -81,6 +83,12 @@ impl AwsStub {
     /// Organizations answers) and fails `failed`% with HTTP 500.
     pub fn organizations_faults(&self, throttled: u64, failed: u64) {
         self.rules.lock().unwrap().faults = (throttled, failed);
+    }
+
+    /// Answers every Organizations call with AccessDeniedException and `message` (AWS quotes
+    /// the caller's assumed-role ARN in it); `None` forwards them again.
+    pub fn deny_organizations(&self, message: Option<&str>) {
+        self.rules.lock().unwrap().organizations_denied = message.map(str::to_owned);
     }
 
     /// Delays every answer by `latency`, as a distant region would.
@@ -165,6 +173,13 @@ async fn answer(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
     if target.starts_with("AWSOrganizationsV20161128.") {
         let mut rules = rules.lock().unwrap();
         rules.organizations_calls += 1;
+        if let Some(message) = &rules.organizations_denied {
+            let body = serde_json::json!({"__type": "AccessDeniedException", "Message": message});
+            return HttpResponse::BadRequest()
+                .content_type("application/x-amz-json-1.1")
+                .insert_header(("x-amzn-ErrorType", "AccessDeniedException"))
+                .body(body.to_string());
+        }
         // Spread evenly: call n is faulty when its slot in each hundred says so.
         let slot = (rules.organizations_calls * 37) % 100;
         let (throttled, failed) = rules.faults;

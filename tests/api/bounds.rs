@@ -17,7 +17,7 @@ use crate::helpers::{
     daemon_settings, expect_json, fresh_store, memory_mib, orgsync_command, reset_peak_rss,
     Backend, Daemon, TestApp,
 };
-use crate::moto::{MotoOrg, Shape, NESTED};
+use crate::moto::{MotoOrg, Shape, MEMBER_ROLE, NESTED};
 use crate::on_every_store;
 
 /// A GraphQL body is limited as a REST one is: ten megabytes announced by Content-Length are
@@ -506,4 +506,67 @@ async fn a_history_comes_a_page_at_a_time_on_both_faces(backend: Backend) {
         .get(&format!("/api/v1/accounts/{account}/events?after=-1"))
         .await;
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+}
+
+on_every_store!(a_harvest_stores_and_shows_aws_errors_without_the_sealed_roles);
+
+/// AWS quotes the caller's assumed-role ARN (the role's name and the session name, which R14
+/// keeps sealed) in its refusals: what the harvest stores and the API shows of them names
+/// the role instead.
+async fn a_harvest_stores_and_shows_aws_errors_without_the_sealed_roles(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = MotoOrg::create(Shape {
+        ous: NESTED,
+        accounts: 2,
+    })
+    .await;
+    let mut registration = org.registration("sealed");
+    registration["org_role"]["session_name"] = json!("org-session-7f3a");
+    registration["member_role"]["session_name"] = json!("member-session-9c1e");
+    let created = app.post("/api/v1/organizations", &registration).await;
+    let org_id = expect_json(created, StatusCode::CREATED).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.harvest(&org_id).await;
+    let role_arn = org.org_role_arn();
+    let role_name = role_arn.rsplit('/').next().unwrap().to_owned();
+    let assumed = format!(
+        "arn:aws:sts::{}:assumed-role/{role_name}/org-session-7f3a",
+        org.management_account
+    );
+    app.stub.deny_organizations(Some(&format!(
+        "User: {assumed} is not authorized to perform: organizations:ListRoots on resource: \
+         {role_arn} with an explicit deny in a service control policy"
+    )));
+    let failed = app.harvest(&org_id).await;
+    app.stub.deny_organizations(None);
+    assert_eq!(failed["last_harvest"]["outcome"], "failed", "{failed}");
+    let error = failed["last_harvest"]["error"].as_str().unwrap();
+    assert!(error.contains("AccessDeniedException"), "{error}");
+    assert!(error.contains("User: arn:aws:sts::"), "{error}");
+    assert!(error.contains("the org role"), "{error}");
+    let history = app
+        .get("/api/v1/events?limit=1000")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(history.contains("HarvestFailed"), "{history}");
+    let shown = app
+        .get(&format!("/api/v1/organizations/{org_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for text in [&shown, &history] {
+        for secret in [
+            role_name.as_str(),
+            "org-session-7f3a",
+            MEMBER_ROLE,
+            "member-session-9c1e",
+        ] {
+            assert!(!text.contains(secret), "{secret} shown in {text}");
+        }
+    }
 }
