@@ -118,6 +118,13 @@ impl App {
             tasks,
             shutdown,
         });
+        let closed = harvester.close_interrupted().await?;
+        if closed > 0 {
+            tracing::warn!(
+                harvests = closed,
+                "recorded as failed the harvests left running"
+            );
+        }
         Ok(Self(Arc::new(Inner {
             store,
             keys,

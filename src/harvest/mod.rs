@@ -12,6 +12,7 @@ mod scheduler;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, Utc};
 use cqrs_es::AggregateError;
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 use tokio_util::sync::CancellationToken;
@@ -69,10 +70,21 @@ struct Inner {
     // Organizations asked to harvest while one ran: the running one goes again when done, so
     // a filter change made meanwhile is never left to the next interval.
     reruns: Mutex<HashSet<OrgId>>,
+    // Organizations whose last harvests here could not run to an outcome (the store failed,
+    // so not even the failure was recorded): how many in a row, and when the scheduler may
+    // try again.
+    retries: Mutex<HashMap<OrgId, Retry>>,
     tasks: TaskTracker,
     // Harvests run on the daemon's runtime, not on the HTTP worker that asked for them.
     runtime: tokio::runtime::Handle,
     shutdown: CancellationToken,
+}
+
+/// Harvests of an organization that could not run to an outcome, in a row.
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    failures: u32,
+    not_before: DateTime<Utc>,
 }
 
 /// What a [`Harvester`] is made of.
@@ -107,6 +119,7 @@ impl Harvester {
             settings: parts.settings,
             locks: Mutex::default(),
             reruns: Mutex::default(),
+            retries: Mutex::default(),
             tasks: parts.tasks,
             runtime: tokio::runtime::Handle::current(),
             shutdown: parts.shutdown,
@@ -218,6 +231,7 @@ impl Harvester {
             .start_timer();
         let result = pass::run(self, org_id).await;
         timer.observe_duration();
+        self.count_retry(org_id, result.is_err());
         let outcome = match &result {
             Ok(pass::Outcome::Completed) => "completed",
             Ok(pass::Outcome::Failed) => "failed",
@@ -239,6 +253,56 @@ impl Harvester {
         }
         drop(running);
         None
+    }
+
+    /// Counts a harvest that could not run to an outcome, or forgets the count once one did:
+    /// the scheduler waits `harvest.tick` times 2, 4, 8… (at most `harvest.interval`) before
+    /// trying again.
+    fn count_retry(&self, id: &OrgId, failed: bool) {
+        let mut retries = self.0.retries.lock().expect("retry map poisoned");
+        if !failed {
+            retries.remove(id);
+            return;
+        }
+        let failures = retries.get(id).map_or(1, |r| r.failures.saturating_add(1));
+        let settings = &self.0.settings;
+        let wait = settings
+            .tick
+            .saturating_mul(2u32.saturating_pow(failures.min(16)))
+            .min(settings.interval);
+        let wait = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+        retries.insert(
+            id.clone(),
+            Retry {
+                failures,
+                not_before: Utc::now() + wait,
+            },
+        );
+    }
+
+    /// Whether the scheduler may try the organization at `now`: not while it backs off after
+    /// harvests that could not run to an outcome.
+    fn may_retry(&self, id: &OrgId, now: DateTime<Utc>) -> bool {
+        let retries = self.0.retries.lock().expect("retry map poisoned");
+        retries.get(id).is_none_or(|retry| now >= retry.not_before)
+    }
+
+    /// Records as failed every harvest the store marks running that no process runs (the
+    /// organization's lock is free): a process stopped, or could not record its end. Answers
+    /// how many it closed. Called once at start-up, before any harvest of this process.
+    pub async fn close_interrupted(&self) -> Result<usize, HarvestError> {
+        let mut closed = 0;
+        for (org, _, marked_running) in harvest_runs::last_starts(self.0.store.pool()).await? {
+            if !marked_running {
+                continue;
+            }
+            let Some(_free) = self.0.store.lock_harvest(&org, false).await? else {
+                continue;
+            };
+            pass::record_interrupted(self, &org).await?;
+            closed += 1;
+        }
+        Ok(closed)
     }
 
     /// Whether a harvest of the organization runs in this process now.

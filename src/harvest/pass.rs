@@ -25,7 +25,7 @@ use crate::domain::organization::{
 use crate::domain::{AccountId, AccountState, Actor, OrgId, OrgPath, RoleArn};
 use crate::projections::accounts;
 use crate::projections::organizations::{self, OrganizationRecord};
-use crate::store::harvest_runs;
+use crate::store::{harvest_runs, StoreError};
 
 use super::{HarvestError, Harvester, Inner};
 
@@ -305,6 +305,18 @@ fn denied_warning(action: &str) -> String {
     )
 }
 
+/// Records as failed a harvest left marked running by a process that stopped or could not
+/// record its end; the caller holds the organization's locks.
+pub(super) async fn record_interrupted(
+    harvester: &Harvester,
+    org_id: &OrgId,
+) -> Result<Outcome, HarvestError> {
+    let error = "interrupted: the process running it stopped, or could not record its end, \
+                 before it ended"
+        .to_owned();
+    record_failure(&harvester.0, org_id, &Actor::harvest(org_id), error).await
+}
+
 /// Records a failed harvest; `error` is redacted already.
 async fn record_failure(
     h: &Inner,
@@ -312,6 +324,9 @@ async fn record_failure(
     actor: &Actor,
     error: String,
 ) -> Result<Outcome, HarvestError> {
+    fail::fail_point!("harvest-record-failure", |_| Err(HarvestError::Store(
+        StoreError::Malformed("fail point harvest-record-failure".into())
+    )));
     tracing::warn!(%error, "harvest failed");
     let outcome = HarvestOutcome::Failed {
         error: error.clone(),

@@ -41,10 +41,12 @@ impl Scheduler {
         let store = &self.harvester.0.store;
         let mut started = Vec::new();
         for (org, last_start, marked_running) in harvest_runs::last_starts(store.pool()).await? {
+            // Marked running by no harvest of this process: one elsewhere stopped, or one
+            // here could not record its end, in which case the harvester backs off.
             let abandoned = marked_running && !self.harvester.is_running(&org);
             let due = match last_start {
                 None => true,
-                Some(_) if abandoned => true,
+                Some(_) if abandoned => self.harvester.may_retry(&org, now),
                 Some(at) => at + self.interval + jitter(&org, at, self.interval) <= now,
             };
             if due

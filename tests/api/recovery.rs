@@ -9,6 +9,8 @@ use crate::on_every_store;
 on_every_store!(i1_rebuilt_read_tables_equal_the_incremental_ones);
 #[cfg(feature = "failpoints")]
 on_every_store!(i2_crash_between_append_and_projection_is_caught_up_on_restart);
+#[cfg(feature = "failpoints")]
+on_every_store!(a_harvest_that_cannot_record_its_end_backs_off_and_is_closed_at_the_next_start);
 
 /// Every row of every read table, as text, in a fixed order.
 async fn read_tables(store: &Store) -> Vec<Vec<Option<String>>> {
@@ -35,6 +37,11 @@ async fn read_tables(store: &Store) -> Vec<Vec<Option<String>>> {
              ORDER BY account_id, key",
             4,
         ),
+        (
+            "SELECT account_id FROM departed_accounts ORDER BY account_id",
+            1,
+        ),
+        ("SELECT id FROM departed_organizations ORDER BY id", 1),
     ] {
         for row in sqlx::query(sql)
             .fetch_all(store.pool())
@@ -141,5 +148,95 @@ async fn i2_crash_between_append_and_projection_is_caught_up_on_restart(backend:
         .await
         .expect("rebuild");
     assert_eq!(read_tables(&app.store).await, caught_up);
+    app.stop().await;
+}
+
+/// How many harvests of `org_id` ended without an outcome (`/metrics`).
+#[cfg(feature = "failpoints")]
+async fn harvests_without_outcome(app: &TestApp, org_id: &str) -> u64 {
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let series = format!("orgsync_harvests_total{{organization=\"{org_id}\",outcome=\"error\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map_or(0, |n| n.trim().parse().expect("a count"))
+}
+
+/// A harvest whose failure cannot be recorded (the store fails) stays marked running: the
+/// scheduler tries it again after two ticks, then four, not at every tick, and the next
+/// start records it as failed.
+#[cfg(feature = "failpoints")]
+async fn a_harvest_that_cannot_record_its_end_backs_off_and_is_closed_at_the_next_start(
+    backend: Backend,
+) {
+    use std::time::{Duration, Instant};
+
+    use chrono::Utc;
+    use reqwest::StatusCode;
+
+    use crate::helpers::expect_error;
+
+    let shape = Shape {
+        ous: NESTED,
+        accounts: 3,
+    };
+    let (app, _org, org_id) = TestApp::harvested(backend, shape).await;
+    app.stub.deny_organizations(Some("denied"));
+    fail::cfg("harvest-record-failure", "return").unwrap();
+    let harvest = format!("/api/v1/organizations/{org_id}/harvest?wait=true");
+    let crashed = app.post(&harvest, &serde_json::Value::Null).await;
+    expect_error(crashed, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
+    let left = app
+        .get_json(&format!("/api/v1/organizations/{org_id}"))
+        .await;
+    assert_eq!(left["last_harvest"]["outcome"], "running", "{left}");
+
+    let scheduler = app.app.scheduler();
+    let tick = chrono::Duration::from_std(app.settings.harvest.tick).unwrap();
+    let failed_at = Utc::now();
+    assert!(scheduler.tick(failed_at + tick).await.unwrap().is_empty());
+    let started = scheduler.tick(failed_at + tick * 2).await.unwrap();
+    assert_eq!(started.len(), 1, "not retried after two ticks");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while harvests_without_outcome(&app, &org_id).await < 2 {
+        assert!(Instant::now() < deadline, "the retry did not end");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let failed_again = Utc::now();
+    assert!(scheduler
+        .tick(failed_again + tick * 3)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        scheduler.tick(failed_again + tick * 4).await.unwrap().len(),
+        1,
+        "not retried after four ticks"
+    );
+    while harvests_without_outcome(&app, &org_id).await < 3 {
+        assert!(Instant::now() < deadline, "the second retry did not end");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    fail::remove("harvest-record-failure");
+    let app = app.restart().await;
+    let closed = app
+        .get_json(&format!("/api/v1/organizations/{org_id}"))
+        .await;
+    assert_eq!(closed["last_harvest"]["outcome"], "failed", "{closed}");
+    let error = closed["last_harvest"]["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("interrupted"), "{error}");
+    let events = app.get_json("/api/v1/events?limit=1000").await;
+    let last = events["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["type"], "HarvestFailed", "{last}");
+    app.stub.deny_organizations(None);
     app.stop().await;
 }
