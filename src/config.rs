@@ -66,8 +66,11 @@ pub struct StoreSettings {
     /// What the KurrentDB streams' names start with, `<prefix>-account-<id>`, so that
     /// several installations can share one server.
     pub events_prefix: String,
-    /// Most connections opened to the store.
+    /// Most connections opened to the store, all pools and locks together.
     pub max_connections: u32,
+    /// Longest a statement may run on PostgreSQL before it is cancelled.
+    #[serde(deserialize_with = "duration")]
+    pub statement_timeout: Duration,
 }
 
 /// How the daemon reaches AWS.
@@ -182,8 +185,11 @@ impl Settings {
         if self.harvest.tick.is_zero() {
             return fail("harvest.tick must be more than 0s".into());
         }
-        if self.store.max_connections < 2 {
-            return fail("store.max_connections must be at least 2".into());
+        if self.store.max_connections < 4 {
+            return fail("store.max_connections must be at least 4".into());
+        }
+        if self.store.statement_timeout < Duration::from_secs(1) {
+            return fail("store.statement_timeout must be at least 1s".into());
         }
         let url = self.store_url();
         if !(url.starts_with("sqlite:")

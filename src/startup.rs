@@ -53,9 +53,13 @@ pub enum StartupError {
 
 /// Opens and migrates the configured store.
 pub async fn open_store(settings: &Settings) -> Result<Store, StoreError> {
-    let store = Store::connect(&settings.store_url(), settings.store.max_connections)
-        .await?
-        .with_event_log(&settings.store.events_url, &settings.store.events_prefix)?;
+    let store = Store::connect(
+        &settings.store_url(),
+        settings.store.max_connections,
+        settings.store.statement_timeout,
+    )
+    .await?
+    .with_event_log(&settings.store.events_url, &settings.store.events_prefix)?;
     store.migrate().await?;
     Ok(store)
 }
@@ -89,7 +93,9 @@ pub async fn check_keys(settings: &Settings) -> Result<String, StartupError> {
     } else {
         None
     };
-    let sealed = match Store::open_existing(&settings.store_url()).await? {
+    let sealed = match Store::open_existing(&settings.store_url(), settings.store.statement_timeout)
+        .await?
+    {
         Some(store) => {
             let sealed = store.external_id_if_any().await;
             store.close().await;

@@ -31,6 +31,7 @@ pub mod tokens;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::any::AnyPoolOptions;
@@ -43,7 +44,8 @@ pub use events::{
 };
 #[cfg(feature = "kurrentdb")]
 pub use kurrent::{KurrentEventRepository, KurrentLog};
-pub use locks::{HarvestLock, Leadership};
+use locks::LockSession;
+pub use locks::{HarvestLock, Held, Leadership};
 pub use reseal::{reseal, ResealError};
 
 /// The event log and the read tables.
@@ -52,6 +54,10 @@ pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
     pg: Option<sqlx::PgPool>,
+    // This process's advisory locks, on one connection of `pg`.
+    locks: Option<Arc<LockSession>>,
+    // Longest a statement may run on PostgreSQL.
+    statement_timeout: Duration,
     // The event log, when it is in KurrentDB rather than in the `events` table.
     #[cfg(feature = "kurrentdb")]
     kurrent: Option<KurrentLog>,
@@ -60,8 +66,14 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects to `url`, creating an SQLite file when it is absent. Applies no migration.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+    /// Connects to `url`, creating an SQLite file when it is absent, with at most
+    /// `max_connections` connections in all; on PostgreSQL, each cancels any statement that
+    /// runs longer than `statement_timeout`. Applies no migration.
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        statement_timeout: Duration,
+    ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {
             Dialect::Sqlite
@@ -73,29 +85,49 @@ impl Store {
                 sqlite::create_if_missing(url).await?;
                 None
             }
-            Dialect::Postgres => Some(postgres::connect(url, max_connections).await?),
+            Dialect::Postgres => Some(postgres::connect(url, statement_timeout).await?),
         };
-        let setting = match dialect {
+        let (settings, connections) = match dialect {
             // A multi-row INSERT keeps a statement journal, the pages it changes, so that it
             // alone can be undone if it fails; kept in memory rather than in a temporary file,
             // which took about 7 % of SQLite's thread in a harvest.
-            Dialect::Sqlite => "PRAGMA temp_store = MEMORY",
+            Dialect::Sqlite => (
+                vec!["PRAGMA temp_store = MEMORY".to_owned()],
+                max_connections,
+            ),
             // Statements are prepared once and run with ever new lists of ids; a generic plan
             // made before a table had statistics can scan the whole log for each (seconds
             // instead of milliseconds at 100,000 accounts), so every execution is planned for
             // its own values.
-            Dialect::Postgres => "SET plan_cache_mode = force_custom_plan",
+            Dialect::Postgres => (
+                vec![
+                    "SET plan_cache_mode = force_custom_plan".to_owned(),
+                    postgres::statement_timeout(statement_timeout),
+                ],
+                max_connections
+                    .saturating_sub(postgres::OWN_CONNECTIONS)
+                    .max(1),
+            ),
         };
+        let settings = Arc::new(settings);
         let options = AnyPoolOptions::new()
-            .max_connections(max_connections)
+            .max_connections(connections)
             .after_connect(move |conn, _| {
-                Box::pin(async move { sqlx::query(setting).execute(conn).await.map(|_| ()) })
+                let settings = settings.clone();
+                Box::pin(async move {
+                    for setting in settings.iter() {
+                        sqlx::query(setting).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
             });
         let pool = options.connect(url).await?;
         Ok(Self {
             pool,
             dialect,
+            locks: pg.clone().map(|pg| Arc::new(LockSession::new(pg))),
             pg,
+            statement_timeout,
             #[cfg(feature = "kurrentdb")]
             kurrent: None,
             version: Arc::default(),
@@ -104,11 +136,14 @@ impl Store {
 
     /// The store `url` names if it was ever made, without making it or migrating it: `None`
     /// for a SQLite file that does not exist.
-    pub async fn open_existing(url: &str) -> Result<Option<Self>, StoreError> {
+    pub async fn open_existing(
+        url: &str,
+        statement_timeout: Duration,
+    ) -> Result<Option<Self>, StoreError> {
         if url.starts_with("sqlite:") && !sqlite::exists(url)? {
             return Ok(None);
         }
-        Self::connect(url, 1).await.map(Some)
+        Self::connect(url, 1, statement_timeout).await.map(Some)
     }
 
     /// The same store with its event log in KurrentDB at `events_url` (`esdb://…` or
@@ -136,7 +171,7 @@ impl Store {
     /// Applies the migrations of this dialect that are not applied yet.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.pg {
-            Some(pg) => postgres::migrate(pg).await,
+            Some(pg) => postgres::migrate(pg, self.statement_timeout).await,
             None => sqlite::migrate(&self.pool).await,
         }
     }
@@ -172,6 +207,8 @@ impl Store {
             pool,
             dialect: Dialect::Sqlite,
             pg: None,
+            locks: None,
+            statement_timeout: Duration::ZERO,
             #[cfg(feature = "kurrentdb")]
             kurrent: None,
             version: Arc::default(),

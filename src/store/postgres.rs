@@ -1,4 +1,7 @@
-//! PostgreSQL: the pool postgres-es appends through, and this dialect's migrations.
+//! PostgreSQL: the pool postgres-es appends through, which also holds the connections for
+//! advisory locks and change announcements, and this dialect's migrations.
+
+use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
@@ -7,14 +10,39 @@ use super::StoreError;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-pub(super) async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
+/// The connections of the budget (`store.max_connections`) this pool opens at most: one
+/// holding the process's advisory locks, one listening for other instances' changes, one for
+/// appends and migrations. Every other query runs on the other pool, with the rest.
+pub(super) const OWN_CONNECTIONS: u32 = 3;
+
+/// What makes a session cancel any statement that runs longer than `timeout`.
+pub(super) fn statement_timeout(timeout: Duration) -> String {
+    format!("SET statement_timeout = {}", timeout.as_millis())
+}
+
+pub(super) async fn connect(url: &str, timeout: Duration) -> Result<PgPool, StoreError> {
+    let set_timeout = statement_timeout(timeout);
     Ok(PgPoolOptions::new()
-        .max_connections(max_connections)
+        .max_connections(OWN_CONNECTIONS)
+        .after_connect(move |conn, _| {
+            let set_timeout = set_timeout.clone();
+            Box::pin(async move { sqlx::query(&set_timeout).execute(conn).await.map(|_| ()) })
+        })
         .connect(url)
         .await?)
 }
 
-pub(super) async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
-    MIGRATOR.run(pool).await?;
+/// Applies the pending migrations on a connection without a statement timeout (a migration
+/// of a large store may run long), which gets `timeout` back before it returns to the pool.
+pub(super) async fn migrate(pool: &PgPool, timeout: Duration) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut *conn)
+        .await?;
+    let migrated = MIGRATOR.run(&mut *conn).await;
+    sqlx::query(&statement_timeout(timeout))
+        .execute(&mut *conn)
+        .await?;
+    migrated?;
     Ok(())
 }

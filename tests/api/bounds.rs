@@ -570,3 +570,141 @@ async fn a_harvest_stores_and_shows_aws_errors_without_the_sealed_roles(backend:
         }
     }
 }
+
+/// The connections the daemon has open to its test database now, as PostgreSQL counts them.
+async fn connections_to(admin: &sqlx::PgPool, url: &str) -> i64 {
+    let database = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1")
+        .bind(database)
+        .fetch_one(admin)
+        .await
+        .unwrap()
+}
+
+/// `store.max_connections` is the whole budget: pools, the change listener, the scheduler's
+/// lock and every organization's harvest lock, however many harvests run at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_keeps_to_one_connection_budget_on_postgres() {
+    let app = TestApp::spawn_tuned(Backend::Postgres, |settings| {
+        settings.store.max_connections = 4;
+    })
+    .await;
+    let admin = sqlx::PgPool::connect(&std::env::var("ORGSYNC_TEST_DATABASE_URL").unwrap())
+        .await
+        .unwrap();
+    let mut orgs = Vec::new();
+    for _ in 0..3 {
+        let org = MotoOrg::create(Shape {
+            ous: NESTED,
+            accounts: 3,
+        })
+        .await;
+        orgs.push(app.register(&org).await);
+    }
+    app.stub.latency(Duration::from_millis(50));
+    for org_id in &orgs {
+        let started = app
+            .post(
+                &format!("/api/v1/organizations/{org_id}/harvest"),
+                &json!(null),
+            )
+            .await;
+        assert_eq!(started.status(), StatusCode::ACCEPTED);
+    }
+    let mut most = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        most = most.max(connections_to(&admin, &app.settings.store.url).await);
+        let listed = app.get("/api/v1/accounts?limit=10").await;
+        assert_eq!(listed.status(), StatusCode::OK);
+        let running = app.get_json("/api/v1/organizations").await["organizations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|org| org["last_harvest"]["outcome"] == "running")
+            .count();
+        if running == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the harvests did not end");
+    }
+    app.stub.latency(Duration::ZERO);
+    assert!(most <= 4, "{most} connections open, 4 allowed");
+    for org_id in &orgs {
+        let org = app
+            .get_json(&format!("/api/v1/organizations/{org_id}"))
+            .await;
+        assert_eq!(org["last_harvest"]["outcome"], "completed", "{org}");
+    }
+    app.stop().await;
+}
+
+/// A statement that runs past `store.statement_timeout` is cancelled; waiting for the harvest
+/// lock another instance holds is not a statement, and outlasts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_statements_time_out_but_waiting_for_a_lock_does_not() {
+    let app = TestApp::spawn_tuned(Backend::Postgres, |settings| {
+        settings.store.statement_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let started = Instant::now();
+    let slow = sqlx::query("SELECT pg_sleep(5)")
+        .execute(app.store.pool())
+        .await;
+    let error = slow
+        .expect_err("a 5 s statement outlived a 1 s timeout")
+        .to_string();
+    assert!(error.contains("statement timeout"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(4));
+
+    let org = MotoOrg::create(Shape {
+        ous: NESTED,
+        accounts: 2,
+    })
+    .await;
+    let org_id = app.register(&org).await;
+    app.harvest(&org_id).await;
+    let beside = app.spawn_beside().await;
+    let id = orgsync::domain::OrgId::try_from(org_id.clone()).unwrap();
+    let held = beside
+        .store
+        .lock_harvest(&id, false)
+        .await
+        .unwrap()
+        .expect("the lock is free");
+    let waiting = {
+        let (client, url, token) = (
+            app.client.clone(),
+            format!(
+                "{}/api/v1/organizations/{org_id}/harvest?wait=true",
+                app.address
+            ),
+            app.admin_token.clone(),
+        );
+        tokio::spawn(async move { client.post(url).bearer_auth(token).send().await })
+    };
+    // Twice the statement timeout, while the harvest waits for the lock.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the harvest did not wait for the lock"
+    );
+    let released = chrono::Utc::now();
+    drop(held);
+    let answer = waiting.await.unwrap().unwrap();
+    let harvested = expect_json(answer, StatusCode::OK).await;
+    assert_eq!(
+        harvested["last_harvest"]["outcome"], "completed",
+        "{harvested}"
+    );
+    let started_at = chrono::DateTime::parse_from_rfc3339(
+        harvested["last_harvest"]["started_at"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert!(
+        started_at >= released,
+        "{started_at} before the lock was released"
+    );
+    beside.stop().await;
+    app.stop().await;
+}

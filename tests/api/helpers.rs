@@ -138,7 +138,7 @@ pub fn orgsync_command(settings: &Settings, command: &str) -> std::process::Comm
 
 /// Connects to the store `settings` name, its event log included.
 pub async fn connect(settings: &StoreSettings) -> Store {
-    Store::connect(&settings.url, 2)
+    Store::connect(&settings.url, 4, settings.statement_timeout)
         .await
         .expect("connect to the store")
         .with_event_log(&settings.events_url, &settings.events_prefix)

@@ -241,7 +241,9 @@ async fn batched_insert_seconds(backend: Backend, rows: i64) -> f64 {
     }
     let dir = tempfile::TempDir::new().unwrap();
     let url = fresh_store(backend, &dir).await.settings.url;
-    let store = Store::connect(&url, 2).await.unwrap();
+    let store = Store::connect(&url, 4, Duration::from_secs(30))
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
     let payload = r#"{"AccountTagsChanged":{"set":{"env":"prod","team":"team-1","cost-center":"cc-1","owner":"owner-1"},"removed":[],"auto_badge":true}}"#;
     let metadata = r#"{"actor":"harvest:o-inprocess01","at":"2026-11-27T00:00:00.000Z"}"#;
