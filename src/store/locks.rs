@@ -46,6 +46,18 @@ impl LockSession {
         }
     }
 
+    /// Gives the session's connection back to the pool, releasing every lock on it, so that
+    /// the pool can close; the holders of those locks learn that they are lost.
+    pub(super) async fn close(&self) {
+        let mut session = self.session.lock().await;
+        if let Some(mut conn) = session.conn.take() {
+            let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
+                .execute(&mut *conn)
+                .await;
+        }
+        session.generation += 1;
+    }
+
     /// Tries to take the lock `key`; answers the generation it is held in.
     async fn try_lock(&self, key: i64) -> Result<Option<u64>, StoreError> {
         let mut session = self.session.lock().await;

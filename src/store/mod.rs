@@ -217,9 +217,12 @@ impl Store {
         Ok(store)
     }
 
-    /// Closes every connection.
+    /// Closes every connection; the advisory locks of this process go with theirs.
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(locks) = &self.locks {
+            locks.close().await;
+        }
         if let Some(pg) = &self.pg {
             pg.close().await;
         }
