@@ -25,7 +25,7 @@ use crate::domain::organization::{
 use crate::domain::{AccountId, AccountState, Actor, OrgId, OrgPath, RoleArn};
 use crate::projections::accounts;
 use crate::projections::organizations::{self, OrganizationRecord};
-use crate::store::{harvest_runs, StoreError};
+use crate::store::harvest_runs;
 
 use super::{HarvestError, Harvester, Inner};
 
@@ -325,7 +325,7 @@ async fn record_failure(
     error: String,
 ) -> Result<Outcome, HarvestError> {
     fail::fail_point!("harvest-record-failure", |_| Err(HarvestError::Store(
-        StoreError::Malformed("fail point harvest-record-failure".into())
+        crate::store::StoreError::Malformed("fail point harvest-record-failure".into())
     )));
     tracing::warn!(%error, "harvest failed");
     let outcome = HarvestOutcome::Failed {
