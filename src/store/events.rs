@@ -110,15 +110,8 @@ impl Store {
         if let Some(log) = &self.kurrent {
             return log.events_of_each(aggregate_type, ids).await;
         }
-        let sql = format!(
-            "{SELECT_EVENTS} WHERE aggregate_type = $1 AND aggregate_id IN ({}) \
-             ORDER BY aggregate_id, sequence",
-            self.dialect.elements_of(2)
-        );
-        let rows = sqlx::query(&sql)
-            .bind(aggregate_type)
-            .bind(serde_json::to_string(ids)?)
-            .fetch_all(&self.pool)
+        let rows = self
+            .rows_of_each(SELECT_EVENTS, aggregate_type, ids)
             .await?;
         rows.iter().map(StoredEvent::from_row).collect()
     }
@@ -135,17 +128,8 @@ impl Store {
             return log.histories(aggregate_type, ids).await;
         }
         let mut histories: HashMap<String, Vec<String>> = HashMap::new();
-        let sql = format!(
-            "SELECT aggregate_id, CAST(payload AS TEXT) AS payload FROM events \
-             WHERE aggregate_type = $1 AND aggregate_id IN ({}) \
-             ORDER BY aggregate_id, sequence",
-            self.dialect.elements_of(2)
-        );
-        let rows = sqlx::query(&sql)
-            .bind(aggregate_type)
-            .bind(serde_json::to_string(ids)?)
-            .fetch_all(&self.pool)
-            .await?;
+        let select = "SELECT aggregate_id, CAST(payload AS TEXT) AS payload FROM events";
+        let rows = self.rows_of_each(select, aggregate_type, ids).await?;
         for row in rows {
             histories
                 .entry(row.try_get("aggregate_id")?)
@@ -153,6 +137,26 @@ impl Store {
                 .push(row.try_get("payload")?);
         }
         Ok(histories)
+    }
+
+    /// The rows `select` reads of the events of the `aggregate_type` aggregates `ids`, by
+    /// aggregate id, each aggregate's oldest first.
+    async fn rows_of_each(
+        &self,
+        select: &str,
+        aggregate_type: &str,
+        ids: &[&str],
+    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        let sql = format!(
+            "{select} WHERE aggregate_type = $1 AND aggregate_id IN ({}) \
+             ORDER BY aggregate_id, sequence",
+            self.dialect.elements_of(2)
+        );
+        Ok(sqlx::query(&sql)
+            .bind(aggregate_type)
+            .bind(serde_json::to_string(ids)?)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// The event log in KurrentDB, when it is there rather than in the `events` table beside
