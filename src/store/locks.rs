@@ -1,15 +1,15 @@
 //! The locks that keep instances sharing a store from doubling up: one scheduler (R5's "one
 //! harvest at a time" starts there) and one harvest per organization. On PostgreSQL they are
-//! session advisory locks, all of a process's on one connection of its pool (so that locks
-//! cost no connections of the budget beyond that one), taken by trying, never by a statement
-//! that waits; SQLite has one instance, whose own locks suffice.
+//! session advisory locks, all of a process's on one connection of their own (so that locks
+//! cost the budget that one connection, and a broken one never holds a slot of a pool),
+//! taken by trying, never by a statement that waits; SQLite has one instance, whose own locks
+//! suffice.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use sqlx::pool::PoolConnection;
-use sqlx::{PgPool, Postgres};
+use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::Mutex;
 
 use crate::domain::OrgId;
@@ -26,19 +26,22 @@ const RETRY: Duration = Duration::from_millis(100);
 /// gone at once: the next lock opens a new one, of a new generation, and the holders of the
 /// old generation's locks learn that theirs are lost.
 pub(super) struct LockSession {
+    // Whose connect options the session's connection uses.
     pool: PgPool,
+    timeout: Duration,
     session: Mutex<Session>,
 }
 
 struct Session {
-    conn: Option<PoolConnection<Postgres>>,
+    conn: Option<PgConnection>,
     generation: u64,
 }
 
 impl LockSession {
-    pub(super) fn new(pool: PgPool) -> Self {
+    pub(super) fn new(pool: PgPool, timeout: Duration) -> Self {
         Self {
             pool,
+            timeout,
             session: Mutex::new(Session {
                 conn: None,
                 generation: 0,
@@ -46,35 +49,45 @@ impl LockSession {
         }
     }
 
-    /// Gives the session's connection back to the pool, releasing every lock on it, so that
-    /// the pool can close; the holders of those locks learn that they are lost.
+    /// Closes the session's connection, releasing every lock on it; the holders of those
+    /// locks learn that they are lost.
     pub(super) async fn close(&self) {
         let mut session = self.session.lock().await;
-        if let Some(mut conn) = session.conn.take() {
-            let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
-                .execute(&mut *conn)
-                .await;
+        if let Some(conn) = session.conn.take() {
+            let _ = conn.close().await;
         }
         session.generation += 1;
     }
 
-    /// Tries to take the lock `key`; answers the generation it is held in.
+    /// Tries to take the lock `key`; answers the generation it is held in. A session found
+    /// broken (the server restarted, say) is replaced by a new one, once.
     async fn try_lock(&self, key: i64) -> Result<Option<u64>, StoreError> {
         let mut session = self.session.lock().await;
-        if session.conn.is_none() {
-            session.conn = Some(self.pool.acquire().await?);
-            session.generation += 1;
-        }
-        let conn = session.conn.as_mut().expect("opened above");
-        match sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
-            .bind(key)
-            .fetch_one(&mut **conn)
-            .await
-        {
-            Ok(held) => Ok(held.then_some(session.generation)),
-            Err(e) => {
-                session.conn = None;
-                Err(e.into())
+        let mut fresh = false;
+        loop {
+            if session.conn.is_none() {
+                // The pool's settings (its statement timeout among them), outside its count.
+                let mut conn = PgConnection::connect_with(&self.pool.connect_options()).await?;
+                sqlx::query(&super::postgres::statement_timeout(self.timeout))
+                    .execute(&mut conn)
+                    .await?;
+                session.conn = Some(conn);
+                session.generation += 1;
+                fresh = true;
+            }
+            let conn = session.conn.as_mut().expect("opened above");
+            match sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
+                .bind(key)
+                .fetch_one(&mut *conn)
+                .await
+            {
+                Ok(held) => return Ok(held.then_some(session.generation)),
+                Err(e) => {
+                    session.conn = None;
+                    if fresh {
+                        return Err(e.into());
+                    }
+                }
             }
         }
     }
@@ -88,7 +101,7 @@ impl LockSession {
         let Some(conn) = session.conn.as_mut() else {
             return false;
         };
-        let alive = sqlx::query("SELECT 1").execute(&mut **conn).await.is_ok();
+        let alive = sqlx::query("SELECT 1").execute(&mut *conn).await.is_ok();
         if !alive {
             session.conn = None;
         }
@@ -106,7 +119,7 @@ impl LockSession {
         };
         let released = sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(key)
-            .execute(&mut **conn)
+            .execute(&mut *conn)
             .await;
         if let Err(e) = released {
             tracing::warn!(error = %e, "cannot release an advisory lock; dropping its session");

@@ -125,7 +125,9 @@ impl Store {
         Ok(Self {
             pool,
             dialect,
-            locks: pg.clone().map(|pg| Arc::new(LockSession::new(pg))),
+            locks: pg
+                .clone()
+                .map(|pg| Arc::new(LockSession::new(pg, statement_timeout))),
             pg,
             statement_timeout,
             #[cfg(feature = "kurrentdb")]

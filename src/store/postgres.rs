@@ -1,5 +1,5 @@
-//! PostgreSQL: the pool postgres-es appends through, which also holds the connections for
-//! advisory locks and change announcements, and this dialect's migrations.
+//! PostgreSQL: the pool postgres-es appends through, which also holds the connection that
+//! listens for change announcements, and this dialect's migrations.
 
 use std::time::Duration;
 
@@ -10,10 +10,14 @@ use super::StoreError;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// The connections of the budget (`store.max_connections`) this pool opens at most: one
-/// holding the process's advisory locks, one listening for other instances' changes, one for
-/// appends and migrations. Every other query runs on the other pool, with the rest.
+/// The connections of the budget (`store.max_connections`) taken before the pool every
+/// other query runs on gets the rest: this pool's two (one listening for other instances'
+/// changes, one for appends and migrations) and the one holding the process's advisory
+/// locks.
 pub(super) const OWN_CONNECTIONS: u32 = 3;
+
+/// The connections this pool opens at most.
+const POOL_CONNECTIONS: u32 = 2;
 
 /// What makes a session cancel any statement that runs longer than `timeout`.
 pub(super) fn statement_timeout(timeout: Duration) -> String {
@@ -23,7 +27,7 @@ pub(super) fn statement_timeout(timeout: Duration) -> String {
 pub(super) async fn connect(url: &str, timeout: Duration) -> Result<PgPool, StoreError> {
     let set_timeout = statement_timeout(timeout);
     Ok(PgPoolOptions::new()
-        .max_connections(OWN_CONNECTIONS)
+        .max_connections(POOL_CONNECTIONS)
         .after_connect(move |conn, _| {
             let set_timeout = set_timeout.clone();
             Box::pin(async move { sqlx::query(&set_timeout).execute(conn).await.map(|_| ()) })

@@ -720,3 +720,54 @@ async fn postgres_statements_time_out_but_waiting_for_a_lock_does_not() {
     beside.stop().await;
     app.stop().await;
 }
+
+on_every_store!(a_thousand_badge_filters_and_a_nul_in_the_text_are_refused_on_both_faces);
+
+/// The listing's filters are checked at the edge, alike on both faces: at most 20 badges
+/// (each is one more join), and free text without control characters.
+async fn a_thousand_badge_filters_and_a_nul_in_the_text_are_refused_on_both_faces(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let badges: Vec<String> = (0..1000).map(|i| format!("k{i}:v")).collect();
+    let query: Vec<String> = badges.iter().map(|b| format!("badge={b}")).collect();
+    let rest = app
+        .get(&format!("/api/v1/accounts?{}", query.join("&")))
+        .await;
+    let refused = expect_json(rest, StatusCode::BAD_REQUEST).await;
+    assert_eq!(refused["error"]["code"], "invalid_query", "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 20"),
+        "{refused}"
+    );
+    let twenty = app
+        .get(&format!("/api/v1/accounts?{}", query[..20].join("&")))
+        .await;
+    assert_eq!(twenty.status(), StatusCode::OK);
+    let nul = app.get("/api/v1/accounts?q=%00").await;
+    let refused = expect_json(nul, StatusCode::BAD_REQUEST).await;
+    assert_eq!(refused["error"]["code"], "invalid_query", "{refused}");
+
+    let face = &app;
+    let graphql = move |query: &str, variables: serde_json::Value| {
+        let body = json!({ "query": query, "variables": variables });
+        async move {
+            let answer = face.post("/graphql", &body).await;
+            expect_json(answer, StatusCode::OK).await
+        }
+    };
+    let listing = "query($b: [String!]! = [], $q: String) { accounts(badges: $b, q: $q) { nodes { accountId } } }";
+    for variables in [json!({"b": badges}), json!({"q": "a\u{0}b"})] {
+        let refused = graphql(listing, variables).await;
+        assert_eq!(
+            refused["errors"][0]["extensions"]["code"], "invalid_query",
+            "{refused}"
+        );
+    }
+    let fine = graphql(listing, json!({"b": &badges[..20], "q": "acme"})).await;
+    assert!(fine.get("errors").is_none(), "{fine}");
+    app.stop().await;
+}
