@@ -63,22 +63,25 @@ impl App {
     }
 
     /// Up to `limit` events of an account's history after its `after`th, oldest first, also
-    /// after it left the listing; 404 when it has none at all.
+    /// after it left the listing, and whether more follow; 404 when it has none at all.
     #[tracing::instrument(skip_all, fields(account_id = %id))]
     pub async fn account_history(
         &self,
         id: &AccountId,
         after: i64,
         limit: i64,
-    ) -> Result<Vec<StoredEvent>, AppError> {
-        let events = self
+    ) -> Result<(Vec<StoredEvent>, bool), AppError> {
+        // One more than asked tells whether another page follows.
+        let mut events = self
             .store()
-            .events_of(Account::TYPE, id.as_str(), after, limit)
+            .events_of(Account::TYPE, id.as_str(), after, limit + 1)
             .await?;
         if events.is_empty() && after == 0 {
             return Err(AppError::NotFound(format!("account {id}")));
         }
-        Ok(events)
+        let more = events.len() as i64 > limit;
+        events.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok((events, more))
     }
 
     /// Up to `limit` events of every aggregate after position `after`, in order (I5).

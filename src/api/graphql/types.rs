@@ -141,13 +141,10 @@ impl Account {
             .try_into()
             .map_err(|e| gql(crate::app::AppError::from(e)))?;
         let (after, limit) = event_page(after.as_deref(), first.map(i64::from)).map_err(gql)?;
-        // One more than asked tells whether another page follows.
-        let mut events = app(ctx)?
-            .account_history(&id, after, limit + 1)
+        let (events, has_next) = app(ctx)?
+            .account_history(&id, after, limit)
             .await
             .map_err(gql)?;
-        let has_next = events.len() as i64 > limit;
-        events.truncate(limit as usize);
         let mut connection = Connection::new(after > 0, has_next);
         connection.edges.extend(
             events

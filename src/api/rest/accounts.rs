@@ -254,11 +254,10 @@ pub(super) async fn history(
 ) -> Result<HttpResponse, RestError> {
     let id = account_id(id.into_inner())?;
     let (after, limit) = event_page(params.after.as_deref(), params.limit)?;
-    let events = app.account_history(&id, after, limit).await?;
-    // A full page may have a next one; a shorter one is the last.
+    let (events, more) = app.account_history(&id, after, limit).await?;
     let next = events
         .last()
-        .filter(|_| events.len() as i64 == limit)
+        .filter(|_| more)
         .map(|last| last.sequence.to_string());
     let events: Vec<EventView> = events.into_iter().map(EventView::from).collect();
     Ok(HttpResponse::Ok().json(json!({"events": events, "next_cursor": next})))
