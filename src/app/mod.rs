@@ -175,7 +175,7 @@ impl App {
         let hash = tokens::hash(token);
         let known = || self.0.principals.lock().expect("token cache poisoned");
         let now = Instant::now();
-        let mut record_use = true;
+        let mut use_recorded = None;
         if let Some(k) = known().get(&hash) {
             if k.expires_at.is_some_and(|at| at <= Utc::now()) {
                 return Err(AppError::Unauthorized);
@@ -183,7 +183,7 @@ impl App {
             if now.duration_since(k.read) < TOKEN_RECHECK {
                 return Ok(k.principal.clone());
             }
-            record_use = now.duration_since(k.use_recorded) >= TOKEN_USE_RECORDED;
+            use_recorded = Some(k.use_recorded);
         }
         let pool = self.0.store.pool();
         let Some(info) = tokens::find(pool, &hash)
@@ -193,19 +193,18 @@ impl App {
             known().remove(&hash);
             return Err(AppError::Unauthorized);
         };
-        if record_use {
-            tokens::used(pool, &hash).await?;
-        }
+        let use_recorded = match use_recorded {
+            Some(at) if now.duration_since(at) < TOKEN_USE_RECORDED => at,
+            _ => {
+                tokens::used(pool, &hash).await?;
+                now
+            }
+        };
         let principal = Principal {
             name: info.name,
             role: info.role,
         };
-        let mut cache = known();
-        let use_recorded = match cache.get(&hash) {
-            Some(k) if !record_use => k.use_recorded,
-            _ => now,
-        };
-        cache.insert(
+        known().insert(
             hash,
             Known {
                 principal: principal.clone(),

@@ -248,11 +248,13 @@ pub async fn retire_initial_admin_file(pool: &AnyPool, file: &Path) -> Result<bo
         return Ok(false);
     }
     let now = Utc::now();
-    let initial_valid = list(pool)
+    let valid_admins: Vec<TokenInfo> = list(pool)
         .await?
-        .iter()
-        .any(|token| token.name == INITIAL_ADMIN && token.is_valid_at(now));
-    if initial_valid && !tokens::other_admin_exists(pool, INITIAL_ADMIN, now).await? {
+        .into_iter()
+        .filter(|token| token.role == Role::Admin && token.is_valid_at(now))
+        .collect();
+    let initial_valid = valid_admins.iter().any(|token| token.name == INITIAL_ADMIN);
+    if initial_valid && valid_admins.len() == 1 {
         return Ok(false);
     }
     std::fs::remove_file(file)

@@ -117,21 +117,3 @@ pub async fn count(pool: &AnyPool) -> Result<i64, StoreError> {
         .await?
         .try_get("n")?)
 }
-
-/// Whether a valid admin token other than `name` exists at `now`.
-pub async fn other_admin_exists(
-    pool: &AnyPool,
-    name: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let n: i64 = sqlx::query(
-        "SELECT COUNT(*) AS n FROM api_tokens WHERE role = 'admin' AND name <> $1 \
-         AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
-    )
-    .bind(name)
-    .bind(timestamp(now))
-    .fetch_one(pool)
-    .await?
-    .try_get("n")?;
-    Ok(n > 0)
-}
