@@ -177,6 +177,7 @@ impl Application {
                 .app_data(answers.clone())
                 .app_data(sockets.clone())
                 .configure(|cfg| graphql::configure(cfg, max_body))
+                .configure(crate::api::console::configure)
                 .wrap(actix_web::middleware::from_fn(metrics::track_http))
                 .configure(|cfg| rest::configure(cfg, max_body))
         })

@@ -3,6 +3,7 @@
 //! its answers.
 
 pub mod cache;
+pub mod console;
 pub mod graphql;
 pub mod input;
 pub mod rest;
