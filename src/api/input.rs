@@ -8,7 +8,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::app::{AccountRole, AppError, FiltersPatch, OrganizationChange, Registration};
-use crate::domain::account::badges;
+use crate::domain::account::{badges, AccessStatus};
 use crate::domain::organization::{Credentials, Filters, MemberRole, OrgRole};
 use crate::domain::{AccountId, AccountState, OrgId, ParentId};
 use crate::projections::accounts::AccountQuery;
@@ -336,25 +336,67 @@ impl TryFrom<UpdateBody> for OrganizationChange {
     }
 }
 
-/// A standalone account's role, which must live in the account it reaches.
-pub fn account_role(
-    id: &AccountId,
-    role_arn: String,
-    session_name: String,
-    duration_seconds: i64,
-) -> Result<AccountRole, AppError> {
-    let role = AccountRole {
-        role_arn: role_arn.try_into()?,
-        session_name: session_name.try_into()?,
-        duration_seconds: duration_seconds.try_into()?,
-    };
-    if role.role_arn.account_id() != id {
-        return Err(invalid(format!(
-            "role_arn: the role must be in account {id}, not {}",
-            role.role_arn.account_id()
-        )));
+/// A standalone account's role, which must be in the account itself.
+#[derive(Deserialize, ToSchema, InputObject)]
+#[serde(deny_unknown_fields)]
+#[graphql(name = "AccountRoleInput")]
+pub struct RoleBody {
+    /// `arn:<partition>:iam::<the account>:role/<name>`.
+    pub role_arn: String,
+    /// `[\w+=,.@-]{2,64}`.
+    pub session_name: String,
+    /// 900 to 43200.
+    pub duration_seconds: i64,
+}
+
+impl RoleBody {
+    /// The role of account `id`, checked.
+    pub fn parse(self, id: &AccountId) -> Result<AccountRole, AppError> {
+        let role = AccountRole {
+            role_arn: self.role_arn.try_into()?,
+            session_name: self.session_name.try_into()?,
+            duration_seconds: self.duration_seconds.try_into()?,
+        };
+        if role.role_arn.account_id() != id {
+            return Err(invalid(format!(
+                "role_arn: the role must be in account {id}, not {}",
+                role.role_arn.account_id()
+            )));
+        }
+        Ok(role)
     }
-    Ok(role)
+}
+
+/// A standalone account and its role, which must be in the account itself.
+#[derive(Deserialize, ToSchema, InputObject)]
+#[serde(deny_unknown_fields)]
+#[graphql(name = "AddAccountInput")]
+pub struct AddBody {
+    /// The 12-digit account id.
+    pub account_id: String,
+    /// The name operators know it by (1 to 64 characters).
+    pub name: String,
+    /// `arn:<partition>:iam::<the account>:role/<name>`.
+    pub role_arn: String,
+    /// `[\w+=,.@-]{2,64}`.
+    pub session_name: String,
+    /// 900 to 43200.
+    pub duration_seconds: i64,
+}
+
+impl AddBody {
+    /// The account, its name and its role, checked.
+    pub fn parse(self) -> Result<(AccountId, String, AccountRole), AppError> {
+        let id = AccountId::try_from(self.account_id)?;
+        let name = text_field("name", self.name, 1, 64)?;
+        let role = RoleBody {
+            role_arn: self.role_arn,
+            session_name: self.session_name,
+            duration_seconds: self.duration_seconds,
+        }
+        .parse(&id)?;
+        Ok((id, name, role))
+    }
 }
 
 /// Most badge filters one listing takes: each is one more join for the database.
@@ -371,6 +413,10 @@ pub struct ListingFilters {
     pub organization: Option<String>,
     /// `state`, parsed by the face (a string in REST, an enum in GraphQL).
     pub state: Option<AccountState>,
+    /// `access`, parsed by the face as `state` is.
+    pub access: Option<AccessStatus>,
+    /// `ou`: a root or OU id; accounts nested anywhere below it.
+    pub ou: Option<String>,
     /// `badge` (REST, repeatable) or `badges` (GraphQL): each `key:value`, all must match.
     pub badges: Vec<String>,
     /// `q`: text in the name, id or email.
@@ -415,9 +461,15 @@ impl ListingFilters {
             }
             q => q,
         };
+        let below = self
+            .ou
+            .map(|id| ParentId::try_from(id).map_err(|e| invalid_query("ou", e)))
+            .transpose()?;
         Ok(AccountQuery {
             organization,
             state: self.state,
+            access: self.access,
+            below,
             badges,
             text,
             after,

@@ -2,33 +2,20 @@
 
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
-use serde::Deserialize;
 
 use crate::aws::Redaction;
 use crate::crypto::debug_redacted;
 use crate::domain::account::{
-    Access, AccessStatus, Account, AccountCommand, AccountEvent, AddBadge, AddStandaloneAccount,
+    Access, AccessStatus, Account, AccountCommand, AddBadge, AddStandaloneAccount,
     RemoveBadge,
 };
 use crate::domain::{AccountId, Actor, OrgId, RoleArn, SessionDuration, SessionName};
 use crate::projections;
-use crate::projections::accounts::{AccountQuery, AccountRow};
-use crate::store::{StoreError, StoredEvent};
+use crate::projections::accounts::{AccountQuery, AccountRow, UnitCounts};
+use crate::store::StoredEvent;
 
+use super::changes::AccountChangeEvent;
 use super::{App, AppError};
-
-/// An account event as a subscription delivers it.
-#[derive(Debug, Clone)]
-pub struct AccountChangeEvent {
-    /// The event's position in the log.
-    pub sequence: i64,
-    /// The account.
-    pub account_id: String,
-    /// The event's type.
-    pub event_type: String,
-    /// When it was appended.
-    pub at: DateTime<Utc>,
-}
 
 /// A standalone account's own role; printed redacted.
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -52,6 +39,13 @@ impl App {
     #[tracing::instrument(skip_all)]
     pub async fn accounts(&self, query: &AccountQuery) -> Result<Vec<AccountRow>, AppError> {
         Ok(projections::accounts::list(self.store().pool(), query).await?)
+    }
+
+    /// The units of an organization's tree that hold its listed accounts, parents first, with
+    /// their accounts' states.
+    #[tracing::instrument(skip_all, fields(organization_id = %org))]
+    pub async fn organization_units(&self, org: &OrgId) -> Result<Vec<UnitCounts>, AppError> {
+        Ok(projections::accounts::units(self.store().pool(), org).await?)
     }
 
     /// One account of the listing, or 404.
@@ -100,51 +94,34 @@ impl App {
         Ok(self.store().last_seq().await?)
     }
 
-    /// Account events of `org` after position `after` (a page of the log at most), and the
-    /// position to continue from.
+    /// The account events of `org` from now on, in log order, as this process's one reader
+    /// of the log hands them out. Ends when the subscriber falls more than a few thousand
+    /// changes behind.
     pub async fn account_changes(
         &self,
         org: &OrgId,
-        after: i64,
-    ) -> Result<(Vec<AccountChangeEvent>, i64), AppError> {
-        let events = self.store().events_after(after, 100).await?;
-        let next = events.last().map_or(after, |e| e.seq);
-        let mut changes = Vec::new();
-        for event in events
-            .into_iter()
-            .filter(|e| e.aggregate_type == Account::TYPE)
-        {
-            // Events that change membership name the organization; the others belong to
-            // the organization that lists the account now.
-            let named = AccountEvent::deserialize(&event.payload)
-                .map_err(StoreError::from)?
-                .organization_named()
-                .map(OrgId::to_string);
-            let organization = match named {
-                Some(org) => Some(org),
-                None => {
-                    let id = AccountId::try_from(event.aggregate_id.clone())?;
-                    projections::accounts::get(self.store().pool(), &id)
-                        .await?
-                        .and_then(|a| a.organization_id)
-                        .map(|o| o.to_string())
+    ) -> Result<impl futures::Stream<Item = AccountChangeEvent>, AppError> {
+        let start = self.last_event().await?;
+        let receiver = self.0.changes.subscribe(org, start);
+        Ok(futures::stream::unfold(
+            (receiver, start),
+            |(mut receiver, mut last)| async move {
+                loop {
+                    match receiver.recv().await {
+                        Ok(change) if change.sequence <= last => continue,
+                        Ok(change) => {
+                            last = change.sequence;
+                            return Some((change, (receiver, last)));
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                            tracing::warn!(missed, "a subscriber fell behind; its subscription ends");
+                            return None;
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    }
                 }
-            };
-            if organization.as_deref() == Some(org.as_str()) {
-                changes.push(AccountChangeEvent {
-                    sequence: event.seq,
-                    account_id: event.aggregate_id,
-                    event_type: event.event_type,
-                    at: event.metadata.at,
-                });
-            }
-        }
-        Ok((changes, next))
-    }
-
-    /// Wakes whenever this process's projector has applied new events.
-    pub fn projected_positions(&self) -> tokio::sync::watch::Receiver<i64> {
-        self.0.projector.positions()
+            },
+        ))
     }
 
     /// The listing as it was at `at`: the histories up to that instant of the accounts the

@@ -4,6 +4,7 @@
 //! [`Harvester`], which the service starts and waits for.
 
 mod accounts;
+mod changes;
 mod error;
 mod organizations;
 pub mod templates;
@@ -20,12 +21,14 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use accounts::{AccountChangeEvent, AccountRole};
+pub use accounts::AccountRole;
+pub use changes::AccountChangeEvent;
 pub use error::AppError;
 pub use organizations::{FiltersPatch, OrganizationChange, Registration};
 pub use tokens::{Principal, Role, TokenInfo};
 
 use crate::aws::{Aws, AwsApi};
+use changes::ChangeFeed;
 use crate::commands::Commands;
 use crate::config::Settings;
 use crate::crypto::{random_token, KeyRing, Secret};
@@ -63,6 +66,8 @@ struct Inner {
     initial_admin_file: PathBuf,
     // Empty read tables in memory, for the listing at a past instant.
     scratch: Store,
+    // The one reader of the log for every subscription of account changes.
+    changes: Arc<ChangeFeed>,
 }
 
 /// How long a token read from the store is trusted without reading it again: the longest a
@@ -106,6 +111,12 @@ impl App {
         });
         let projector = Arc::new(Projector::new(store.clone()));
         projector.catch_up().await?;
+        let changes = Arc::new(ChangeFeed::default());
+        tasks.spawn(
+            changes
+                .clone()
+                .run(store.clone(), projector.positions(), shutdown.clone()),
+        );
         let aws = Aws::new(aws, external_id);
         let commands = Arc::new(Commands::new(&store));
         let harvester = Harvester::new(harvest::Parts {
@@ -137,6 +148,7 @@ impl App {
             principals: Mutex::default(),
             initial_admin_file: settings.admin_token_file(),
             scratch: Store::scratch().await?,
+            changes,
         })))
     }
 

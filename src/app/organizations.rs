@@ -1,5 +1,8 @@
 //! Use cases of organizations: register, edit, remove, read, harvest.
 
+use futures::StreamExt;
+use tokio::sync::broadcast;
+
 use crate::aws::{actions, OrganizationInfo, Redaction};
 use crate::domain::account::{AccountCommand, RemovalReason, RemoveAccount};
 use crate::domain::organization::{
@@ -7,6 +10,7 @@ use crate::domain::organization::{
     RenameOrganization, ReplaceCredentials,
 };
 use crate::domain::{Actor, OrgId, ParentId};
+use crate::harvest::Progress;
 use crate::projections;
 use crate::projections::organizations::OrganizationRow;
 use crate::store::harvest_runs;
@@ -308,6 +312,30 @@ impl App {
         } else {
             HarvestStart::AlreadyRunning
         })
+    }
+
+    /// How the harvests of a registered organization that run in this process get on: the
+    /// running one's latest report first, if one runs, then every report as it comes.
+    #[tracing::instrument(skip_all, fields(org_id = %id))]
+    pub async fn harvest_progress(
+        &self,
+        id: &OrgId,
+    ) -> Result<impl futures::Stream<Item = Progress>, AppError> {
+        self.organization(id).await?;
+        let (current, receiver) = self.0.harvester.progress().subscribe(id);
+        let reports = futures::stream::unfold((receiver, id.clone()), |(mut receiver, id)| async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(report) if report.organization_id == id => {
+                        return Some((report, (receiver, id)))
+                    }
+                    // Each report says all there is to say: one missed is made good by the next.
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+        Ok(futures::stream::iter(current).chain(reports))
     }
 
     /// Waits for a running harvest, runs one more, and answers the organization after it.

@@ -292,6 +292,8 @@ impl From<SessionDuration> for i64 {
     PartialEq,
     Eq,
     Hash,
+    PartialOrd,
+    Ord,
     Serialize,
     Deserialize,
     utoipa::ToSchema,

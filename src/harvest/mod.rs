@@ -7,6 +7,7 @@
 //! changed into account commands; see there for R4, R6, R7, R8 and I3.
 
 mod pass;
+mod progress;
 mod scheduler;
 
 use std::collections::{HashMap, HashSet};
@@ -18,6 +19,7 @@ use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use progress::{Phase, Progress, ProgressBoard};
 pub use scheduler::Scheduler;
 
 use crate::aws::Aws;
@@ -74,6 +76,8 @@ struct Inner {
     // so not even the failure was recorded): how many in a row, and when the scheduler may
     // try again.
     retries: Mutex<HashMap<OrgId, Retry>>,
+    // How the harvests running here are getting on.
+    progress: ProgressBoard,
     tasks: TaskTracker,
     // Harvests run on the daemon's runtime, not on the HTTP worker that asked for them.
     runtime: tokio::runtime::Handle,
@@ -120,10 +124,16 @@ impl Harvester {
             locks: Mutex::default(),
             reruns: Mutex::default(),
             retries: Mutex::default(),
+            progress: ProgressBoard::default(),
             tasks: parts.tasks,
             runtime: tokio::runtime::Handle::current(),
             shutdown: parts.shutdown,
         }))
+    }
+
+    /// How the harvests running in this process are getting on.
+    pub fn progress(&self) -> &ProgressBoard {
+        &self.0.progress
     }
 
     /// Starts a harvest in the background unless one of the organization is running, in
@@ -231,6 +241,10 @@ impl Harvester {
             .start_timer();
         let result = pass::run(self, org_id).await;
         timer.observe_duration();
+        if let Err(e) = &result {
+            let error = format!("the harvest could not run to an outcome: {e}");
+            self.0.progress.finished(org_id, 0, Some(error));
+        }
         self.count_retry(org_id, result.is_err());
         let outcome = match &result {
             Ok(pass::Outcome::Completed) => "completed",

@@ -46,6 +46,7 @@ pub(super) async fn run(harvester: &Harvester, org_id: &OrgId) -> Result<Outcome
         .ok_or_else(|| HarvestError::NotRegistered(org_id.clone()))?;
     let actor = Actor::harvest(org_id);
     harvest_runs::started(pool, org_id, Utc::now()).await?;
+    h.progress.started(org_id);
 
     let credentials = h.keys.open_json::<Credentials>(&org.credentials)?;
     let redaction = redaction(credentials.expose());
@@ -56,6 +57,7 @@ pub(super) async fn run(harvester: &Harvester, org_id: &OrgId) -> Result<Outcome
     // behind.
     let read = async {
         let listing = Listing::new(&org.filters, list(h, credentials.expose()).await?);
+        h.progress.listing(org_id, listing.kept.len());
         let access = check_access(h, credentials.expose(), &listing.kept, &known).await;
         Ok::<_, String>((listing, access))
     };
@@ -90,6 +92,7 @@ pub(super) async fn run(harvester: &Harvester, org_id: &OrgId) -> Result<Outcome
     };
     record(h, org_id, &actor, outcome).await?;
     harvest_runs::completed(&h.store, org_id, Utc::now(), seen).await?;
+    h.progress.finished(org_id, seen, None);
     tracing::info!(accounts = seen, changes, "harvest completed");
     Ok(Outcome::Completed)
 }
@@ -328,6 +331,7 @@ async fn record_failure(
         crate::store::StoreError::Malformed("fail point harvest-record-failure".into())
     )));
     tracing::warn!(%error, "harvest failed");
+    h.progress.finished(org_id, 0, Some(error.clone()));
     let outcome = HarvestOutcome::Failed {
         error: error.clone(),
     };
@@ -403,10 +407,14 @@ async fn apply(
     let accounts = h.commands.accounts();
     let projector = h.projector.as_ref();
     let mut gone: HashSet<&AccountId> = known.keys().collect();
+    let listed_count = listing.kept.len();
+    let mut applied = 0;
     // Commands are made as they are sent, so that each account's facts are held once, in
     // the listing or in its commands, never in both.
     let listed = listing.kept.into_iter().filter_map(|account| {
         gone.remove(&account.id);
+        applied += 1;
+        h.progress.applying(org_id, listed_count, applied);
         let access = access
             .remove(&account.id)
             .unwrap_or_else(Access::not_checked);

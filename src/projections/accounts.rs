@@ -5,7 +5,7 @@
 //! organization badges are in neither: they are added as accounts are read, from the
 //! account's organization (R9), and filters find them through it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use sqlx::any::{AnyArguments, AnyRow};
@@ -13,7 +13,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Arguments, Encode, Row, Type};
 
 use crate::domain::account::badges::{self, organization_badges, Badges, Labels};
 use crate::domain::account::{Access, AccessStatus, Tags};
-use crate::domain::{AccountId, AccountState, OrgId, OrgPath};
+use crate::domain::{AccountId, AccountState, OrgId, OrgPath, OrgUnit, ParentId};
 use crate::store::{parse_timestamp, Dialect, StoreError};
 
 use super::listing::{Rows, StoredRow};
@@ -52,6 +52,10 @@ pub struct AccountQuery {
     pub organization: Option<OrgId>,
     /// Only accounts in this state.
     pub state: Option<AccountState>,
+    /// Only accounts whose access check came out so.
+    pub access: Option<AccessStatus>,
+    /// Only accounts nested anywhere below this root or OU.
+    pub below: Option<ParentId>,
     /// Only accounts carrying every one of these badges.
     pub badges: Vec<(String, String)>,
     /// Only accounts whose name, id or email contains this, ignoring case.
@@ -210,6 +214,19 @@ pub async fn list<'c>(
             arg(state.as_str().to_owned(), &mut args)
         ));
     }
+    if let Some(access) = query.access {
+        conditions.push(format!(
+            "a.access_status = {}",
+            arg(access.as_str().to_owned(), &mut args)
+        ));
+    }
+    if let Some(unit) = &query.below {
+        // The path is stored as JSON, each step `{"id":…,…}`; an id needs no escaping in it.
+        conditions.push(format!(
+            "a.org_path LIKE {}",
+            arg(format!("%{{\"id\":\"{unit}\"%"), &mut args)
+        ));
+    }
     for (key, value) in &query.badges {
         let v = arg(value.clone(), &mut args);
         conditions.push(match key.as_str() {
@@ -304,6 +321,66 @@ pub async fn count_by_state(pool: &AnyPool) -> Result<Vec<(String, i64)>, StoreE
         .collect()
 }
 
+/// A root or OU of an organization's tree that holds accounts of the listing, with how many
+/// are nested anywhere below it, in each state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitCounts {
+    /// The root or OU.
+    pub unit: OrgUnit,
+    /// The unit above it; none for the root.
+    pub parent: Option<ParentId>,
+    /// Accounts below it, by state.
+    pub states: BTreeMap<AccountState, i64>,
+}
+
+/// The units of `org`'s tree that hold its listed accounts, each parent before its children
+/// (the root first), siblings by name. One query grouped by path: an organization has far
+/// fewer paths than accounts.
+pub async fn units(pool: &AnyPool, org: &OrgId) -> Result<Vec<UnitCounts>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT org_path, state, COUNT(*) AS n FROM accounts WHERE organization_id = $1 \
+         GROUP BY org_path, state",
+    )
+    .bind(org.as_str())
+    .fetch_all(pool)
+    .await?;
+    let mut units: HashMap<ParentId, UnitCounts> = HashMap::new();
+    for row in &rows {
+        let path: String = row.try_get("org_path")?;
+        let path: OrgPath = serde_json::from_str(&path)?;
+        let n: i64 = row.try_get("n")?;
+        let state = state_of(row)?;
+        for (depth, step) in path.iter().enumerate() {
+            let unit = units.entry(step.id.clone()).or_insert_with(|| UnitCounts {
+                unit: step.clone(),
+                parent: depth.checked_sub(1).map(|above| path[above].id.clone()),
+                states: BTreeMap::new(),
+            });
+            if let Some(state) = state {
+                *unit.states.entry(state).or_default() += n;
+            }
+        }
+    }
+    // Depth first from the roots, so that each parent comes before its children.
+    let mut children: BTreeMap<Option<ParentId>, Vec<UnitCounts>> = BTreeMap::new();
+    for unit in units.into_values() {
+        children.entry(unit.parent.clone()).or_default().push(unit);
+    }
+    for siblings in children.values_mut() {
+        siblings.sort_by(|a, b| (&a.unit.name, &a.unit.id).cmp(&(&b.unit.name, &b.unit.id)));
+        siblings.reverse();
+    }
+    let mut ordered = Vec::new();
+    let mut pending = children.remove(&None).unwrap_or_default();
+    while let Some(unit) = pending.pop() {
+        if let Some(below) = children.remove(&Some(unit.unit.id.clone())) {
+            pending.extend(below);
+        }
+        ordered.push(unit);
+    }
+    Ok(ordered)
+}
+
 /// One account of the listing.
 pub async fn get(pool: &AnyPool, id: &AccountId) -> Result<Option<AccountRow>, StoreError> {
     let rows = sqlx::query(&format!("{SELECT_ROW} WHERE a.account_id = $1"))
@@ -311,6 +388,37 @@ pub async fn get(pool: &AnyPool, id: &AccountId) -> Result<Option<AccountRow>, S
         .fetch_all(pool)
         .await?;
     rows.iter().map(read).next().transpose()
+}
+
+/// The organizations listing `accounts` now, for those an organization lists; one query.
+pub async fn organizations_of(
+    pool: &AnyPool,
+    accounts: &[AccountId],
+) -> Result<HashMap<AccountId, OrgId>, StoreError> {
+    if accounts.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let placeholders: Vec<String> = (1..=accounts.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT account_id, organization_id FROM accounts \
+         WHERE organization_id IS NOT NULL AND account_id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for id in accounts {
+        query = query.bind(id.as_str());
+    }
+    let rows = query.fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| {
+            let account: String = row.try_get("account_id")?;
+            let org: String = row.try_get("organization_id")?;
+            Ok((
+                account.try_into().map_err(malformed)?,
+                org.try_into().map_err(malformed)?,
+            ))
+        })
+        .collect()
 }
 
 /// Every account an organization lists now.

@@ -1,8 +1,10 @@
 //! GraphQL at `/graphql` for frontends: the same use cases and tokens as REST (viewers read,
 //! admins write), Relay connections, the listing at a past instant, and a subscription of
-//! account changes over WebSocket (graphql-transport-ws). GraphiQL answers `GET /graphql`.
+//! account changes and harvest progress over WebSocket (graphql-transport-ws). A plain
+//! `GET /graphql` opens the web console's GraphQL page, served from the binary.
 //! The schema is built once and its SDL is checked in as `schema/schema.graphql`.
 
+mod listing;
 mod mutation;
 mod query;
 mod socket;
@@ -11,12 +13,13 @@ mod types;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{guard, web, HttpRequest, HttpResponse};
-use async_graphql::http::{GraphiQLSource, MultipartOptions};
+use async_graphql::http::MultipartOptions;
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
-use async_graphql::{Context, ErrorExtensions, Schema};
+use async_graphql::{Context, ErrorExtensions, Schema, ID};
 
 use crate::api::cache::{Answer, Answers};
 use crate::app::{App, AppError, Principal, Role};
+use crate::domain::{AccountId, OrgId};
 
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
@@ -42,7 +45,7 @@ pub fn schema() -> OrgsyncSchema {
 }
 
 /// Registers `/graphql`: queries and mutations by POST, subscriptions by WebSocket upgrade,
-/// GraphiQL by plain GET. A body larger than `max_body_bytes` is answered 413 as on REST,
+/// the console's GraphQL page by plain GET. A body larger than `max_body_bytes` is answered 413 as on REST,
 /// before more than that is read and before the token is looked at.
 pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     cfg.service(
@@ -55,7 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                     .guard(guard::Header("upgrade", "websocket"))
                     .to(socket::subscribe),
             )
-            .route(web::get().to(graphiql)),
+            .route(web::get().to(crate::api::console::index)),
     );
 }
 
@@ -81,6 +84,16 @@ pub(crate) fn gql(e: AppError) -> async_graphql::Error {
             }
         }
     })
+}
+
+/// An organization id argument, checked.
+pub(crate) fn org_id(id: ID) -> async_graphql::Result<OrgId> {
+    OrgId::try_from(id.0).map_err(|e| gql(AppError::from(e)))
+}
+
+/// An account id argument, checked.
+pub(crate) fn account_id(id: ID) -> async_graphql::Result<AccountId> {
+    AccountId::try_from(id.0).map_err(|e| gql(AppError::from(e)))
 }
 
 pub(crate) fn app<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a App> {
@@ -240,17 +253,6 @@ fn selects(document: &ExecutableDocument, set: &SelectionSet, name: &str) -> boo
             .get(&spread.node.fragment_name.node)
             .is_none_or(|fragment| selects(document, &fragment.node.selection_set.node, name)),
     })
-}
-
-async fn graphiql() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql")
-                .finish(),
-        )
 }
 
 #[cfg(test)]

@@ -1,14 +1,14 @@
 use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 
-use crate::api::input::{badge_key, badge_value, token_lifetime, RegisterBody, UpdateBody};
-use crate::api::TokenView;
-use crate::app::{
-    AppError, HarvestStart as AppHarvestStart, OrganizationChange, Registration, Role,
+use crate::api::input::{
+    badge_key, badge_value, token_lifetime, AddBody, RegisterBody, RoleBody, UpdateBody,
 };
-use crate::domain::{AccountId, Actor, OrgId};
+use crate::api::TokenView;
+use crate::app::{HarvestStart as AppHarvestStart, OrganizationChange, Registration, Role};
+use crate::domain::Actor;
 
 use super::types::{Account, Organization};
-use super::{admin, app, gql};
+use super::{account_id, admin, app, gql, org_id};
 
 /// Whether asking for a harvest started one.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -31,14 +31,6 @@ pub struct CreatedToken {
 
 /// What admins may change.
 pub struct MutationRoot;
-
-fn org_id(id: ID) -> async_graphql::Result<OrgId> {
-    OrgId::try_from(id.0).map_err(|e| gql(AppError::from(e)))
-}
-
-fn account_id(id: ID) -> async_graphql::Result<AccountId> {
-    AccountId::try_from(id.0).map_err(|e| gql(AppError::from(e)))
-}
 
 #[Object]
 impl MutationRoot {
@@ -134,6 +126,54 @@ impl MutationRoot {
                 &self::account_id(account_id)?,
                 key,
             )
+            .await
+            .map_err(gql)?;
+        Ok(true)
+    }
+
+    /// Adds a standalone account, after assuming its role (R12).
+    async fn add_account(
+        &self,
+        ctx: &Context<'_>,
+        input: AddBody,
+    ) -> async_graphql::Result<Account> {
+        let who = admin(ctx)?;
+        let (id, name, role) = input.parse().map_err(gql)?;
+        let account = app(ctx)?
+            .add_standalone_account(&Actor::token(&who.name), &id, name, role)
+            .await
+            .map_err(gql)?;
+        Ok(account.into())
+    }
+
+    /// Replaces a standalone account's role, after assuming it; `conflict` for an account an
+    /// organization manages (R12).
+    async fn replace_account_role(
+        &self,
+        ctx: &Context<'_>,
+        account_id: ID,
+        input: RoleBody,
+    ) -> async_graphql::Result<Account> {
+        let who = admin(ctx)?;
+        let id = self::account_id(account_id)?;
+        let role = input.parse(&id).map_err(gql)?;
+        let account = app(ctx)?
+            .replace_account_credentials(&Actor::token(&who.name), &id, role)
+            .await
+            .map_err(gql)?;
+        Ok(account.into())
+    }
+
+    /// Deletes a standalone account; its history stays. Refused for an account an
+    /// organization manages (R12).
+    async fn delete_account(
+        &self,
+        ctx: &Context<'_>,
+        account_id: ID,
+    ) -> async_graphql::Result<bool> {
+        let who = admin(ctx)?;
+        app(ctx)?
+            .delete_account(&Actor::token(&who.name), &self::account_id(account_id)?)
             .await
             .map_err(gql)?;
         Ok(true)

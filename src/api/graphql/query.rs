@@ -1,29 +1,24 @@
 use async_graphql::connection::{Connection, Edge, EmptyFields};
-use async_graphql::{Context, Object, ID};
+use async_graphql::{Context, Enum, Object, ID};
 use chrono::{DateTime, Utc};
 
-use crate::api::input::{cursor, cursor_after, invalid_query, ListingFilters};
+use crate::api::input::{event_page, ListingFilters};
+use crate::api::EventView;
+use crate::app::templates::Template;
 use crate::app::AppError;
-use crate::domain::{AccountId, AccountState, OrgId};
+use crate::domain::account::AccessStatus;
+use crate::domain::AccountState;
 
+use super::listing::{self, AccountPage};
 use super::types::{Account, Organization};
-use super::{admin, app, gql, viewer};
+use super::{account_id, admin, app, gql, org_id, viewer};
 
-const MAX_PAGE: i32 = 1000;
 /// What a listing at a past instant adds to a query's complexity: it replays the log, so at
 /// most four of them fit in one query (`MAX_COMPLEXITY`), however small their pages.
 const AS_OF_COMPLEXITY: usize = 1000;
 
 /// What viewers may read.
 pub struct QueryRoot;
-
-fn org_id(id: ID) -> async_graphql::Result<OrgId> {
-    OrgId::try_from(id.0).map_err(|e| gql(AppError::from(e)))
-}
-
-fn account_id(id: ID) -> async_graphql::Result<AccountId> {
-    AccountId::try_from(id.0).map_err(|e| gql(AppError::from(e)))
-}
 
 #[Object]
 impl QueryRoot {
@@ -66,8 +61,9 @@ impl QueryRoot {
     }
 
     /// The listing, by account id: filters as in REST (`badges` are `key:value`, all must
-    /// match), paged with `first`/`after`. With `asOf`, the listing as it was at that instant,
-    /// rebuilt from the event log (each such listing counts 1000 towards the complexity limit).
+    /// match; `ou` a root or OU id the accounts are nested below), paged with `first`/`after`.
+    /// With `asOf`, the listing as it was at that instant, rebuilt from the event log (each
+    /// such listing counts 1000 towards the complexity limit).
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "first.unwrap_or(50).max(0) as usize * child_complexity \
                       + as_of.map_or(0, |_| AS_OF_COMPLEXITY)")]
@@ -76,44 +72,78 @@ impl QueryRoot {
         ctx: &Context<'_>,
         organization: Option<ID>,
         state: Option<AccountState>,
+        access: Option<AccessStatus>,
+        ou: Option<String>,
         #[graphql(default)] badges: Vec<String>,
         q: Option<String>,
         first: Option<i32>,
         after: Option<String>,
         as_of: Option<DateTime<Utc>>,
-    ) -> async_graphql::Result<Connection<String, Account, EmptyFields, EmptyFields>> {
-        viewer(ctx)?;
-        let first = first.unwrap_or(50);
-        if !(1..=MAX_PAGE).contains(&first) {
-            let message = format!("expected 1 to {MAX_PAGE}, got {first}");
-            return Err(gql(invalid_query("first", message)));
-        }
-        let after = after
-            .map(|c| cursor("after", &c))
-            .transpose()
-            .map_err(gql)?;
+    ) -> async_graphql::Result<AccountPage> {
         let filters = ListingFilters {
             organization: organization.map(|id| id.0),
             state,
+            access,
+            ou,
             badges,
             q,
         };
+        listing::page(ctx, filters, first, after, as_of).await
+    }
+
+    /// The change feed: every event after the cursor `after` (a `sequence`; from the start
+    /// when left out), in log order, each exactly once (I5); `first` 1 to 1000, 100 when left
+    /// out. With nothing new, the page is empty: ask again with the same cursor.
+    #[graphql(complexity = "first.unwrap_or(100).max(0) as usize * child_complexity")]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, EventView, EmptyFields, EmptyFields>> {
+        viewer(ctx)?;
+        let (after, limit) = event_page(after.as_deref(), first.map(i64::from)).map_err(gql)?;
         // One more than asked tells whether another page follows.
-        let query = filters.query(after, i64::from(first) + 1).map_err(gql)?;
-        let app = app(ctx)?;
-        let mut accounts = match as_of {
-            Some(at) => app.accounts_as_of(&query, at).await,
-            None => app.accounts(&query).await,
-        }
-        .map_err(gql)?;
-        let has_next = accounts.len() > first as usize;
-        accounts.truncate(first as usize);
-        let mut connection = Connection::new(query.after.is_some(), has_next);
+        let mut events = app(ctx)?
+            .events_after(after, limit + 1)
+            .await
+            .map_err(gql)?;
+        let has_next = events.len() as i64 > limit;
+        events.truncate(usize::try_from(limit).unwrap_or(0));
+        let mut connection = Connection::new(after > 0, has_next);
         connection.edges.extend(
-            accounts
+            events
                 .into_iter()
-                .map(|a| Edge::new(cursor_after(&a.account_id), Account::from(a))),
+                .map(|event| Edge::new(event.seq.to_string(), EventView::from(event))),
         );
         Ok(connection)
     }
+
+    /// The installation's external ID (R1), which every role's trust policy requires.
+    /// Admins only.
+    async fn external_id(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        admin(ctx)?;
+        Ok(app(ctx)?.external_id().expose().clone())
+    }
+
+    /// A CloudFormation template (YAML) for one of the two roles, with the external ID and,
+    /// when configured, the trusted principal filled in. Admins only.
+    async fn role_template(
+        &self,
+        ctx: &Context<'_>,
+        name: TemplateName,
+    ) -> async_graphql::Result<String> {
+        admin(ctx)?;
+        Ok(app(ctx)?.role_template(name.into()))
+    }
+}
+
+/// Which role template.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "Template")]
+pub enum TemplateName {
+    /// The role in the management account that reads the organization (`org-role.yaml`).
+    OrgRole,
+    /// The role in every member account (`member-role.yaml`).
+    MemberRole,
 }

@@ -8,7 +8,7 @@ use crate::api::input::event_page;
 use crate::api::EventView;
 use crate::domain::account::AccessStatus;
 use crate::domain::AccountState;
-use crate::projections::accounts::AccountRow;
+use crate::projections::accounts::{AccountRow, UnitCounts};
 use crate::projections::organizations::OrganizationRow;
 
 use super::{app, gql};
@@ -35,8 +35,9 @@ pub struct LastHarvest {
 
 /// A registered AWS Organization.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Organization {
-    id: ID,
+    pub(super) id: ID,
     nickname: String,
     management_account_id: String,
     filters: Filters,
@@ -69,6 +70,42 @@ impl From<OrganizationRow> for Organization {
                 accounts_seen: h.accounts_seen,
                 error: h.error,
             }),
+        }
+    }
+}
+
+/// How many accounts of a unit are in one state.
+#[derive(SimpleObject)]
+pub struct StateCount {
+    state: AccountState,
+    count: i64,
+}
+
+/// A root or OU of an organization's tree, with the accounts nested anywhere below it.
+#[derive(SimpleObject)]
+pub struct OrganizationalUnit {
+    id: String,
+    name: String,
+    /// The unit above it; null for the root.
+    parent_id: Option<String>,
+    /// Accounts of the listing below it, in every state.
+    account_count: i64,
+    /// Those accounts by state, in life-cycle order; states without accounts left out.
+    states: Vec<StateCount>,
+}
+
+impl From<UnitCounts> for OrganizationalUnit {
+    fn from(unit: UnitCounts) -> Self {
+        Self {
+            id: unit.unit.id.to_string(),
+            name: unit.unit.name,
+            parent_id: unit.parent.map(String::from),
+            account_count: unit.states.values().sum(),
+            states: unit
+                .states
+                .into_iter()
+                .map(|(state, count)| StateCount { state, count })
+                .collect(),
         }
     }
 }

@@ -1,15 +1,14 @@
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
 use serde_json::json;
-use utoipa::ToSchema;
 
 use crate::api::cache::Answers;
 use crate::api::input::{
-    account_role, badge_key, badge_value, cursor, cursor_after, event_page, invalid_query,
-    text_field, BadgeBody, ListingFilters,
+    badge_key, badge_value, cursor, cursor_after, event_page, invalid_query, AddBody, BadgeBody,
+    ListingFilters, RoleBody,
 };
 use crate::api::EventView;
 use crate::app::{App, AppError};
+use crate::domain::account::AccessStatus;
 use crate::domain::{AccountId, AccountState, Actor};
 use crate::projections::accounts::AccountQuery;
 
@@ -36,8 +35,8 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/accounts/{id}/badges/{key}").delete(remove_badge));
 }
 
-/// Parses the listing's query string: `organization`, `state`, `badge=key:value`
-/// (repeatable, all must match), `q`, `limit` and `cursor`.
+/// Parses the listing's query string: `organization`, `state`, `access`, `ou`,
+/// `badge=key:value` (repeatable, all must match), `q`, `limit` and `cursor`.
 fn account_query(query_string: &str) -> Result<AccountQuery, AppError> {
     let mut filters = ListingFilters::default();
     let mut limit = DEFAULT_LIMIT;
@@ -56,6 +55,12 @@ fn account_query(query_string: &str) -> Result<AccountQuery, AppError> {
                         invalid_query("state", format!("unknown state {value:?}"))
                     })?)
             }
+            "access" => {
+                filters.access = Some(AccessStatus::parse(&value).ok_or_else(|| {
+                    invalid_query("access", format!("unknown access status {value:?}"))
+                })?)
+            }
+            "ou" => filters.ou = Some(value),
             "badge" => filters.badges.push(value),
             "q" => filters.q = Some(value),
             "limit" => {
@@ -126,26 +131,6 @@ pub(super) async fn get(
     .await
 }
 
-/// A standalone account's role, in the account itself.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RoleBody {
-    role_arn: String,
-    session_name: String,
-    duration_seconds: i64,
-}
-
-/// A standalone account and its role, which must be in the account itself.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct AddBody {
-    account_id: String,
-    name: String,
-    role_arn: String,
-    session_name: String,
-    duration_seconds: i64,
-}
-
 /// Adds a standalone account, after assuming its role (R12).
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = AddBody,
     responses((status = 201, body = AccountView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -155,10 +140,7 @@ pub(super) async fn add(
     app: web::Data<App>,
     body: web::Json<AddBody>,
 ) -> Result<HttpResponse, RestError> {
-    let body = body.into_inner();
-    let id = AccountId::try_from(body.account_id).map_err(AppError::from)?;
-    let name = text_field("name", body.name, 1, 64)?;
-    let role = account_role(&id, body.role_arn, body.session_name, body.duration_seconds)?;
+    let (id, name, role) = body.into_inner().parse()?;
     let account = app
         .add_standalone_account(&Actor::token(&who.name), &id, name, role)
         .await?;
@@ -180,8 +162,7 @@ pub(super) async fn replace_credentials(
     body: web::Json<RoleBody>,
 ) -> Result<HttpResponse, RestError> {
     let id = account_id(id.into_inner())?;
-    let body = body.into_inner();
-    let role = account_role(&id, body.role_arn, body.session_name, body.duration_seconds)?;
+    let role = body.into_inner().parse(&id)?;
     let account = app
         .replace_account_credentials(&Actor::token(&who.name), &id, role)
         .await?;

@@ -89,6 +89,11 @@ pub struct AccountParams {
     organization: Option<String>,
     /// Only accounts in this state.
     state: Option<AccountState>,
+    /// Only accounts whose role could (`ok`) or could not (`assume_role_failed`) be assumed,
+    /// or was not tried (`not_checked`).
+    access: Option<AccessStatus>,
+    /// Only accounts nested anywhere below this root or OU id.
+    ou: Option<String>,
     /// `key:value`; repeat it to require several badges.
     badge: Option<Vec<String>>,
     /// A substring of the name, id or email, ignoring case.

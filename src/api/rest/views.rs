@@ -98,6 +98,9 @@ pub struct OrganizationView {
     pub filters: Filters,
     /// Accounts in the listing.
     pub account_count: i64,
+    /// Where they are listed: the accounts listing filtered by this organization.
+    #[schema(example = "/api/v1/accounts?organization=o-exampleorgid")]
+    pub accounts_url: String,
     /// The last harvest, if any ran.
     pub last_harvest: Option<LastHarvest>,
 }
@@ -105,6 +108,7 @@ pub struct OrganizationView {
 impl From<OrganizationRow> for OrganizationView {
     fn from(row: OrganizationRow) -> Self {
         Self {
+            accounts_url: format!("/api/v1/accounts?organization={}", row.id),
             id: row.id,
             nickname: row.nickname,
             management_account_id: row.management_account_id,
