@@ -137,7 +137,7 @@ async fn bad_input_is_a_4xx_with_an_error_envelope(backend: Backend) {
     let unknown_org = app.get("/api/v1/organizations/o-aaaaaaaaaa").await;
     expect_error(unknown_org, StatusCode::NOT_FOUND, "not_found").await;
     let malformed_org = app.get("/api/v1/organizations/not-an-org").await;
-    expect_error(malformed_org, StatusCode::BAD_REQUEST, "invalid_path").await;
+    expect_error(malformed_org, StatusCode::BAD_REQUEST, "invalid_field").await;
     let unknown_harvest = app
         .post("/api/v1/organizations/o-aaaaaaaaaa/harvest", &Value::Null)
         .await;
@@ -147,7 +147,7 @@ async fn bad_input_is_a_4xx_with_an_error_envelope(backend: Backend) {
     let unknown_history = app.get("/api/v1/accounts/123456789012/events").await;
     expect_error(unknown_history, StatusCode::NOT_FOUND, "not_found").await;
     let malformed_account = app.get("/api/v1/accounts/12").await;
-    expect_error(malformed_account, StatusCode::BAD_REQUEST, "invalid_path").await;
+    expect_error(malformed_account, StatusCode::BAD_REQUEST, "invalid_field").await;
     let unknown_route = app.get("/api/v1/nothing-here").await;
     expect_error(unknown_route, StatusCode::NOT_FOUND, "not_found").await;
 

@@ -9,6 +9,7 @@ mod helpers;
 mod interfaces;
 mod moto;
 mod operations;
+mod parity;
 mod proxy;
 
 mod harvest;

@@ -110,7 +110,7 @@ pub(super) async fn list(
 }
 
 fn account_id(raw: String) -> Result<AccountId, RestError> {
-    AccountId::try_from(raw).map_err(|e| RestError::bad_request("invalid_path", e.to_string()))
+    AccountId::try_from(raw).map_err(|e| RestError::from(AppError::from(e)))
 }
 
 /// One account.

@@ -4,7 +4,7 @@ use serde_json::json;
 use utoipa::IntoParams;
 
 use crate::api::input::{RegisterBody, UpdateBody};
-use crate::app::{App, OrganizationChange, Registration};
+use crate::app::{App, AppError, OrganizationChange, Registration};
 use crate::domain::{Actor, OrgId};
 
 use super::auth::{Admin, Viewer};
@@ -25,7 +25,7 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 fn org_id(raw: String) -> Result<OrgId, RestError> {
-    OrgId::try_from(raw).map_err(|e| RestError::bad_request("invalid_path", e.to_string()))
+    OrgId::try_from(raw).map_err(|e| RestError::from(AppError::from(e)))
 }
 
 /// The installation's external ID (R1).
