@@ -37,7 +37,29 @@ macro_rules! assets {
 }
 
 /// Every file the console has; `index.html` is served at `/` (and at `GET /graphql`).
-static ASSETS: &[Asset] = assets!["index.html", "main.js", "style.css", "favicon.svg"];
+static ASSETS: &[Asset] = assets![
+    "index.html",
+    "style.css",
+    "favicon.svg",
+    "dom.js",
+    "graphql.js",
+    "harvest.js",
+    "labels.js",
+    "live.js",
+    "main.js",
+    "orgform.js",
+    "pages/account.js",
+    "pages/accounts.js",
+    "pages/edit.js",
+    "pages/ide.js",
+    "pages/onboarding.js",
+    "pages/organizations.js",
+    "pages/register.js",
+    "pages/signin.js",
+    "pages/units.js",
+    "router.js",
+    "session.js",
+];
 
 /// Each asset's entity tag, a digest of its bytes, computed once per process.
 static ETAGS: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| {
@@ -50,10 +72,11 @@ static ETAGS: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| {
         .collect()
 });
 
-/// Registers `/` (the index page) and `/console/{file}` (its modules, style and icon).
+/// Registers `/` (the index page) and `/console/{file}` (its modules, style and icon), for
+/// GET and HEAD.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/").get(index))
-        .service(web::resource("/console/{file:.+}").get(file));
+    cfg.service(web::resource("/").get(index).head(index))
+        .service(web::resource("/console/{file:.+}").get(file).head(file));
 }
 
 /// The console's index page, for `/` and for `GET /graphql`, where it opens the GraphQL IDE.

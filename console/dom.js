@@ -1,0 +1,98 @@
+// Small DOM helpers shared by every page: element building, and the loading and error states.
+
+/**
+ * Makes an element. `props` are attributes, except `on<event>` (listeners), `class` and
+ * boolean values (present when true). Children may be strings, nodes, arrays, or null.
+ */
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name.startsWith("on") && typeof value === "function") {
+      el.addEventListener(name.slice(2), value);
+    } else if (name === "value" && "value" in el) {
+      el.value = value;
+    } else if (name === "checked") {
+      el.checked = true;
+    } else {
+      el.setAttribute(name, value === true ? "" : String(value));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else el.append(child instanceof Node ? child : String(child));
+  }
+}
+
+/** Replaces everything in `el` with `children`. */
+export function replace(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+}
+
+/** A "loading" line that screen readers announce. */
+export function loading(what) {
+  return h("p", { class: "loading", role: "status" }, `Loading ${what}…`);
+}
+
+/** An error as a page shows it: its message and, when the API gave one, its code. */
+export function errorBox(error, title = "Something went wrong") {
+  return h(
+    "div",
+    { class: "error", role: "alert" },
+    h("strong", {}, title),
+    h("p", {}, error.message),
+    error.code ? h("p", { class: "code" }, "Code: ", h("code", {}, error.code)) : null,
+  );
+}
+
+/** A labelled form field: the label names the control, the hint is read after it. */
+export function field(label, control, hint) {
+  const id = control.id || `f-${++fieldIds}`;
+  control.id = id;
+  const hintEl = hint ? h("small", { id: `${id}-hint`, class: "hint" }, hint) : null;
+  if (hintEl) control.setAttribute("aria-describedby", hintEl.id);
+  // A checkbox reads best before its label; every other control after it.
+  return control.type === "checkbox"
+    ? h("div", { class: "check" }, control, h("label", { for: id }, label), hintEl)
+    : h("div", { class: "field" }, h("label", { for: id }, label), control, hintEl);
+}
+let fieldIds = 0;
+
+/** A date as the console shows it: local time to the second, with the full ISO in a tooltip. */
+export function when(iso) {
+  if (!iso) return "—";
+  const date = new Date(iso);
+  return h("time", { datetime: iso, title: iso }, timeFormat.format(date));
+}
+const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+
+/** A page heading, focused after navigation so that keyboard and screen reader users land on it. */
+export function heading(text) {
+  return h("h1", { tabindex: "-1" }, text);
+}
+
+/** Strings from a textarea or input: one per line or comma, blanks dropped. */
+export function listOf(text) {
+  return text
+    .split(/[\n,]/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** Saves `text` as a file named `name` in the browser's downloads. */
+export function download(name, text, type = "text/yaml") {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const link = h("a", { href: url, download: name, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  // The click has started the download; the URL is not needed after this turn.
+  setTimeout(() => URL.revokeObjectURL(url), 0);
+}

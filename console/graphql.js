@@ -1,0 +1,165 @@
+// The console's only way to the daemon: GraphQL at /graphql. Queries and mutations go by
+// POST; subscriptions share one WebSocket speaking graphql-transport-ws.
+
+import { signOut, token } from "./session.js";
+
+const ENDPOINT = "/graphql";
+
+/** A refusal from the API: `code` is the first error's `extensions.code`, as REST's codes. */
+export class GraphQLError extends Error {
+  constructor(errors) {
+    super(errors.map((e) => e.message).join("; ") || "the request failed");
+    this.name = "GraphQLError";
+    this.errors = errors;
+    this.extensions = errors[0]?.extensions ?? {};
+    this.code = this.extensions.code ?? null;
+  }
+}
+
+/**
+ * Runs a query or mutation and gives its `data`; throws a GraphQLError when any error came
+ * back. A token the daemon no longer accepts signs the tab out.
+ */
+export async function request(query, variables = {}, { bearer = token(), signal } = {}) {
+  let answer;
+  try {
+    const response = await fetch(ENDPOINT, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${bearer}` },
+      body: JSON.stringify({ query, variables }),
+      signal,
+    });
+    answer = await response.json();
+  } catch (e) {
+    if (e.name === "AbortError") throw e;
+    throw new GraphQLError([{ message: `the daemon did not answer (${e.message})` }]);
+  }
+  if (answer.errors?.length) {
+    const error = new GraphQLError(answer.errors);
+    if (error.code === "unauthorized" && bearer === token()) signOut(error.message);
+    throw error;
+  }
+  return answer.data;
+}
+
+// Close codes with which the daemon refuses a socket; anything else is a broken connection
+// that is worth opening again.
+const REFUSALS = {
+  4401: "the daemon did not accept the connection",
+  4403: "the token was refused or revoked",
+  4408: "the connection was not initialised in time",
+  4429: "this token has too many open connections",
+};
+const RETRY_MS = [500, 1000, 2000, 5000];
+
+/** The tab's one subscription socket, opened at the first subscription and closed after the last. */
+class Subscriptions {
+  #socket = null;
+  #acked = false;
+  #next = 1;
+  #active = new Map(); // id -> { payload, sink }
+  #attempt = 0;
+
+  /**
+   * Subscribes to `query`; `sink.next(data)` gets each result, `sink.error(GraphQLError)` a
+   * refusal (after which nothing more comes). Returns the function that unsubscribes.
+   */
+  subscribe(query, variables, sink) {
+    const id = String(this.#next++);
+    this.#active.set(id, { payload: { query, variables }, sink });
+    if (!this.#socket) this.#open();
+    else if (this.#acked) this.#send({ id, type: "subscribe", payload: { query, variables } });
+    return () => this.#end(id, true);
+  }
+
+  #end(id, tell) {
+    if (!this.#active.delete(id)) return;
+    if (tell && this.#acked) this.#send({ id, type: "complete" });
+    if (this.#active.size === 0 && this.#socket) {
+      const socket = this.#socket;
+      this.#socket = null;
+      this.#acked = false;
+      socket.close(1000, "no subscriptions left");
+    }
+  }
+
+  #open() {
+    const url = new URL(ENDPOINT, location.href);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new WebSocket(url, "graphql-transport-ws");
+    this.#socket = socket;
+    this.#acked = false;
+    socket.addEventListener("open", () => {
+      socket.send(JSON.stringify({ type: "connection_init", payload: { Authorization: `Bearer ${token()}` } }));
+    });
+    socket.addEventListener("message", (event) => this.#receive(socket, JSON.parse(event.data)));
+    socket.addEventListener("close", (event) => this.#closed(socket, event));
+  }
+
+  #receive(socket, message) {
+    if (socket !== this.#socket) return;
+    const entry = this.#active.get(message.id);
+    switch (message.type) {
+      case "connection_ack":
+        this.#acked = true;
+        this.#attempt = 0;
+        for (const [id, { payload }] of this.#active) this.#send({ id, type: "subscribe", payload });
+        break;
+      case "ping":
+        this.#send({ type: "pong" });
+        break;
+      case "next":
+        if (!entry) break;
+        if (message.payload.errors?.length) entry.sink.error(new GraphQLError(message.payload.errors));
+        else entry.sink.next(message.payload.data);
+        break;
+      case "error":
+        if (!entry) break;
+        this.#end(message.id, false);
+        entry.sink.error(new GraphQLError(message.payload));
+        break;
+      case "complete":
+        if (entry) this.#end(message.id, false);
+        break;
+    }
+  }
+
+  #closed(socket, event) {
+    if (socket !== this.#socket) return;
+    this.#socket = null;
+    this.#acked = false;
+    const refusal = REFUSALS[event.code];
+    if (refusal) {
+      const sinks = [...this.#active.values()].map((entry) => entry.sink);
+      this.#active.clear();
+      const error = new GraphQLError([{ message: refusal, extensions: { code: `socket_${event.code}` } }]);
+      for (const sink of sinks) sink.error(error);
+      if (event.code === 4403) signOut(refusal);
+      return;
+    }
+    // A dropped connection (daemon restart, network): open it again and resubscribe. Events
+    // in between are not replayed, so each sink is told to catch up by `reconnected`.
+    const delay = RETRY_MS[Math.min(this.#attempt++, RETRY_MS.length - 1)];
+    setTimeout(() => {
+      if (this.#socket || this.#active.size === 0) return;
+      this.#open();
+      for (const { sink } of this.#active.values()) sink.reconnected?.();
+    }, delay);
+  }
+
+  #send(message) {
+    this.#socket.send(JSON.stringify(message));
+  }
+}
+
+const subscriptions = new Subscriptions();
+
+/**
+ * Subscribes until `signal` aborts. `sink` has `next(data)`, `error(GraphQLError)` and,
+ * optionally, `reconnected()`, called when a dropped socket was opened again and events may
+ * have been missed.
+ */
+export function subscribe(query, variables, sink, signal) {
+  const unsubscribe = subscriptions.subscribe(query, variables, sink);
+  signal.addEventListener("abort", unsubscribe, { once: true });
+}

@@ -1,0 +1,92 @@
+// "Harvest now" with a live progress bar, fed by the harvestProgress subscription: whoever
+// started the harvest (this button, the scheduler, a registration), its progress shows.
+
+import { request, subscribe } from "./graphql.js";
+import { h, replace } from "./dom.js";
+import { isAdmin } from "./session.js";
+
+const START = `mutation Start($id: ID!) { startHarvest(id: $id) }`;
+const PROGRESS = `subscription Progress($organization: ID!) {
+  harvestProgress(organization: $organization) {
+    phase accountsListed accountsApplied outcome error
+  }
+}`;
+
+/**
+ * The harvest control of organization `org` (`{id, nickname}`): a button for admins, a
+ * progress bar for everyone. `onFinished` runs after each harvest ends, to re-read what it
+ * changed.
+ */
+export function harvestControl(org, { signal, onFinished }) {
+  const bar = h("progress", { max: 1, value: 0, "aria-label": `Harvest of ${org.nickname}` });
+  const status = h("span", { class: "harvest-status", role: "status" });
+  const box = h("div", { class: "harvest", "data-phase": "IDLE", hidden: true }, bar, status);
+  const button = isAdmin()
+    ? h(
+        "button",
+        {
+          type: "button",
+          onclick: async () => {
+            button.disabled = true;
+            try {
+              const { startHarvest } = await request(START, { id: org.id }, { signal });
+              if (startHarvest === "ALREADY_RUNNING") show("a harvest is running already; another follows it");
+            } catch (error) {
+              if (!signal.aborted) show(`not started: ${error.message}`, "error");
+            } finally {
+              button.disabled = false;
+            }
+          },
+        },
+        "Harvest now",
+      )
+    : null;
+
+  function show(text, tone = null) {
+    box.hidden = false;
+    status.className = `harvest-status ${tone ?? ""}`;
+    replace(status, text);
+  }
+
+  subscribe(
+    PROGRESS,
+    { organization: org.id },
+    {
+      next({ harvestProgress: p }) {
+        box.dataset.phase = p.phase;
+        switch (p.phase) {
+          // Indeterminate until AWS has listed the accounts: their number is not known before.
+          case "STARTED":
+            bar.removeAttribute("value");
+            show("reading the organization…");
+            break;
+          case "LISTING":
+            bar.removeAttribute("value");
+            show(`checking the member roles of ${p.accountsListed} accounts…`);
+            break;
+          case "APPLYING":
+            bar.max = Math.max(p.accountsListed, 1);
+            bar.value = p.accountsApplied;
+            show(`applying ${p.accountsApplied} of ${p.accountsListed} accounts`);
+            break;
+          case "FINISHED":
+            bar.max = 1;
+            bar.value = 1;
+            box.dataset.outcome = p.outcome;
+            if (p.outcome === "completed") show(`completed: ${p.accountsListed} accounts`, "ok");
+            else show(`failed: ${p.error ?? "see the last harvest"}`, "error");
+            onFinished?.();
+            break;
+        }
+      },
+      error(error) {
+        show(`progress unavailable: ${error.message}`, "error");
+      },
+      reconnected() {
+        onFinished?.();
+      },
+    },
+    signal,
+  );
+  return h("div", { class: "harvest-control" }, button, box);
+}
