@@ -3,16 +3,16 @@
 
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use orgsync::app::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{Backend, TestApp};
 use crate::moto::{MotoOrg, Shape, MEMBER_ROLE, NESTED};
 use crate::on_every_store;
+use crate::sockets::{initialised, next_message, Socket};
 
 on_every_store!(graphql_offers_every_query_mutation_and_the_subscription);
 
@@ -41,25 +41,6 @@ fn error_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]
         .as_str()
         .unwrap_or_else(|| panic!("no error code: {body}"))
-}
-
-pub type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-pub async fn next_message(socket: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(30), socket.next())
-            .await
-            .expect("a message within 30 s")
-            .expect("the socket stays open")
-            .unwrap();
-        if let Message::Text(text) = message {
-            let value: Value = serde_json::from_str(&text).unwrap();
-            if value["type"] != "ping" {
-                return value;
-            }
-        }
-    }
 }
 
 async fn graphql_offers_every_query_mutation_and_the_subscription(backend: Backend) {
@@ -165,25 +146,14 @@ async fn graphql_offers_every_query_mutation_and_the_subscription(backend: Backe
     assert_eq!(account["history"]["nodes"][0]["type"], "AccountDiscovered");
 
     // The subscription receives the events of a harvest, over WebSocket.
-    let mut request = format!("ws://{}/graphql", app.address.trim_start_matches("http://"))
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", app.admin_token)}});
-    socket.send(Message::Text(init.to_string())).await.unwrap();
-    assert_eq!(next_message(&mut socket).await["type"], "connection_ack");
-    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {
-        "query": "subscription($org: ID!) { accountChanged(organization: $org) { accountId type sequence } }",
-        "variables": {"org": org_id}
-    }});
-    socket
-        .send(Message::Text(subscribe.to_string()))
-        .await
-        .unwrap();
+    let mut socket = initialised(&app.address, &app.admin_token).await;
+    subscribe(
+        &mut socket,
+        "1",
+        "subscription($org: ID!) { accountChanged(organization: $org) { accountId type sequence } }",
+        json!({"org": org_id}),
+    )
+    .await;
     // Until an event comes through, the subscription may not have started: add badges until
     // one is delivered, then it is live for what follows.
     let mut round = 0;
@@ -424,4 +394,270 @@ async fn the_listing_as_of_an_instant_is_the_listing_as_it_was_then_page_by_page
         }
     }
     app.stop().await;
+}
+
+/// Two in-process organizations, told apart by the account of the role assumed: a small
+/// one and a large one whose harvest takes a while to apply.
+struct TwoOrganizations {
+    small: crate::scale::InProcessOrganization,
+    large: crate::scale::InProcessOrganization,
+}
+
+const SMALL_MANAGEMENT: &str = "211122223333";
+const LARGE_MANAGEMENT: &str = "111122223333";
+
+impl TwoOrganizations {
+    fn of(&self, session: &orgsync::aws::RoleSession) -> &crate::scale::InProcessOrganization {
+        if session.credentials.access_key_id() == SMALL_MANAGEMENT {
+            &self.small
+        } else {
+            &self.large
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl orgsync::aws::AwsApi for TwoOrganizations {
+    async fn assume_role(
+        &self,
+        request: orgsync::aws::AssumeRole<'_>,
+    ) -> Result<orgsync::aws::RoleSession, orgsync::aws::AwsError> {
+        let account = request.role_arn.account_id().to_string();
+        Ok(orgsync::aws::RoleSession {
+            credentials: orgsync::aws::SessionCredentials::new(
+                account,
+                "secret",
+                None,
+                None,
+                "in-process",
+            ),
+        })
+    }
+
+    async fn describe_organization(
+        &self,
+        session: &orgsync::aws::RoleSession,
+    ) -> Result<orgsync::aws::OrganizationInfo, orgsync::aws::AwsError> {
+        self.of(session).describe_organization(session).await
+    }
+
+    async fn denied_actions(
+        &self,
+        _: &orgsync::aws::RoleSession,
+        _: &orgsync::domain::RoleArn,
+        _: &[&str],
+    ) -> Result<Vec<String>, orgsync::aws::AwsError> {
+        Ok(Vec::new())
+    }
+
+    async fn list_accounts(
+        &self,
+        session: &orgsync::aws::RoleSession,
+        concurrency: usize,
+    ) -> Result<Vec<orgsync::aws::ListedAccount>, orgsync::aws::AwsError> {
+        self.of(session).list_accounts(session, concurrency).await
+    }
+}
+
+/// Starts subscription `id` of `query` on `socket`.
+async fn subscribe(socket: &mut Socket, id: &str, query: &str, variables: Value) {
+    let subscribe =
+        json!({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}});
+    socket
+        .send(Message::Text(subscribe.to_string()))
+        .await
+        .unwrap();
+}
+
+on_every_store!(
+    a_subscriber_gets_its_change_within_a_second_while_another_organization_is_harvested
+);
+
+/// The large organization's accounts: its first harvest appends three events or more for
+/// each, enough to be still applying when the small organization's change is made.
+const LARGE: usize = 6000;
+
+async fn a_subscriber_gets_its_change_within_a_second_while_another_organization_is_harvested(
+    backend: Backend,
+) {
+    use crate::scale::InProcessOrganization;
+    let dir = tempfile::TempDir::new().unwrap();
+    let (mut settings, _events) = crate::helpers::daemon_settings(backend, &dir).await;
+    settings.log.level = "warn".into();
+    let organizations = std::sync::Arc::new(TwoOrganizations {
+        small: InProcessOrganization::numbered(
+            "o-smallorg01",
+            SMALL_MANAGEMENT,
+            200_000_000_000,
+            3,
+        ),
+        large: InProcessOrganization::numbered(
+            "o-largeorg01",
+            LARGE_MANAGEMENT,
+            100_000_000_000,
+            LARGE,
+        ),
+    });
+    let application = orgsync::startup::Application::build_with(settings, organizations)
+        .await
+        .unwrap();
+    let address = format!("http://127.0.0.1:{}", application.port());
+    let stop = application.stopper();
+    let serving = tokio::spawn(application.run_until_stopped());
+    let token = crate::helpers::first_admin_token(dir.path());
+    let client = reqwest::Client::new();
+    let post = |path: String, body: Value| {
+        client
+            .post(format!("{address}{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let registration = |nickname: &str, management: &str| {
+        json!({
+            "nickname": nickname,
+            "org_role": {"role_arn": format!("arn:aws:iam::{management}:role/OrgSync-Org-Role"), "session_name": "orgsync", "duration_seconds": 3600},
+            "member_role": {"role_name": "OrgSync-Member-Role", "session_name": "orgsync", "duration_seconds": 3600}
+        })
+    };
+    let small = post(
+        "/api/v1/organizations".into(),
+        registration("small", SMALL_MANAGEMENT),
+    )
+    .await
+    .unwrap();
+    assert_eq!(small.status(), StatusCode::CREATED);
+    let small_account = "200000000000";
+    loop {
+        let listed = client
+            .get(format!("{address}/api/v1/accounts/{small_account}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        if listed.status() == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut socket = initialised(&address, &token).await;
+    subscribe(
+        &mut socket,
+        "changes",
+        "subscription($org: ID!) { accountChanged(organization: $org) { accountId type sequence } }",
+        json!({"org": "o-smallorg01"}),
+    )
+    .await;
+    // The subscription is live once a change made after it is delivered.
+    let badge = |value: String| {
+        post(
+            format!("/api/v1/accounts/{small_account}/badges"),
+            json!({"key": "probe", "value": value}),
+        )
+    };
+    let mut warm = 0;
+    'live: loop {
+        warm += 1;
+        assert_eq!(
+            badge(format!("warm-{warm}")).await.unwrap().status(),
+            StatusCode::OK
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+        while let Ok(message) = tokio::time::timeout_at(deadline, next_message(&mut socket)).await {
+            if message["id"] == "changes" {
+                break 'live;
+            }
+        }
+    }
+
+    // The large organization's first harvest: wait until it is applying, a tenth in.
+    let large = post(
+        "/api/v1/organizations".into(),
+        registration("large", LARGE_MANAGEMENT),
+    )
+    .await
+    .unwrap();
+    assert_eq!(large.status(), StatusCode::CREATED);
+    // Its harvest has begun: the running one's latest report comes first.
+    subscribe(
+        &mut socket,
+        "progress",
+        "subscription($org: ID!) { harvestProgress(organization: $org) { organizationId phase accountsListed accountsApplied outcome error } }",
+        json!({"org": "o-largeorg01"}),
+    )
+    .await;
+    let mut phases = Vec::new();
+    loop {
+        let message = next_message(&mut socket).await;
+        assert_ne!(message["type"], "error", "{message}");
+        if message["id"] != "progress" {
+            continue;
+        }
+        let report = &message["payload"]["data"]["harvestProgress"];
+        let phase = report["phase"].as_str().unwrap().to_owned();
+        assert_ne!(
+            phase, "FINISHED",
+            "the harvest ended before the change: {report}"
+        );
+        if phases.last() != Some(&phase) {
+            phases.push(phase.clone());
+        }
+        if phase == "APPLYING" && report["accountsApplied"].as_i64().unwrap() >= LARGE as i64 / 10 {
+            assert_eq!(report["accountsListed"], LARGE as i64, "{report}");
+            break;
+        }
+    }
+
+    // The small organization's change arrives within a second, while the large one applies.
+    let changed = std::time::Instant::now();
+    assert_eq!(
+        badge("during".into()).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let mut finished_before = false;
+    let lag = loop {
+        let message = next_message(&mut socket).await;
+        match message["id"].as_str() {
+            Some("changes") => {
+                let change = &message["payload"]["data"]["accountChanged"];
+                assert_eq!(change["accountId"], small_account, "{message}");
+                break changed.elapsed();
+            }
+            Some("progress") => {
+                let phase = &message["payload"]["data"]["harvestProgress"]["phase"];
+                finished_before |= phase == "FINISHED";
+            }
+            _ => panic!("unexpected {message}"),
+        }
+    };
+    assert!(
+        !finished_before,
+        "the large harvest ended before the change came"
+    );
+    assert!(lag < Duration::from_secs(1), "the change took {lag:?}");
+
+    // And the progress bar reaches its end.
+    let last = loop {
+        let message = next_message(&mut socket).await;
+        if message["id"] == "progress" {
+            let report = message["payload"]["data"]["harvestProgress"].clone();
+            if report["phase"] == "FINISHED" {
+                break report;
+            }
+            phases.push(report["phase"].as_str().unwrap().to_owned());
+        }
+    };
+    assert_eq!(last["outcome"], "completed", "{last}");
+    assert_eq!(last["accountsApplied"], LARGE as i64, "{last}");
+    phases.dedup();
+    let order = ["STARTED", "LISTING", "APPLYING"];
+    let first = order.iter().position(|p| *p == phases[0]).unwrap();
+    assert_eq!(
+        phases,
+        order[first..],
+        "in order from the first report: {phases:?}"
+    );
+    stop.cancel();
+    serving.await.unwrap().unwrap();
 }

@@ -30,12 +30,19 @@ use crate::helpers::{
 };
 
 /// An organization of `n` accounts spread over three levels of OUs, four tags each.
-struct InProcessOrganization {
+pub struct InProcessOrganization {
+    info: OrganizationInfo,
     accounts: Vec<ListedAccount>,
 }
 
 impl InProcessOrganization {
     fn new(n: usize) -> Self {
+        Self::numbered("o-inprocess01", "111122223333", 100_000_000_000, n)
+    }
+
+    /// Organization `id` of management account `management`, its `n` accounts numbered
+    /// from `first`.
+    pub fn numbered(id: &str, management: &str, first: u64, n: usize) -> Self {
         let unit = |id: String, name: String| OrgUnit {
             id: id.try_into().unwrap(),
             name,
@@ -56,7 +63,7 @@ impl InProcessOrganization {
             .collect();
         let accounts = (0..n)
             .map(|i| ListedAccount {
-                id: AccountId::try_from(format!("{:012}", 100_000_000_000 + i)).unwrap(),
+                id: AccountId::try_from(format!("{:012}", first + i as u64)).unwrap(),
                 name: format!("account-{i:06}"),
                 email: format!("account-{i:06}@example.com"),
                 state: AccountState::Active,
@@ -69,7 +76,13 @@ impl InProcessOrganization {
                 ]),
             })
             .collect();
-        Self { accounts }
+        Self {
+            info: OrganizationInfo {
+                id: id.try_into().unwrap(),
+                management_account_id: management.try_into().unwrap(),
+            },
+            accounts,
+        }
     }
 }
 
@@ -82,10 +95,7 @@ impl AwsApi for InProcessOrganization {
     }
 
     async fn describe_organization(&self, _: &RoleSession) -> Result<OrganizationInfo, AwsError> {
-        Ok(OrganizationInfo {
-            id: "o-inprocess01".try_into().unwrap(),
-            management_account_id: "111122223333".try_into().unwrap(),
-        })
+        Ok(self.info.clone())
     }
 
     async fn denied_actions(

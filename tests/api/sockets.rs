@@ -10,11 +10,32 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::graphql::{next_message, Socket};
 use crate::helpers::{Backend, TestApp};
 
-async fn connect(app: &TestApp) -> Socket {
-    let mut request = format!("ws://{}/graphql", app.address.trim_start_matches("http://"))
+/// A WebSocket to a daemon's `/graphql`.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next message on `socket` other than a ping, within 30 s.
+pub async fn next_message(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), socket.next())
+            .await
+            .expect("a message within 30 s")
+            .expect("the socket stays open")
+            .unwrap();
+        if let Message::Text(text) = message {
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if value["type"] != "ping" {
+                return value;
+            }
+        }
+    }
+}
+
+/// A graphql-transport-ws socket to the daemon at `address`, before its handshake.
+async fn connect(address: &str) -> Socket {
+    let mut request = format!("ws://{}/graphql", address.trim_start_matches("http://"))
         .into_client_request()
         .expect("request");
     request.headers_mut().insert(
@@ -34,9 +55,9 @@ async fn send(socket: &mut Socket, message: Value) {
         .expect("send");
 }
 
-/// A socket past its handshake with `token`.
-async fn initialised(app: &TestApp, token: &str) -> Socket {
-    let mut socket = connect(app).await;
+/// A socket to the daemon at `address` past its handshake with `token`.
+pub async fn initialised(address: &str, token: &str) -> Socket {
+    let mut socket = connect(address).await;
     send(
         &mut socket,
         json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),
@@ -75,7 +96,7 @@ fn subscription(id: &str, org: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_that_never_sends_connection_init_is_closed_after_ten_seconds() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let mut socket = connect(&app).await;
+    let mut socket = connect(&app.address).await;
     let start = Instant::now();
     let (code, reason) = closed(&mut socket, Duration::from_secs(15)).await;
     let waited = start.elapsed();
@@ -85,10 +106,10 @@ async fn a_socket_that_never_sends_connection_init_is_closed_after_ten_seconds()
         "closed after {waited:?}, before the 10 s allowed"
     );
     // Before connection_init, a subscribe is refused at once, and a bad token too.
-    let mut early = connect(&app).await;
+    let mut early = connect(&app.address).await;
     send(&mut early, subscription("1", "o-aaaaaaaaaa")).await;
     assert_eq!(closed(&mut early, Duration::from_secs(2)).await.0, 4401);
-    let mut stranger = connect(&app).await;
+    let mut stranger = connect(&app.address).await;
     send(
         &mut stranger,
         json!({"type": "connection_init", "payload": {"Authorization": "Bearer osk_nobody"}}),
@@ -106,7 +127,7 @@ async fn subscriptions_per_socket_and_sockets_per_token_are_capped() {
     })
     .await;
     let org = "o-aaaaaaaaaa";
-    let mut socket = initialised(&app, &app.admin_token).await;
+    let mut socket = initialised(&app.address, &app.admin_token).await;
     send(&mut socket, subscription("1", org)).await;
     send(&mut socket, subscription("2", org)).await;
     send(&mut socket, subscription("3", org)).await;
@@ -133,8 +154,8 @@ async fn subscriptions_per_socket_and_sockets_per_token_are_capped() {
     );
 
     // A second socket of the same token is accepted, a third closed; another token's is not.
-    let _second = initialised(&app, &app.admin_token).await;
-    let mut third = connect(&app).await;
+    let _second = initialised(&app.address, &app.admin_token).await;
+    let mut third = connect(&app.address).await;
     send(
         &mut third,
         json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", app.admin_token)}}),
@@ -143,12 +164,12 @@ async fn subscriptions_per_socket_and_sockets_per_token_are_capped() {
     let (code, reason) = closed(&mut third, Duration::from_secs(2)).await;
     assert_eq!(code, 4429, "{reason}");
     let viewer = app.token(Role::Viewer).await;
-    let _other = initialised(&app, &viewer).await;
+    let _other = initialised(&app.address, &viewer).await;
     // A closed socket gives its place back.
     socket.close(None).await.expect("close");
     let start = Instant::now();
     loop {
-        let mut again = connect(&app).await;
+        let mut again = connect(&app.address).await;
         send(
             &mut again,
             json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", app.admin_token)}}),
@@ -182,7 +203,7 @@ async fn a_socket_closes_within_a_second_of_its_token_being_revoked() {
         .await
         .expect("JSON");
     let token = created["token"].as_str().expect("token").to_owned();
-    let mut socket = initialised(&app, &token).await;
+    let mut socket = initialised(&app.address, &token).await;
     send(&mut socket, subscription("1", "o-aaaaaaaaaa")).await;
     let revoked = app.delete("/api/v1/tokens/watcher").await;
     assert_eq!(revoked.status(), reqwest::StatusCode::NO_CONTENT);
