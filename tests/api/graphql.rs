@@ -661,3 +661,265 @@ async fn a_subscriber_gets_its_change_within_a_second_while_another_organization
     stop.cancel();
     serving.await.unwrap().unwrap();
 }
+
+on_every_store!(graphql_does_what_an_onboarding_needs_as_rest_does);
+
+/// The ids of a connection's nodes.
+fn ids(connection: &Value) -> Vec<String> {
+    connection["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["accountId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The ids of a REST page of accounts.
+fn rest_ids(page: &Value) -> Vec<String> {
+    page["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["account_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The external ID, the templates, the change feed and standalone accounts over GraphQL
+/// answer what REST answers; the listing filters by access status and by OU on both faces,
+/// and an organization leads to its accounts (REST's link, GraphQL's `accounts`) and to its
+/// tree with each unit's accounts by state, all checked against moto's own account.
+async fn graphql_does_what_an_onboarding_needs_as_rest_does(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let org = MotoOrg::create(Shape {
+        ous: NESTED,
+        accounts: 8,
+    })
+    .await;
+    let (denied, closed) = (&org.members[0], &org.members[1]);
+    app.stub.deny_assume_role(&MotoOrg::member_role_arn(denied));
+    org.close(closed).await;
+    let org_id = app.register(&org).await;
+    app.harvest(&org_id).await;
+    let truth = org.truth().await;
+
+    // The external ID and the templates.
+    let rest_id = app.get_json("/api/v1/external-id").await["external_id"].clone();
+    let answer = data(&app, "{ externalId }", json!({})).await;
+    assert_eq!(answer["externalId"], rest_id);
+    for (name, file) in [
+        ("ORG_ROLE", "org-role.yaml"),
+        ("MEMBER_ROLE", "member-role.yaml"),
+    ] {
+        let rest = app.get(&format!("/api/v1/templates/{file}")).await;
+        let rest = rest.text().await.unwrap();
+        let answer = data(
+            &app,
+            &format!("{{ roleTemplate(name: {name}) }}"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(answer["roleTemplate"], rest.as_str(), "{name}");
+        assert!(
+            rest.contains(rest_id.as_str().unwrap()),
+            "{name} has the external ID"
+        );
+    }
+
+    // The change feed, page by page from the same cursors.
+    let rest = app.get_json("/api/v1/events?limit=5").await;
+    let page = data(
+        &app,
+        "{ events(first: 5) { pageInfo { hasNextPage endCursor } nodes { sequence type aggregateId actor } } }",
+        json!({}),
+    )
+    .await;
+    let shown = |events: &Value| -> Vec<(i64, String)> {
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["sequence"].as_i64().unwrap(),
+                    e["type"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(shown(&page["events"]["nodes"]), shown(&rest["events"]));
+    assert_eq!(page["events"]["pageInfo"]["hasNextPage"], true);
+    let cursor = page["events"]["pageInfo"]["endCursor"].as_str().unwrap();
+    assert_eq!(cursor, rest["next_cursor"].as_str().unwrap());
+    let rest = app
+        .get_json(&format!("/api/v1/events?limit=5&after={cursor}"))
+        .await;
+    let page = data(
+        &app,
+        "query($after: String) { events(first: 5, after: $after) { nodes { sequence type } } }",
+        json!({"after": cursor}),
+    )
+    .await;
+    assert_eq!(shown(&page["events"]["nodes"]), shown(&rest["events"]));
+
+    // Access status, on both faces and on the organization's own connection.
+    for (status, rest_status, expected) in [
+        (
+            "ASSUME_ROLE_FAILED",
+            "assume_role_failed",
+            vec![denied.clone()],
+        ),
+        ("NOT_CHECKED", "not_checked", vec![closed.clone()]),
+    ] {
+        let rest = app
+            .get_json(&format!(
+                "/api/v1/accounts?organization={org_id}&access={rest_status}"
+            ))
+            .await;
+        assert_eq!(rest_ids(&rest), expected, "{rest_status}");
+        let page = data(
+            &app,
+            &format!(
+                "query($org: ID!) {{ accounts(organization: $org, access: {status}) {{ nodes {{ accountId }} }} \
+                 organization(id: $org) {{ accounts(access: {status}) {{ nodes {{ accountId access {{ status }} }} }} }} }}"
+            ),
+            json!({"org": org_id}),
+        )
+        .await;
+        assert_eq!(ids(&page["accounts"]), expected, "{status}");
+        assert_eq!(ids(&page["organization"]["accounts"]), expected, "{status}");
+    }
+
+    // OUs: every account nested below Workloads, by moto's own account of the tree.
+    let workloads = &org.ous["Workloads"];
+    let below: Vec<String> = truth
+        .iter()
+        .filter(|(_, account)| {
+            account["org_path"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|unit| unit["id"] == workloads.as_str())
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert!(
+        below.len() >= 3,
+        "the fixture nests accounts below Workloads"
+    );
+    let rest = app
+        .get_json(&format!("/api/v1/accounts?ou={workloads}"))
+        .await;
+    assert_eq!(rest_ids(&rest), below);
+    let page = data(
+        &app,
+        "query($org: ID!, $ou: String) { organization(id: $org) { accountCount accounts(ou: $ou, first: 100) { nodes { accountId } } \
+         units { id name parentId accountCount states { state count } } } }",
+        json!({"org": org_id, "ou": workloads}),
+    )
+    .await;
+    let organization = &page["organization"];
+    assert_eq!(ids(&organization["accounts"]), below);
+
+    // The tree: the root first, parents before children, each unit counting what is below.
+    let units = organization["units"].as_array().unwrap();
+    assert_eq!(units[0]["id"], org.root.as_str(), "{units:?}");
+    assert_eq!(units[0]["parentId"], Value::Null);
+    assert_eq!(units[0]["accountCount"], truth.len() as i64);
+    assert_eq!(organization["accountCount"], truth.len() as i64);
+    let mut seen = std::collections::BTreeSet::new();
+    for unit in units {
+        let id = unit["id"].as_str().unwrap();
+        if let Some(parent) = unit["parentId"].as_str() {
+            assert!(
+                seen.contains(parent),
+                "{id} comes after its parent {parent}"
+            );
+        }
+        seen.insert(id.to_owned());
+        let nested: Vec<&String> = truth
+            .iter()
+            .filter(|(_, a)| {
+                a["org_path"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|u| u["id"] == id)
+            })
+            .map(|(account, _)| account)
+            .collect();
+        assert_eq!(unit["accountCount"], nested.len() as i64, "{unit}");
+        let suspended = i64::from(nested.contains(&closed));
+        let states = unit["states"].as_array().unwrap();
+        let count = |state: &str| {
+            states
+                .iter()
+                .find(|s| s["state"] == state)
+                .map_or(0, |s| s["count"].as_i64().unwrap())
+        };
+        assert_eq!(count("SUSPENDED"), suspended, "{unit}");
+        assert_eq!(count("ACTIVE"), nested.len() as i64 - suspended, "{unit}");
+    }
+    assert_eq!(
+        units
+            .iter()
+            .find(|u| u["id"] == workloads.as_str())
+            .unwrap()["accountCount"],
+        below.len() as i64
+    );
+
+    // The organization's REST answer links to its accounts.
+    let answer = app
+        .get_json(&format!("/api/v1/organizations/{org_id}"))
+        .await;
+    let link = answer["accounts_url"].as_str().unwrap();
+    let linked = app.get_json(&format!("{link}&limit=1000")).await;
+    let listed: Vec<String> = truth.keys().cloned().collect();
+    assert_eq!(rest_ids(&linked), listed);
+
+    // Standalone accounts: added, given another role, deleted, as over REST.
+    let solo = "123456789012";
+    let added = data(
+        &app,
+        "mutation($i: AddAccountInput!) { addAccount(input: $i) { accountId name managed access { status } } }",
+        json!({"i": {"accountId": solo, "name": "lab", "roleArn": format!("arn:aws:iam::{solo}:role/Reader"), "sessionName": "orgsync", "durationSeconds": 3600}}),
+    )
+    .await;
+    assert_eq!(
+        added["addAccount"],
+        json!({"accountId": solo, "name": "lab", "managed": false, "access": {"status": "OK"}})
+    );
+    let replaced = data(
+        &app,
+        "mutation($id: ID!, $i: AccountRoleInput!) { replaceAccountRole(accountId: $id, input: $i) { accountId } }",
+        json!({"id": solo, "i": {"roleArn": format!("arn:aws:iam::{solo}:role/Other"), "sessionName": "orgsync", "durationSeconds": 900}}),
+    )
+    .await;
+    assert_eq!(replaced["replaceAccountRole"]["accountId"], solo);
+    let history = app
+        .get_json(&format!("/api/v1/accounts/{solo}/events"))
+        .await;
+    let types: Vec<&str> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "StandaloneAccountAdded",
+            "AccountAccessChanged",
+            "AccountCredentialsReplaced"
+        ]
+    );
+    let deleted = data(
+        &app,
+        "mutation($id: ID!) { deleteAccount(accountId: $id) }",
+        json!({"id": solo}),
+    )
+    .await;
+    assert_eq!(deleted["deleteAccount"], true);
+    let gone = app.get(&format!("/api/v1/accounts/{solo}")).await;
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
+}
