@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{account_ids, Backend, TestApp};
 use crate::moto::{MotoOrg, Shape, MEMBER_ROLE, NESTED};
 use crate::on_every_store;
 use crate::sockets::{initialised, next_message, Socket};
@@ -674,16 +674,6 @@ fn ids(connection: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The ids of a REST page of accounts.
-fn rest_ids(page: &Value) -> Vec<String> {
-    page["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["account_id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// The external ID, the templates, the change feed and standalone accounts over GraphQL
 /// answer what REST answers; the listing filters by access status and by OU on both faces,
 /// and an organization leads to its accounts (REST's link, GraphQL's `accounts`) and to its
@@ -775,7 +765,7 @@ async fn graphql_does_what_an_onboarding_needs_as_rest_does(backend: Backend) {
                 "/api/v1/accounts?organization={org_id}&access={rest_status}"
             ))
             .await;
-        assert_eq!(rest_ids(&rest), expected, "{rest_status}");
+        assert_eq!(account_ids(&rest), expected, "{rest_status}");
         let page = data(
             &app,
             &format!(
@@ -809,7 +799,7 @@ async fn graphql_does_what_an_onboarding_needs_as_rest_does(backend: Backend) {
     let rest = app
         .get_json(&format!("/api/v1/accounts?ou={workloads}"))
         .await;
-    assert_eq!(rest_ids(&rest), below);
+    assert_eq!(account_ids(&rest), below);
     let page = data(
         &app,
         "query($org: ID!, $ou: String) { organization(id: $org) { accountCount accounts(ou: $ou, first: 100) { nodes { accountId } } \
@@ -874,7 +864,7 @@ async fn graphql_does_what_an_onboarding_needs_as_rest_does(backend: Backend) {
     let link = answer["accounts_url"].as_str().unwrap();
     let linked = app.get_json(&format!("{link}&limit=1000")).await;
     let listed: Vec<String> = truth.keys().cloned().collect();
-    assert_eq!(rest_ids(&linked), listed);
+    assert_eq!(account_ids(&linked), listed);
 
     // Standalone accounts: added, given another role, deleted, as over REST.
     let solo = "123456789012";
@@ -895,17 +885,8 @@ async fn graphql_does_what_an_onboarding_needs_as_rest_does(backend: Backend) {
     )
     .await;
     assert_eq!(replaced["replaceAccountRole"]["accountId"], solo);
-    let history = app
-        .get_json(&format!("/api/v1/accounts/{solo}/events"))
-        .await;
-    let types: Vec<&str> = history["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        types,
+        app.history_types(solo).await,
         [
             "StandaloneAccountAdded",
             "AccountAccessChanged",

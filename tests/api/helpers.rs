@@ -458,6 +458,19 @@ impl TestApp {
     }
 
     /// GET, expecting 200, as JSON.
+    /// The types of an account's events, oldest first (its first page of history).
+    pub async fn history_types(&self, account: &str) -> Vec<String> {
+        let history = self
+            .get_json(&format!("/api/v1/accounts/{account}/events"))
+            .await;
+        history["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     pub async fn get_json(&self, path: &str) -> Value {
         let response = self.get(path).await;
         expect_json(response, StatusCode::OK).await
@@ -501,6 +514,16 @@ pub async fn expect_json(response: Response, status: StatusCode) -> Value {
     let body = response.text().await.expect("body");
     assert_eq!(actual, status, "unexpected status; body: {body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {body}"))
+}
+
+/// The ids of a page of `GET /api/v1/accounts`, in order.
+pub fn account_ids(page: &Value) -> Vec<String> {
+    page["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["account_id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// Asserts a 4xx answer in the error envelope with `code`.

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::helpers::{expect_error, expect_json, orgsync_command, Backend, TestApp};
+use crate::helpers::{account_ids, expect_error, expect_json, orgsync_command, Backend, TestApp};
 use crate::moto::{MotoOrg, Shape, MEMBER_ROLE, NESTED};
 use crate::on_every_store;
 
@@ -106,18 +106,6 @@ async fn register_with(app: &TestApp, org: &MotoOrg, filters: Value) -> String {
         .await;
     let body = expect_json(response, StatusCode::CREATED).await;
     body["id"].as_str().unwrap().to_owned()
-}
-
-async fn history_types(app: &TestApp, account: &str) -> Vec<String> {
-    let history = app
-        .get_json(&format!("/api/v1/accounts/{account}/events"))
-        .await;
-    history["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 async fn r4_member_access_failures_show_on_the_account(backend: Backend) {
@@ -291,7 +279,7 @@ async fn r6_account_moved_out_of_scope_leaves_and_returns_with_history(backend: 
             .unwrap()["name"],
         "Ledger"
     );
-    let types = history_types(&app, mover).await;
+    let types = app.history_types(mover).await;
     let removed = types
         .iter()
         .position(|t| t == "AccountRemoved")
@@ -336,7 +324,7 @@ async fn r7_auto_remove_suspended_removes_listed_accounts_at_once(backend: Backe
             && !listing.contains_key(org.members[1].as_str())
     );
     assert_eq!(listing.len(), 5);
-    let types = history_types(&app, &org.members[0]).await;
+    let types = app.history_types(&org.members[0]).await;
     assert_eq!(types.last().map(String::as_str), Some("AccountRemoved"));
     let history = app
         .get_json(&format!("/api/v1/accounts/{}/events", org.members[0]))
@@ -354,16 +342,6 @@ async fn r7_auto_remove_suspended_removes_listed_accounts_at_once(backend: Backe
         "the harvest keeps them out"
     );
     app.stop().await;
-}
-
-/// The ids of a page of `GET /api/v1/accounts`, in order.
-fn ids(page: Value) -> Vec<String> {
-    page["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["account_id"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 async fn r9_system_badges_follow_nickname_and_path(backend: Backend) {
@@ -411,12 +389,12 @@ async fn r9_system_badges_follow_nickname_and_path(backend: Backend) {
         let page = app
             .get_json(&format!("/api/v1/accounts?badge={filter}"))
             .await;
-        assert_eq!(ids(page), every, "{filter}");
+        assert_eq!(account_ids(&page), every, "{filter}");
     }
     let before_rename = app
         .get_json("/api/v1/accounts?badge=system.cloud_organization_name:prod")
         .await;
-    assert!(ids(before_rename).is_empty());
+    assert!(account_ids(&before_rename).is_empty());
 
     org.move_account(account, &org.ous["Sandbox"]).await;
     app.harvest(&org_id).await;
@@ -427,7 +405,7 @@ async fn r9_system_badges_follow_nickname_and_path(backend: Backend) {
     let moved = app
         .get_json("/api/v1/accounts?badge=cloud_org_path:Root/Sandbox")
         .await;
-    assert_eq!(ids(moved), vec![account.clone()]);
+    assert_eq!(account_ids(&moved), vec![account.clone()]);
     app.stop().await;
 }
 
@@ -677,7 +655,7 @@ async fn r12_registration_adopts_standalone_accounts(backend: Backend) {
         credentials, None,
         "the standalone role was replaced by the organization's"
     );
-    let types = history_types(&app, member).await;
+    let types = app.history_types(member).await;
     assert_eq!(
         &types[..2],
         ["StandaloneAccountAdded", "AccountAccessChanged"]
@@ -1030,34 +1008,36 @@ async fn manual_badges_and_search(backend: Backend) {
     let mut both = vec![a.clone(), b.clone()];
     both.sort();
     assert_eq!(
-        ids(app.get_json("/api/v1/accounts?badge=owner:ann").await),
+        account_ids(&app.get_json("/api/v1/accounts?badge=owner:ann").await),
         both
     );
     // Every badge must match.
     assert_eq!(
-        ids(app
-            .get_json("/api/v1/accounts?badge=owner:ann&badge=env:dev")
-            .await),
+        account_ids(
+            &app.get_json("/api/v1/accounts?badge=owner:ann&badge=env:dev")
+                .await
+        ),
         vec![a.clone()]
     );
     assert_eq!(
-        ids(app
-            .get_json(&format!(
+        account_ids(
+            &app.get_json(&format!(
                 "/api/v1/accounts?badge=system.cloud_organization:{org_id}&q=ACCOUNT-0002"
             ))
-            .await),
+            .await
+        ),
         vec![b.clone()]
     );
     assert_eq!(
-        ids(app.get_json(&format!("/api/v1/accounts?q={a}")).await),
+        account_ids(&app.get_json(&format!("/api/v1/accounts?q={a}")).await),
         vec![a.clone()]
     );
     assert_eq!(
-        ids(app.get_json("/api/v1/accounts?q=0002@example").await),
+        account_ids(&app.get_json("/api/v1/accounts?q=0002@example").await),
         vec![b.clone()]
     );
     assert!(
-        ids(app.get_json("/api/v1/accounts?q=%25").await).is_empty(),
+        account_ids(&app.get_json("/api/v1/accounts?q=%25").await).is_empty(),
         "% is literal"
     );
 
@@ -1072,7 +1052,7 @@ async fn manual_badges_and_search(backend: Backend) {
         .await;
     expect_error(again, StatusCode::NOT_FOUND, "not_found").await;
     assert_eq!(
-        ids(app.get_json("/api/v1/accounts?badge=owner:ann").await),
+        account_ids(&app.get_json("/api/v1/accounts?badge=owner:ann").await),
         vec![b.clone()]
     );
     app.stop().await;
