@@ -1,0 +1,365 @@
+// The web console in headless Chromium against `orgsync serve` on moto, as an operator
+// onboards an organization: sign in, copy the external ID, deploy the downloaded templates,
+// register (and see wrong roles refused at their step), watch the harvest, browse and filter
+// the accounts, edit badges, see a move arrive live, and sign in again as a viewer.
+//
+// Needs ORGSYNC_TEST_MOTO_URL (scripts/test sets it) and a built target/debug/orgsync
+// (ORGSYNC_BIN overrides it). Each page's screenshot goes to target/screenshots/<page>.png.
+// Any browser console error, uncaught exception or failed request fails the run.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { mkdtemp, mkdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { chromium } from "playwright-core";
+import { AwsStub } from "./aws_stub.mjs";
+
+const run = promisify(execFile);
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const binary = process.env.ORGSYNC_BIN ?? path.join(root, "target/debug/orgsync");
+const python = path.join(root, ".venv/bin/python");
+const screenshots = path.join(root, "target/screenshots");
+const motoUrl = process.env.ORGSYNC_TEST_MOTO_URL;
+// The principal the daemon runs as, which the templates it serves must trust.
+const PRINCIPAL = "arn:aws:iam::123456789012:role/orgsync-daemon";
+// What a role without the org template's policy lacks; the stub's simulator denies it.
+const ORGANIZATIONS_ACTIONS = ["organizations:ListRoots", "organizations:ListAccountsForParent", "organizations:ListTagsForResource"];
+// Long enough for a debug daemon's harvest on a loaded CI machine, short of hiding a hang.
+const WAIT = { timeout: 20_000 };
+
+let stub, daemon, stateDir, base, adminToken, browser, admin, org;
+const problems = [];
+
+/** Runs moto_org.py and gives its JSON. */
+async function motoOrg(...args) {
+  const { stdout } = await run(python, [path.join(here, "moto_org.py"), motoUrl, ...args]);
+  return JSON.parse(stdout);
+}
+
+/** A page of a fresh browser context (its own sessionStorage), every problem recorded. */
+async function newPage(name) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+  const page = await context.newPage();
+  page.on("console", (m) => m.type() === "error" && problems.push(`${name}: console error: ${m.text()}`));
+  page.on("pageerror", (e) => problems.push(`${name}: uncaught: ${e.message}`));
+  // An aborted request is the console dropping a page's reads as it leaves it.
+  page.on("requestfailed", (r) => r.failure()?.errorText !== "net::ERR_ABORTED" && problems.push(`${name}: ${r.url()} failed: ${r.failure()?.errorText}`));
+  page.on("response", (r) => r.status() >= 400 && problems.push(`${name}: ${r.url()} answered ${r.status()}`));
+  return page;
+}
+
+const shot = (page, name) => page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true });
+
+async function signIn(page, token) {
+  await page.goto(base + "/");
+  await page.getByLabel("API token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Organizations" }).waitFor(WAIT);
+}
+
+/** The account ids the listing on `page` shows, once it is not loading. */
+async function listedIds(page) {
+  await page.locator(".listing[aria-busy=false]").waitFor(WAIT);
+  return page.locator("tr[data-account]").evaluateAll((rows) => rows.map((r) => r.dataset.account).sort());
+}
+
+const idsNamed = (...names) => org.accounts.filter((a) => names.includes(a.name)).map((a) => a.id).sort();
+
+before(async () => {
+  assert.ok(motoUrl, "ORGSYNC_TEST_MOTO_URL is not set: run scripts/test");
+  await mkdir(screenshots, { recursive: true });
+  org = await motoOrg("org");
+  stub = new AwsStub(motoUrl);
+  await stub.start();
+  stateDir = await mkdtemp(path.join(tmpdir(), "orgsync-browser-"));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  daemon = spawn(binary, ["serve"], {
+    env: {
+      ...daemonEnv(),
+      ORGSYNC__SERVER__LISTEN: `127.0.0.1:${port}`,
+      ORGSYNC__LOG__LEVEL: "warn",
+    },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  await until(async () => (await fetch(`${base}/readyz`).catch(() => null))?.ok, "the daemon answers /readyz");
+  adminToken = (await readFile(path.join(stateDir, "admin.token"), "utf8")).trim();
+  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
+  admin = await newPage("admin");
+});
+
+after(async () => {
+  await browser?.close();
+  daemon?.kill("SIGTERM");
+  stub?.stop();
+  if (stateDir) await rm(stateDir, { recursive: true, force: true });
+});
+
+function daemonEnv() {
+  return {
+    ...process.env,
+    ORGSYNC__STATE__DIR: stateDir,
+    ORGSYNC__AWS__ENDPOINT_URL: stub.url,
+    ORGSYNC__AWS__TRUSTED_PRINCIPAL_ARN: PRINCIPAL,
+    AWS_ACCESS_KEY_ID: "testing",
+    AWS_SECRET_ACCESS_KEY: "testing",
+    AWS_REGION: "us-east-1",
+    AWS_EC2_METADATA_DISABLED: "true",
+  };
+}
+
+async function freePort() {
+  const net = await import("node:net");
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `condition` until it holds, for the daemon's start (no browser to wait in yet). */
+async function until(condition, what, ms = 60_000) {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// The steps build on each other: after a failure, the later ones are skipped rather than
+// each waiting out its timeouts.
+let failed = false;
+function step(name, fn) {
+  test(name, async (t) => {
+    if (failed) return t.skip("an earlier step failed");
+    try {
+      await fn(t);
+    } catch (error) {
+      failed = true;
+      throw error;
+    }
+  });
+}
+
+step("signs in with the admin token", async () => {
+  await signIn(admin, adminToken);
+  await admin.locator(".role", { hasText: "admin" }).waitFor();
+  await shot(admin, "organizations-empty");
+});
+
+let templates;
+step("onboarding copies the external ID and downloads both templates with it and the principal filled in", async () => {
+  await admin.getByRole("link", { name: "Onboarding", exact: true }).click();
+  await admin.getByRole("heading", { name: "Onboarding an AWS Organization" }).waitFor();
+  await admin.getByRole("button", { name: "Copy external ID" }).click();
+  await admin.getByText("Copied to the clipboard.").waitFor();
+  const copied = await admin.evaluate(() => navigator.clipboard.readText());
+  const rest = await fetch(`${base}/api/v1/external-id`, { headers: { Authorization: `Bearer ${adminToken}` } });
+  assert.equal(copied, (await rest.json()).external_id, "the copied ID is the installation's");
+  assert.ok(copied.length >= 32);
+
+  const dir = await mkdtemp(path.join(tmpdir(), "orgsync-templates-"));
+  templates = {};
+  for (const [key, label] of [["org", "Download the org-role template"], ["member", "Download the member-role template"]]) {
+    const [download] = await Promise.all([admin.waitForEvent("download"), admin.getByRole("button", { name: label }).click()]);
+    templates[key] = path.join(dir, download.suggestedFilename());
+    await download.saveAs(templates[key]);
+    const yaml = await readFile(templates[key], "utf8");
+    assert.ok(yaml.includes(JSON.stringify(copied)), `${key} template carries the external ID`);
+    assert.ok(yaml.includes(JSON.stringify(PRINCIPAL)), `${key} template trusts the daemon's principal`);
+  }
+  await shot(admin, "onboarding");
+});
+
+step("the downloaded templates deploy as stacks, the member role everywhere but one account", async () => {
+  const bob = org.accounts.find((a) => a.name === "sandbox-bob").id;
+  const roles = await motoOrg("deploy", org.management, templates.org, templates.member, bob);
+  assert.equal(roles.length, 1 + org.accounts.length, "the org role, and the member role in every account but one");
+  stub.deployed(roles);
+  // The member role has no Organizations permissions: the simulator says so.
+  stub.deny(`arn:aws:iam::${org.management}:role/OrgSync-Member-Role`, ORGANIZATIONS_ACTIONS);
+});
+
+async function submitRegistration(roleArn) {
+  await admin.goto(`${base}/#/organizations/new`);
+  await admin.getByLabel("Nickname").fill("prod");
+  await admin.getByLabel("Org role ARN").fill(roleArn);
+  await admin.getByRole("button", { name: "Add", exact: true }).click();
+}
+
+const checkStep = (name) => admin.locator(`.step[data-step=${name}]`);
+
+step("a registration with an org role that does not exist is refused at the assume-role step", async () => {
+  await submitRegistration(`arn:aws:iam::${org.management}:role/OrgSync-Missing-Role`);
+  await checkStep("assume").and(admin.locator("[data-state=failed]")).waitFor(WAIT);
+  assert.equal(await checkStep("fields").getAttribute("data-state"), "passed");
+  assert.equal(await checkStep("describe").getAttribute("data-state"), "skipped");
+  assert.equal(await checkStep("simulate").getAttribute("data-state"), "skipped");
+  assert.match(await checkStep("assume").innerText(), /assume_role_failed[\s\S]*AccessDenied/);
+  await shot(admin, "register-refused-assume-role");
+});
+
+step("the member role given as the org role is refused at the simulation step, each denied action listed", async () => {
+  await submitRegistration(`arn:aws:iam::${org.management}:role/OrgSync-Member-Role`);
+  await checkStep("simulate").and(admin.locator("[data-state=failed]")).waitFor(WAIT);
+  assert.equal(await checkStep("describe").getAttribute("data-state"), "passed");
+  const denied = await checkStep("simulate").locator(".denied li").allInnerTexts();
+  assert.deepEqual(denied.sort(), [...ORGANIZATIONS_ACTIONS].sort());
+  await shot(admin, "register-refused-simulation");
+});
+
+step("registers the organization; Harvest now's progress bar reaches the end", async () => {
+  await submitRegistration(`arn:aws:iam::${org.management}:role/OrgSync-Org-Role`);
+  await admin.getByRole("heading", { name: "Organizations" }).waitFor(WAIT);
+  const row = admin.locator(`tr[data-organization="${org.id}"]`);
+  await row.waitFor(WAIT);
+  // The first harvest, started by the registration, may be over or still running: either
+  // way the progress bar follows the one this asks for (or the running one it follows).
+  await row.getByRole("button", { name: "Harvest now" }).click();
+  const bar = row.locator(".harvest[data-phase=FINISHED][data-outcome=completed]");
+  await bar.waitFor(WAIT);
+  const { value, max } = await bar.locator("progress").evaluate((p) => ({ value: p.value, max: p.max }));
+  assert.equal(value, max, "the bar is full");
+  await row.getByText(`completed: ${org.accounts.length + 1} accounts`).waitFor();
+  await row.getByText(`${org.accounts.length + 1} accounts seen`).waitFor(WAIT);
+  await shot(admin, "organizations");
+});
+
+step("the account count opens the organization's accounts, every one of them", async () => {
+  await admin.getByRole("link", { name: `${org.accounts.length + 1} accounts of prod` }).click();
+  await admin.getByRole("heading", { name: "Accounts" }).waitFor();
+  assert.equal(new URL(admin.url()).hash, `#/accounts?organization=${org.id}`);
+  assert.deepEqual(await listedIds(admin), [org.management, ...org.accounts.map((a) => a.id)].sort());
+  await shot(admin, "accounts");
+});
+
+step("filters the listing by a badge and by access status", async () => {
+  await admin.getByLabel("Badges").fill("team:red");
+  await admin.getByRole("button", { name: "Filter" }).click();
+  await admin.waitForURL(/badge=team%3Ared/);
+  assert.deepEqual(await listedIds(admin), idsNamed("payments-prod", "web-dev"));
+  await shot(admin, "accounts-by-badge");
+
+  await admin.getByLabel("Badges").fill("");
+  await admin.getByLabel("Access").selectOption({ label: "assume role failed" });
+  await admin.getByRole("button", { name: "Filter" }).click();
+  await admin.waitForURL(/access=ASSUME_ROLE_FAILED/);
+  assert.deepEqual(await listedIds(admin), idsNamed("sandbox-bob"), "the account the StackSet missed");
+  await shot(admin, "accounts-by-access");
+  await admin.goBack();
+  await admin.waitForURL(/badge=team%3Ared/);
+  assert.deepEqual(await listedIds(admin), idsNamed("payments-prod", "web-dev"), "back returns to the badge filter");
+});
+
+step("an account shows its history with who caused each change; a manual badge is added and removed", async () => {
+  const payments = org.accounts.find((a) => a.name === "payments-prod");
+  await admin.getByRole("link", { name: "payments-prod" }).click();
+  await admin.locator(".timeline[aria-busy=false]").waitFor(WAIT);
+  const first = admin.locator(".timeline li").first();
+  assert.equal(await first.getAttribute("data-type"), "AccountDiscovered");
+  assert.equal(await first.locator(".actor").innerText(), `harvest:${org.id}`);
+  assert.match(await admin.locator(".ou-path").innerText(), /^Root\/Workloads\/Prod$/);
+  await admin.locator('[data-badge="team"]', { hasText: "follows the AWS tag" }).waitFor();
+  assert.equal(await admin.locator('[data-badge="team"] button').count(), 0, "a tag badge cannot be removed");
+
+  await admin.getByLabel("Badge key").fill("owner");
+  await admin.getByLabel("Badge value").fill("ann");
+  await admin.getByRole("button", { name: "Add badge" }).click();
+  await admin.locator('[data-badge="owner"]', { hasText: "owner:ann" }).waitFor(WAIT);
+  await admin.locator(".timeline li .actor", { hasText: "token:initial-admin" }).first().waitFor(WAIT);
+  await shot(admin, "account");
+  await admin.getByRole("button", { name: "Remove badge owner" }).click();
+  await admin.locator('[data-badge="owner"]').waitFor({ state: "detached", ...WAIT });
+  const listed = await fetch(`${base}/api/v1/accounts/${payments.id}`, { headers: { Authorization: `Bearer ${adminToken}` } });
+  assert.ok(!(await listed.json()).badges.some((b) => b.key === "owner"), "the daemon has no owner badge either");
+});
+
+step("an account moved in moto shows in its new OU after Harvest now, without a reload", async () => {
+  const web = org.accounts.find((a) => a.name === "web-dev");
+  await admin.goto(`${base}/#/accounts?organization=${org.id}&ou=${org.ous.Sandbox}`);
+  assert.deepEqual(await listedIds(admin), idsNamed("sandbox-ann", "sandbox-bob"));
+  // A reload would lose this mark.
+  await admin.evaluate(() => (window.notReloaded = true));
+  await motoOrg("move", org.management, web.id, org.ous.Sandbox);
+  await admin.getByRole("button", { name: "Harvest now" }).click();
+  await admin.locator(`tr[data-account="${web.id}"] .ou-path`, { hasText: "Root/Sandbox" }).waitFor(WAIT);
+  assert.ok(await admin.evaluate(() => window.notReloaded), "the page was not reloaded");
+  await shot(admin, "accounts-live-move");
+
+  await admin.goto(`${base}/#/organizations/${org.id}/units`);
+  const count = (ou) => admin.locator(`[data-unit="${org.ous[ou]}"] > .count`).getAttribute("data-count");
+  await admin.locator(`[data-unit="${org.ous.Sandbox}"]`).waitFor(WAIT);
+  assert.equal(await count("Sandbox"), "3");
+  assert.equal(await count("Dev"), "1");
+  assert.equal(await count("Workloads"), "3");
+  await shot(admin, "units");
+  await admin.locator(`[data-unit="${org.ous.Dev}"] > a`).click();
+  await admin.waitForURL(new RegExp(`ou=${org.ous.Dev}`));
+  assert.deepEqual(await listedIds(admin), idsNamed("data-dev"));
+});
+
+step("editing: a partial credential set is refused with its reason; the nickname changes alone", async () => {
+  await admin.goto(`${base}/#/organizations/${org.id}/edit`);
+  const credentials = admin.locator("form", { has: admin.getByRole("heading", { name: "Replace credentials" }) });
+  await credentials.getByLabel("Org role ARN").fill(`arn:aws:iam::${org.management}:role/OrgSync-Org-Role`);
+  await credentials.getByRole("button", { name: "Replace credentials" }).click();
+  const fields = credentials.locator(".step[data-step=fields][data-state=failed]");
+  await fields.waitFor(WAIT);
+  assert.match(await fields.innerText(), /incomplete_credentials/);
+  assert.match(await fields.innerText(), /member_role\.role_name/);
+  await shot(admin, "edit");
+
+  const rename = admin.locator("form", { has: admin.getByRole("heading", { name: "Rename" }) });
+  await rename.getByLabel("Nickname").fill("production");
+  await rename.getByRole("button", { name: "Rename" }).click();
+  await rename.getByText("Saved.").waitFor(WAIT);
+  await admin.getByRole("link", { name: "Organizations" }).first().click();
+  await admin.locator(`tr[data-organization="${org.id}"]`, { hasText: "production" }).waitFor(WAIT);
+});
+
+step("the GraphQL IDE at /graphql runs a query and lists the schema's types", async () => {
+  await admin.goto(`${base}/graphql`);
+  await admin.getByRole("heading", { name: "GraphQL IDE" }).waitFor(WAIT);
+  await admin.getByRole("button", { name: "Run" }).click();
+  await admin.locator(".result", { hasText: '"nickname": "production"' }).waitFor(WAIT);
+  await admin.locator(".types summary", { hasText: "OrganizationalUnit" }).waitFor(WAIT);
+  await shot(admin, "ide");
+});
+
+step("a viewer sees the same pages without any admin action", async () => {
+  const { stdout } = await run(binary, ["token", "create", "--role", "viewer", "--name", "browser-viewer"], { env: daemonEnv() });
+  const viewer = await newPage("viewer");
+  await signIn(viewer, stdout.trim());
+  await viewer.locator(".role", { hasText: "viewer" }).waitFor();
+  const row = viewer.locator(`tr[data-organization="${org.id}"]`);
+  await row.waitFor(WAIT);
+  const none = async (locator, what) => assert.equal(await locator.count(), 0, `a viewer sees no ${what}`);
+  await none(viewer.getByRole("button", { name: "Harvest now" }), "Harvest now");
+  await none(viewer.getByRole("link", { name: "Add organization" }), "Add organization");
+  await none(viewer.getByRole("link", { name: "Onboarding" }), "onboarding link");
+  await none(row.getByRole("link", { name: "Edit" }), "edit link");
+  await shot(viewer, "viewer-organizations");
+
+  await row.getByRole("link", { name: /accounts of production/ }).click();
+  assert.equal((await listedIds(viewer)).length, org.accounts.length + 1);
+  await viewer.getByRole("link", { name: "payments-prod" }).click();
+  await viewer.locator(".timeline[aria-busy=false]").waitFor(WAIT);
+  await none(viewer.getByRole("button", { name: "Add badge" }), "Add badge");
+  await none(viewer.locator(".badge-list button"), "badge button");
+  await shot(viewer, "viewer-account");
+
+  await viewer.getByRole("button", { name: "Sign out" }).click();
+  await viewer.getByRole("heading", { name: "Sign in to orgsync" }).waitFor();
+  assert.equal(await viewer.evaluate(() => sessionStorage.length), 0, "the token left the tab");
+});
+
+test("no page logged an error, threw, or had a request fail", () => {
+  assert.deepEqual(problems, []);
+});
