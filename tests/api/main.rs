@@ -4,6 +4,7 @@
 mod aws_stub;
 mod badges;
 mod bounds;
+mod console;
 mod graphql;
 mod helpers;
 mod interfaces;
