@@ -96,3 +96,16 @@ export function download(name, text, type = "text/yaml") {
   // The click has started the download; the URL is not needed after this turn.
   setTimeout(() => URL.revokeObjectURL(url), 0);
 }
+
+/**
+ * Orders a page's re-reads: each call starts one and gives a function that says whether it
+ * is still the latest, so that an answer overtaken by a later re-read is dropped rather than
+ * shown over the newer one.
+ */
+export function rereads() {
+  let latest = 0;
+  return () => {
+    const mine = ++latest;
+    return () => mine === latest;
+  };
+}

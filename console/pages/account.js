@@ -2,7 +2,7 @@
 // with its warnings, and its whole history with who caused each change.
 
 import { request } from "../graphql.js";
-import { errorBox, field, h, heading, loading, replace, when } from "../dom.js";
+import { errorBox, field, h, heading, loading, replace, rereads, when } from "../dom.js";
 import { followAccounts } from "../live.js";
 import { href } from "../router.js";
 import { isAdmin } from "../session.js";
@@ -41,14 +41,17 @@ export default async function account(view, { args, signal }) {
   replace(view, h("p", { class: "crumbs" }, h("a", { href: href("/accounts") }, "Accounts")), title, body);
 
   let subscribed = false;
+  const reread = rereads();
   async function refresh() {
+    const latest = reread();
     let found;
     try {
       ({ account: found } = await request(ACCOUNT, { id }, { signal }));
     } catch (error) {
-      if (!signal.aborted) replace(body, errorBox(error, "Could not load the account"));
+      if (!signal.aborted && latest()) replace(body, errorBox(error, "Could not load the account"));
       return;
     }
+    if (!latest()) return;
     if (!found) {
       replace(body, h("p", { class: "empty" }, "This account is not in the listing (it may have left it; its history stays in the log)."));
       return;
@@ -56,7 +59,7 @@ export default async function account(view, { args, signal }) {
     replace(title, `${found.name} `, h("code", {}, found.accountId));
     const history = h("ol", { class: "timeline", "aria-busy": "true" });
     replace(body, summary(found), badgesSection(found, refresh, signal), accessSection(found.access), h("section", {}, h("h2", {}, "History"), history));
-    await loadHistory(id, history, signal);
+    await loadHistory(id, history, signal, latest);
     if (!subscribed && found.organizationId) {
       subscribed = true;
       const onStopped = (error) => view.append(errorBox(error, "Live updates stopped"));
@@ -151,12 +154,14 @@ function accessSection(access) {
   );
 }
 
-/** Reads the whole history, a page at a time, appending each page as it comes. */
-async function loadHistory(id, list, signal) {
+/** Reads the whole history, a page at a time, appending each page as it comes, until a later
+ * re-read of the account (`latest()` false) takes over. */
+async function loadHistory(id, list, signal, latest) {
   let after = null;
   try {
     do {
       const { account } = await request(HISTORY, { id, after }, { signal });
+      if (!latest() || !account) return;
       const page = account.history;
       list.append(...page.nodes.map(historyItem));
       after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;

@@ -2,13 +2,14 @@
 // at a time. Rows follow the organizations' account events while the page is open.
 
 import { request } from "../graphql.js";
-import { errorBox, field, h, heading, listOf, loading, replace } from "../dom.js";
+import { errorBox, field, h, heading, listOf, loading, replace, rereads } from "../dom.js";
 import { harvestControl } from "../harvest.js";
 import { followAccounts } from "../live.js";
 import { href, navigate } from "../router.js";
 import { accessLabel, accessText, badgeChip, ouPath, stateLabel, ACCESS_STATUSES, ACCOUNT_STATES } from "../labels.js";
 
-const PAGE_SIZE = 50;
+const PAGE_SIZES = [25, 50, 100, 200];
+const DEFAULT_PAGE_SIZE = 50;
 // The trail's mark for the first page, which has no `after` cursor.
 const FIRST = "-";
 
@@ -39,8 +40,15 @@ function filtersOf(params) {
   };
 }
 
+/** The page size a URL asks for (`first`, 1 to 1000, as the API takes), or the default. */
+function pageSizeOf(params) {
+  const first = Number.parseInt(params.get("first"), 10);
+  return first >= 1 && first <= 1000 ? first : DEFAULT_PAGE_SIZE;
+}
+
 export default async function accounts(view, { params, signal }) {
   const filters = filtersOf(params);
+  const first = pageSizeOf(params);
   // The `after` cursors of the pages before this one (FIRST for the first), so that
   // "Previous page" needs no backward paging from the API and survives a reload.
   const trail = params.getAll("trail");
@@ -56,7 +64,7 @@ export default async function accounts(view, { params, signal }) {
     return;
   }
   const shown = filters.organization ? orgs.filter((o) => o.id === filters.organization) : orgs;
-  rows.before(filterForm(filters, orgs));
+  rows.before(filterForm(filters, first, orgs));
   if (filters.organization && shown.length) {
     rows.before(harvestControl(shown[0], { signal }));
   }
@@ -68,20 +76,24 @@ export default async function accounts(view, { params, signal }) {
     ou: filters.ou,
     badge: filters.badges,
     q: filters.q,
+    first: first === DEFAULT_PAGE_SIZE ? null : first,
     ...extra,
   });
 
+  const reread = rereads();
   async function refresh() {
+    const latest = reread();
     rows.setAttribute("aria-busy", "true");
     let page;
     try {
-      ({ accounts: page } = await request(ACCOUNTS, { ...filters, first: PAGE_SIZE, after }, { signal }));
+      ({ accounts: page } = await request(ACCOUNTS, { ...filters, first, after }, { signal }));
     } catch (error) {
-      if (!signal.aborted) replace(rows, errorBox(error, "Could not load the accounts"));
+      if (!signal.aborted && latest()) replace(rows, errorBox(error, "Could not load the accounts"));
       return;
     } finally {
-      rows.setAttribute("aria-busy", "false");
+      if (latest()) rows.setAttribute("aria-busy", "false");
     }
+    if (!latest()) return;
     const names = new Map(orgs.map((o) => [o.id, o.nickname]));
     replace(
       rows,
@@ -106,7 +118,7 @@ export default async function accounts(view, { params, signal }) {
   await refresh();
 }
 
-function filterForm(filters, orgs) {
+function filterForm(filters, first, orgs) {
   const select = (name, options, value) =>
     h(
       "select",
@@ -120,6 +132,8 @@ function filterForm(filters, orgs) {
   const ou = h("input", { name: "ou", value: filters.ou ?? "", placeholder: "ou-… or r-…", spellcheck: "false" });
   const badges = h("input", { name: "badges", value: filters.badges.join(", "), placeholder: "env:prod, team:red", spellcheck: "false" });
   const q = h("input", { name: "q", type: "search", value: filters.q ?? "" });
+  const sizes = PAGE_SIZES.includes(first) ? PAGE_SIZES : [...PAGE_SIZES, first].sort((a, b) => a - b);
+  const size = h("select", { name: "first" }, sizes.map((n) => h("option", { value: n, selected: n === first }, String(n))));
   return h(
     "form",
     {
@@ -134,6 +148,7 @@ function filterForm(filters, orgs) {
           ou: ou.value.trim(),
           badge: listOf(badges.value),
           q: q.value.trim(),
+          first: Number(size.value) === DEFAULT_PAGE_SIZE ? null : size.value,
         });
       },
     },
@@ -143,6 +158,7 @@ function filterForm(filters, orgs) {
     field("OU or root id", ou, "Accounts nested anywhere below it"),
     field("Badges", badges, "key:value, all must match"),
     field("Name, id or email", q),
+    field("Per page", size),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Filter"), h("a", { href: href("/accounts") }, "Clear")),
   );
 }

@@ -2,7 +2,7 @@
 // OU tree, and "Harvest now" with live progress.
 
 import { request } from "../graphql.js";
-import { errorBox, h, heading, loading, replace, when } from "../dom.js";
+import { errorBox, h, heading, loading, replace, rereads, when } from "../dom.js";
 import { harvestControl } from "../harvest.js";
 import { href } from "../router.js";
 import { isAdmin } from "../session.js";
@@ -27,14 +27,17 @@ export default async function organizations(view, { params, signal }) {
   // Each organization's harvest control lives across re-reads of the table, so its
   // subscription and the progress it shows are not lost when a harvest ends.
   const controls = new Map();
+  const reread = rereads();
   async function refresh() {
+    const latest = reread();
     let data;
     try {
       data = await request(ORGANIZATIONS, {}, { signal });
     } catch (error) {
-      if (!signal.aborted) replace(body, errorBox(error, "Could not load the organizations"));
+      if (!signal.aborted && latest()) replace(body, errorBox(error, "Could not load the organizations"));
       return;
     }
+    if (!latest()) return;
     if (data.organizations.length === 0) {
       replace(body, h("p", {}, "No organization is registered yet. ", isAdmin() ? h("a", { href: href("/onboarding") }, "Start the onboarding") : null));
       return;

@@ -3,7 +3,7 @@
 // organization's account events, so a move shows after the harvest that saw it.
 
 import { request } from "../graphql.js";
-import { errorBox, h, heading, loading, replace } from "../dom.js";
+import { errorBox, h, heading, loading, replace, rereads } from "../dom.js";
 import { harvestControl } from "../harvest.js";
 import { followAccounts } from "../live.js";
 import { href } from "../router.js";
@@ -22,14 +22,17 @@ export default async function units(view, { args, signal }) {
   replace(view, h("p", { class: "crumbs" }, h("a", { href: href("/organizations") }, "Organizations")), title, tree);
 
   let ready = false;
+  const reread = rereads();
   async function refresh() {
+    const latest = reread();
     let org;
     try {
       ({ organization: org } = await request(UNITS, { id: args.id }, { signal }));
     } catch (error) {
-      if (!signal.aborted) replace(tree, errorBox(error, "Could not load the OU tree"));
+      if (!signal.aborted && latest()) replace(tree, errorBox(error, "Could not load the OU tree"));
       return;
     }
+    if (!latest()) return;
     if (!org) {
       replace(tree, h("p", { class: "empty" }, `No organization ${args.id} is registered.`));
       return;
