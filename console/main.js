@@ -41,7 +41,7 @@ function showNav() {
   const links = [
     ["Organizations", "/organizations"],
     ["Accounts", "/accounts"],
-    isAdmin() && ["Onboarding", "/onboarding"],
+    ["Onboarding", "/onboarding"],
     isAdmin() && ["Add organization", "/organizations/new"],
   ].filter(Boolean);
   const here = current().path;

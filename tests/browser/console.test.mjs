@@ -54,12 +54,27 @@ async function newPage(name) {
   return page;
 }
 
-const shot = (page, name) => page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true });
+/**
+ * Checks that every control on `page` has a label and every button a name (each page is
+ * used by keyboard and screen reader), then writes its screenshot.
+ */
+async function shot(page, name) {
+  const unnamed = await page.evaluate(() =>
+    [...document.querySelectorAll("input, select, textarea, button")]
+      .filter((el) => !el.closest("[hidden]") && el.type !== "hidden")
+      .filter((el) => (el.tagName === "BUTTON" ? !el.textContent.trim() && !el.getAttribute("aria-label") : el.labels.length === 0 && !el.getAttribute("aria-label")))
+      .map((el) => el.outerHTML),
+  );
+  assert.deepEqual(unnamed, [], `${name}: every control is labelled`);
+  await page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true });
+}
 
+/** Signs in by keyboard alone: the token pasted into the focused field, then Enter. */
 async function signIn(page, token) {
   await page.goto(base + "/");
-  await page.getByLabel("API token").fill(token);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByLabel("API token").focus();
+  await page.keyboard.insertText(token);
+  await page.keyboard.press("Enter");
   await page.getByRole("heading", { name: "Organizations" }).waitFor(WAIT);
 }
 
@@ -369,9 +384,15 @@ step("a viewer sees the same pages without any admin action", async () => {
   const none = async (locator, what) => assert.equal(await locator.count(), 0, `a viewer sees no ${what}`);
   await none(viewer.getByRole("button", { name: "Harvest now" }), "Harvest now");
   await none(viewer.getByRole("link", { name: "Add organization" }), "Add organization");
-  await none(viewer.getByRole("link", { name: "Onboarding" }), "onboarding link");
   await none(row.getByRole("link", { name: "Edit" }), "edit link");
   await shot(viewer, "viewer-organizations");
+
+  await viewer.getByRole("link", { name: "Onboarding", exact: true }).click();
+  await viewer.getByText("shown to admins only", { exact: false }).first().waitFor();
+  await none(viewer.getByRole("button", { name: "Copy external ID" }), "external ID");
+  await none(viewer.getByRole("button", { name: /Download/ }), "template download");
+  await viewer.goBack();
+  await row.waitFor(WAIT);
 
   await row.getByRole("link", { name: /accounts of production/ }).click();
   assert.equal((await listedIds(viewer)).length, org.accounts.length + 1);
