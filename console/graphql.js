@@ -61,15 +61,21 @@ class Subscriptions {
   #attempt = 0;
 
   /**
-   * Subscribes to `query`; `sink.next(data)` gets each result, `sink.error(GraphQLError)` a
-   * refusal (after which nothing more comes). Returns the function that unsubscribes.
+   * Subscribes to `query` with `sink` (see `subscribe` below). Returns the function that
+   * unsubscribes.
    */
   subscribe(query, variables, sink) {
     const id = String(this.#next++);
     this.#active.set(id, { payload: { query, variables }, sink });
     if (!this.#socket) this.#open();
-    else if (this.#acked) this.#send({ id, type: "subscribe", payload: { query, variables } });
+    else if (this.#acked) this.#start(id);
     return () => this.#end(id, true);
+  }
+
+  #start(id) {
+    const { payload, sink } = this.#active.get(id);
+    this.#send({ id, type: "subscribe", payload });
+    sink.subscribed?.();
   }
 
   #end(id, tell) {
@@ -103,7 +109,7 @@ class Subscriptions {
       case "connection_ack":
         this.#acked = true;
         this.#attempt = 0;
-        for (const [id, { payload }] of this.#active) this.#send({ id, type: "subscribe", payload });
+        for (const id of this.#active.keys()) this.#start(id);
         break;
       case "ping":
         this.#send({ type: "pong" });
@@ -155,9 +161,11 @@ class Subscriptions {
 const subscriptions = new Subscriptions();
 
 /**
- * Subscribes until `signal` aborts. `sink` has `next(data)`, `error(GraphQLError)` and,
- * optionally, `reconnected()`, called when a dropped socket was opened again and events may
- * have been missed.
+ * Subscribes until `signal` aborts. `sink.next(data)` gets each result and
+ * `sink.error(GraphQLError)` a refusal, after which nothing more comes. Optionally,
+ * `sink.subscribed()` is told once the subscription is on its way to the daemon (what happens
+ * from then on will be reported; a page may read what happened before), and
+ * `sink.reconnected()` when a dropped socket was opened again and events may have been missed.
  */
 export function subscribe(query, variables, sink, signal) {
   const unsubscribe = subscriptions.subscribe(query, variables, sink);

@@ -14,10 +14,11 @@ const PROGRESS = `subscription Progress($organization: ID!) {
 
 /**
  * The harvest control of organization `org` (`{id, nickname}`): a button for admins, a
- * progress bar for everyone. `onFinished` runs after each harvest ends, to re-read what it
- * changed.
+ * progress bar for everyone. `onChange`, when given, runs whenever a harvest may have changed
+ * what the page shows: after each harvest ends, and once its progress is being followed, since
+ * a harvest that ended just before would otherwise go unseen.
  */
-export function harvestControl(org, { signal, onFinished }) {
+export function harvestControl(org, { signal, onChange }) {
   const bar = h("progress", { max: 1, value: 0, "aria-label": `Harvest of ${org.nickname}` });
   const status = h("span", { class: "harvest-status", role: "status" });
   const box = h("div", { class: "harvest", "data-phase": "IDLE", hidden: true }, bar, status);
@@ -75,15 +76,18 @@ export function harvestControl(org, { signal, onFinished }) {
             box.dataset.outcome = p.outcome;
             if (p.outcome === "completed") show(`completed: ${p.accountsListed} accounts`, "ok");
             else show(`failed: ${p.error ?? "see the last harvest"}`, "error");
-            onFinished?.();
+            onChange?.();
             break;
         }
       },
       error(error) {
         show(`progress unavailable: ${error.message}`, "error");
       },
+      subscribed() {
+        onChange?.();
+      },
       reconnected() {
-        onFinished?.();
+        onChange?.();
       },
     },
     signal,

@@ -26,7 +26,11 @@ const ACCOUNTS = `query Accounts($organization: ID, $state: AccountState, $acces
     }
   }
 }`;
-const ORGANIZATIONS = `query Organizations { organizations { id nickname } }`;
+// With an organization chosen, its OUs too: the OU filter becomes a choice among them.
+const ORGANIZATIONS = `query Organizations($organization: ID!, $chosen: Boolean!) {
+  organizations { id nickname }
+  organization(id: $organization) @include(if: $chosen) { units { id name parentId } }
+}`;
 
 /** The filters a URL holds, as the query's variables. */
 function filtersOf(params) {
@@ -56,15 +60,18 @@ export default async function accounts(view, { params, signal }) {
   const rows = h("div", { class: "listing", "aria-live": "polite", "aria-busy": "true" }, loading("accounts"));
   replace(view, heading("Accounts"), rows);
 
-  let orgs;
+  let orgs, units;
   try {
-    ({ organizations: orgs } = await request(ORGANIZATIONS, {}, { signal }));
+    const chosen = { organization: filters.organization ?? "", chosen: Boolean(filters.organization) };
+    const data = await request(ORGANIZATIONS, chosen, { signal });
+    orgs = data.organizations;
+    units = data.organization?.units ?? null;
   } catch (error) {
     if (!signal.aborted) replace(rows, errorBox(error, "Could not load the organizations"));
     return;
   }
   const shown = filters.organization ? orgs.filter((o) => o.id === filters.organization) : orgs;
-  rows.before(filterForm(filters, first, orgs));
+  rows.before(filterForm(filters, first, orgs, units));
   if (filters.organization && shown.length) {
     rows.before(harvestControl(shown[0], { signal }));
   }
@@ -118,7 +125,22 @@ export default async function accounts(view, { params, signal }) {
   await refresh();
 }
 
-function filterForm(filters, first, orgs) {
+/** The OU filter: a choice among the organization's units when one is chosen, else an id. */
+function ouControl(value, units) {
+  if (!units) return h("input", { name: "ou", value: value ?? "", placeholder: "ou-… or r-…", spellcheck: "false" });
+  const paths = new Map();
+  for (const unit of units) paths.set(unit.id, unit.parentId && paths.has(unit.parentId) ? `${paths.get(unit.parentId)}/${unit.name}` : unit.name);
+  // An id from the URL that holds no account is kept, so the filter in force stays visible.
+  if (value && !paths.has(value)) paths.set(value, value);
+  return h(
+    "select",
+    { name: "ou" },
+    h("option", { value: "" }, "any"),
+    [...paths].map(([id, path]) => h("option", { value: id, selected: id === value }, `${path} (${id})`)),
+  );
+}
+
+function filterForm(filters, first, orgs, units) {
   const select = (name, options, value) =>
     h(
       "select",
@@ -129,7 +151,7 @@ function filterForm(filters, first, orgs) {
   const organization = select("organization", orgs.map((o) => [o.id, `${o.nickname} (${o.id})`]), filters.organization);
   const state = select("state", ACCOUNT_STATES.map((s) => [s, stateLabel(s)]), filters.state);
   const access = select("access", ACCESS_STATUSES.map((s) => [s, accessText(s)]), filters.access);
-  const ou = h("input", { name: "ou", value: filters.ou ?? "", placeholder: "ou-… or r-…", spellcheck: "false" });
+  const ou = ouControl(filters.ou, units);
   const badges = h("input", { name: "badges", value: filters.badges.join(", "), placeholder: "env:prod, team:red", spellcheck: "false" });
   const q = h("input", { name: "q", type: "search", value: filters.q ?? "" });
   const sizes = PAGE_SIZES.includes(first) ? PAGE_SIZES : [...PAGE_SIZES, first].sort((a, b) => a - b);
@@ -145,7 +167,8 @@ function filterForm(filters, first, orgs) {
           organization: organization.value,
           state: state.value,
           access: access.value,
-          ou: ou.value.trim(),
+          // The OU choices belong to the organization shown; another one drops the choice.
+          ou: units && organization.value !== filters.organization ? "" : ou.value.trim(),
           badge: listOf(badges.value),
           q: q.value.trim(),
           first: Number(size.value) === DEFAULT_PAGE_SIZE ? null : size.value,
@@ -155,7 +178,7 @@ function filterForm(filters, first, orgs) {
     field("Organization", organization),
     field("State", state),
     field("Access", access),
-    field("OU or root id", ou, "Accounts nested anywhere below it"),
+    field(units ? "OU" : "OU or root id", ou, "Accounts nested anywhere below it"),
     field("Badges", badges, "key:value, all must match"),
     field("Name, id or email", q),
     field("Per page", size),

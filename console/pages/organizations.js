@@ -43,7 +43,7 @@ export default async function organizations(view, { params, signal }) {
       return;
     }
     const control = (org) => {
-      if (!controls.has(org.id)) controls.set(org.id, harvestControl(org, { signal, onFinished: refresh }));
+      if (!controls.has(org.id)) controls.set(org.id, harvestControl(org, { signal, onChange: refreshSoon }));
       return controls.get(org.id);
     };
     replace(
@@ -94,6 +94,17 @@ export default async function organizations(view, { params, signal }) {
         ),
       ),
     );
+  }
+  // The controls' subscriptions start together (one socket message each, in one turn); one
+  // re-read answers all of them.
+  let queued = false;
+  function refreshSoon() {
+    if (queued) return;
+    queued = true;
+    queueMicrotask(() => {
+      queued = false;
+      refresh();
+    });
   }
   await refresh();
 }

@@ -323,7 +323,9 @@ step("an account shows its history with who caused each change; a manual badge i
 
 step("an account moved in moto shows in its new OU after Harvest now, without a reload", async () => {
   const web = org.accounts.find((a) => a.name === "web-dev");
-  await admin.goto(`${base}/#/accounts?organization=${org.id}&ou=${org.ous.Sandbox}`);
+  await admin.goto(`${base}/#/accounts?organization=${org.id}`);
+  await admin.getByLabel("OU", { exact: true }).selectOption({ label: `Root/Sandbox (${org.ous.Sandbox})` });
+  await replacesListing(admin, () => admin.getByRole("button", { name: "Filter" }).click());
   assert.deepEqual(await listedIds(admin), idsNamed("sandbox-ann", "sandbox-bob"));
   // A reload would lose this mark.
   await admin.evaluate(() => (window.notReloaded = true));
