@@ -36,6 +36,21 @@ export function replace(el, ...children) {
   append(el, children);
 }
 
+/**
+ * Replaces what `el` holds as `replace` does, keeping the keyboard's place when a live update
+ * re-renders it: the focused element, if it is part of the new content, or else the link
+ * with the same address or the control with the same label or text, is focused again.
+ */
+export function rerender(el, ...children) {
+  const focused = el.contains(document.activeElement) ? document.activeElement : null;
+  replace(el, ...children);
+  if (!focused) return;
+  if (focused.isConnected) return focused.focus();
+  const key = (node) => node.getAttribute("href") ?? node.getAttribute("aria-label") ?? node.textContent.trim();
+  const same = key(focused) && [...el.querySelectorAll("a, button")].find((node) => key(node) === key(focused));
+  same?.focus();
+}
+
 /** A "loading" line that screen readers announce. */
 export function loading(what) {
   return h("p", { class: "loading", role: "status" }, `Loading ${what}…`);

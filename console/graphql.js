@@ -21,18 +21,25 @@ export class GraphQLError extends Error {
  * back. A token the daemon no longer accepts signs the tab out.
  */
 export async function request(query, variables = {}, { bearer = token(), signal } = {}) {
-  let answer;
+  let response;
   try {
-    const response = await fetch(ENDPOINT, {
+    response = await fetch(ENDPOINT, {
       method: "POST",
       headers: { "Content-Type": "application/json", Authorization: `Bearer ${bearer}` },
       body: JSON.stringify({ query, variables }),
       signal,
     });
+  } catch (e) {
+    if (e.name === "AbortError") throw e;
+    throw new GraphQLError([{ message: `the daemon could not be reached (${e.message})` }]);
+  }
+  let answer;
+  try {
     answer = await response.json();
   } catch (e) {
     if (e.name === "AbortError") throw e;
-    throw new GraphQLError([{ message: `the daemon did not answer (${e.message})` }]);
+    // A proxy's error page, say: not the daemon's GraphQL answer.
+    throw new GraphQLError([{ message: `HTTP ${response.status} ${response.statusText}, without a GraphQL answer` }]);
   }
   if (answer.errors?.length) {
     const error = new GraphQLError(answer.errors);
@@ -72,6 +79,8 @@ class Subscriptions {
     return () => this.#end(id, true);
   }
 
+  // Each time a subscription is sent, first or after a reconnection, its sink is told:
+  // whatever happened before is the page's to read again.
   #start(id) {
     const { payload, sink } = this.#active.get(id);
     this.#send({ id, type: "subscribe", payload });
@@ -143,13 +152,11 @@ class Subscriptions {
       if (event.code === 4403) signOut(refusal);
       return;
     }
-    // A dropped connection (daemon restart, network): open it again and resubscribe. Events
-    // in between are not replayed, so each sink is told to catch up by `reconnected`.
+    // A dropped connection (daemon restart, network): open it again and subscribe again.
+    // Events in between are not replayed; `subscribed` tells each sink to catch up.
     const delay = RETRY_MS[Math.min(this.#attempt++, RETRY_MS.length - 1)];
     setTimeout(() => {
-      if (this.#socket || this.#active.size === 0) return;
-      this.#open();
-      for (const { sink } of this.#active.values()) sink.reconnected?.();
+      if (!this.#socket && this.#active.size > 0) this.#open();
     }, delay);
   }
 
@@ -162,10 +169,10 @@ const subscriptions = new Subscriptions();
 
 /**
  * Subscribes until `signal` aborts. `sink.next(data)` gets each result and
- * `sink.error(GraphQLError)` a refusal, after which nothing more comes. Optionally,
- * `sink.subscribed()` is told once the subscription is on its way to the daemon (what happens
- * from then on will be reported; a page may read what happened before), and
- * `sink.reconnected()` when a dropped socket was opened again and events may have been missed.
+ * `sink.error(GraphQLError)` a refusal, after which nothing more comes. `sink.subscribed()`,
+ * when given, is told each time the subscription is on its way to the daemon: at first, and
+ * again after a dropped socket came back. What happens from then on is reported; what
+ * happened before, the page reads again.
  */
 export function subscribe(query, variables, sink, signal) {
   const unsubscribe = subscriptions.subscribe(query, variables, sink);

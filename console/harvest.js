@@ -86,9 +86,6 @@ export function harvestControl(org, { signal, onChange }) {
       subscribed() {
         onChange?.();
       },
-      reconnected() {
-        onChange?.();
-      },
     },
     signal,
   );

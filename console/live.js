@@ -10,7 +10,8 @@ const BURST_MS = 250;
 
 /**
  * Calls `onChange` once after each burst of events of `organizationIds` (of `accountId`
- * alone, when given), and after a dropped socket came back (events may have been missed).
+ * alone, when given), and once each subscription is on its way (events before it, since the
+ * page's first read or while a dropped socket was down, would be missed otherwise).
  * `onStopped(error)` is told when the daemon refuses the subscription.
  */
 export function followAccounts(organizationIds, { signal, onChange, onStopped, accountId = null }) {
@@ -26,7 +27,7 @@ export function followAccounts(organizationIds, { signal, onChange, onStopped, a
       { organization },
       {
         next: ({ accountChanged }) => (accountId === null || accountChanged.accountId === accountId) && soon(),
-        reconnected: soon,
+        subscribed: soon,
         error: onStopped,
       },
       signal,

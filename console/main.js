@@ -87,7 +87,7 @@ async function show() {
 }
 
 function focusHeading() {
-  main.querySelector("h1")?.focus({ preventScroll: false });
+  main.querySelector("h1")?.focus();
 }
 
 window.addEventListener("hashchange", show);
@@ -96,14 +96,17 @@ session.addEventListener("signedout", (event) => {
   show();
 });
 
-// A token kept from before a reload is checked again: it may have been revoked since.
+// A token kept from before a reload is checked again: it may have been revoked since. A
+// daemon that cannot be reached keeps the tab signed in, to try again.
 async function boot() {
   if (token()) {
     try {
       await verify(token());
     } catch (error) {
-      signOut(error.message);
-      return;
+      // A refused token has signed the tab out already (request does that).
+      if (error.code === "unauthorized") return;
+      replace(main, heading("orgsync"), errorBox(error, "Could not check the token"), h("button", { type: "button", onclick: boot }, "Try again"));
+      return focusHeading();
     }
   }
   show();

@@ -2,7 +2,7 @@
 // at a time. Rows follow the organizations' account events while the page is open.
 
 import { request } from "../graphql.js";
-import { errorBox, field, h, heading, listOf, loading, replace, rereads } from "../dom.js";
+import { errorBox, field, h, heading, listOf, loading, replace, rereads, rerender } from "../dom.js";
 import { harvestControl } from "../harvest.js";
 import { followAccounts } from "../live.js";
 import { href, navigate } from "../router.js";
@@ -102,7 +102,7 @@ export default async function accounts(view, { params, signal }) {
     }
     if (!latest()) return;
     const names = new Map(orgs.map((o) => [o.id, o.nickname]));
-    replace(
+    rerender(
       rows,
       page.nodes.length === 0
         ? h("p", { class: "empty" }, "No account matches these filters.")

@@ -2,7 +2,7 @@
 // OU tree, and "Harvest now" with live progress.
 
 import { request } from "../graphql.js";
-import { errorBox, h, heading, loading, replace, rereads, when } from "../dom.js";
+import { errorBox, h, heading, loading, replace, rereads, rerender, when } from "../dom.js";
 import { harvestControl } from "../harvest.js";
 import { href } from "../router.js";
 import { isAdmin } from "../session.js";
@@ -46,7 +46,7 @@ export default async function organizations(view, { params, signal }) {
       if (!controls.has(org.id)) controls.set(org.id, harvestControl(org, { signal, onChange: refreshSoon }));
       return controls.get(org.id);
     };
-    replace(
+    rerender(
       body,
       h(
         "table",

@@ -3,7 +3,7 @@
 // organization's account events, so a move shows after the harvest that saw it.
 
 import { request } from "../graphql.js";
-import { errorBox, h, heading, loading, replace, rereads } from "../dom.js";
+import { errorBox, h, heading, loading, replace, rereads, rerender } from "../dom.js";
 import { harvestControl } from "../harvest.js";
 import { followAccounts } from "../live.js";
 import { href } from "../router.js";
@@ -44,7 +44,7 @@ export default async function units(view, { args, signal }) {
       const onStopped = (error) => tree.before(errorBox(error, "Live updates stopped"));
       followAccounts([org.id], { signal, onChange: refresh, onStopped });
     }
-    replace(tree, org.units.length ? nest(org.id, org.units) : h("p", { class: "empty" }, "No account is listed yet."));
+    rerender(tree, org.units.length ? nest(org.id, org.units) : h("p", { class: "empty" }, "No account is listed yet."));
   }
   await refresh();
 }

@@ -330,7 +330,9 @@ step("an account moved in moto shows in its new OU after Harvest now, without a 
   // A reload would lose this mark.
   await admin.evaluate(() => (window.notReloaded = true));
   await motoOrg("move", org.management, web.id, org.ous.Sandbox);
-  await admin.getByRole("button", { name: "Harvest now" }).click();
+  // By keyboard: the button takes focus and Enter presses it.
+  await admin.getByRole("button", { name: "Harvest now" }).focus();
+  await admin.keyboard.press("Enter");
   await admin.locator(`tr[data-account="${web.id}"] .ou-path`, { hasText: "Root/Sandbox" }).waitFor(WAIT);
   assert.ok(await admin.evaluate(() => window.notReloaded), "the page was not reloaded");
   await shot(admin, "accounts-live-move");
