@@ -5,12 +5,16 @@ import { signOut, token } from "./session.js";
 
 const ENDPOINT = "/graphql";
 
-/** A refusal from the API: `code` is the first error's `extensions.code`, as REST's codes. */
+/**
+ * A refusal from the API: `code` is the first error's `extensions.code`, as REST's codes;
+ * `data` what the answer held besides its errors, if anything.
+ */
 export class GraphQLError extends Error {
-  constructor(errors) {
+  constructor(errors, data = null) {
     super(errors.map((e) => e.message).join("; ") || "the request failed");
     this.name = "GraphQLError";
     this.errors = errors;
+    this.data = data;
     this.extensions = errors[0]?.extensions ?? {};
     this.code = this.extensions.code ?? null;
   }
@@ -42,7 +46,7 @@ export async function request(query, variables = {}, { bearer = token(), signal 
     throw new GraphQLError([{ message: `HTTP ${response.status} ${response.statusText}, without a GraphQL answer` }]);
   }
   if (answer.errors?.length) {
-    const error = new GraphQLError(answer.errors);
+    const error = new GraphQLError(answer.errors, answer.data ?? null);
     if (error.code === "unauthorized" && bearer === token()) signOut(error.message);
     throw error;
   }

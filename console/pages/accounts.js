@@ -57,7 +57,7 @@ export default async function accounts(view, { params, signal }) {
   // "Previous page" needs no backward paging from the API and survives a reload.
   const trail = params.getAll("trail");
   const after = params.get("after");
-  const rows = h("div", { class: "listing", "aria-live": "polite", "aria-busy": "true" }, loading("accounts"));
+  const rows = h("div", { class: "listing", "aria-busy": "true" }, loading("accounts"));
   replace(view, heading("Accounts"), rows);
 
   let orgs, units;
@@ -104,9 +104,9 @@ export default async function accounts(view, { params, signal }) {
     const names = new Map(orgs.map((o) => [o.id, o.nickname]));
     rerender(
       rows,
-      page.nodes.length === 0
-        ? h("p", { class: "empty" }, "No account matches these filters.")
-        : accountTable(page.nodes, names),
+      // Announced on each change, where the whole table would be too much to hear again.
+      h("p", { role: "status", class: "hint" }, page.nodes.length === 0 ? "No account matches these filters." : `${page.nodes.length} accounts on this page${page.pageInfo.hasNextPage ? ", more follow" : ""}.`),
+      page.nodes.length === 0 ? null : accountTable(page.nodes, names),
       h(
         "nav",
         { class: "pager", "aria-label": "Pages" },
@@ -125,6 +125,16 @@ export default async function accounts(view, { params, signal }) {
   await refresh();
 }
 
+/** A select of `options` (`[value, label]` pairs) after an "any" that filters nothing. */
+function choice(name, options, value) {
+  return h(
+    "select",
+    { name },
+    h("option", { value: "" }, "any"),
+    options.map(([v, label]) => h("option", { value: v, selected: v === value }, label)),
+  );
+}
+
 /** The OU filter: a choice among the organization's units when one is chosen, else an id. */
 function ouControl(value, units) {
   if (!units) return h("input", { name: "ou", value: value ?? "", placeholder: "ou-… or r-…", spellcheck: "false" });
@@ -132,25 +142,13 @@ function ouControl(value, units) {
   for (const unit of units) paths.set(unit.id, unit.parentId && paths.has(unit.parentId) ? `${paths.get(unit.parentId)}/${unit.name}` : unit.name);
   // An id from the URL that holds no account is kept, so the filter in force stays visible.
   if (value && !paths.has(value)) paths.set(value, value);
-  return h(
-    "select",
-    { name: "ou" },
-    h("option", { value: "" }, "any"),
-    [...paths].map(([id, path]) => h("option", { value: id, selected: id === value }, `${path} (${id})`)),
-  );
+  return choice("ou", [...paths].map(([id, path]) => [id, `${path} (${id})`]), value);
 }
 
 function filterForm(filters, first, orgs, units) {
-  const select = (name, options, value) =>
-    h(
-      "select",
-      { name },
-      h("option", { value: "" }, "any"),
-      options.map(([v, label]) => h("option", { value: v, selected: v === value }, label)),
-    );
-  const organization = select("organization", orgs.map((o) => [o.id, `${o.nickname} (${o.id})`]), filters.organization);
-  const state = select("state", ACCOUNT_STATES.map((s) => [s, stateLabel(s)]), filters.state);
-  const access = select("access", ACCESS_STATUSES.map((s) => [s, accessText(s)]), filters.access);
+  const organization = choice("organization", orgs.map((o) => [o.id, `${o.nickname} (${o.id})`]), filters.organization);
+  const state = choice("state", ACCOUNT_STATES.map((s) => [s, stateLabel(s)]), filters.state);
+  const access = choice("access", ACCESS_STATUSES.map((s) => [s, accessText(s)]), filters.access);
   const ou = ouControl(filters.ou, units);
   const badges = h("input", { name: "badges", value: filters.badges.join(", "), placeholder: "env:prod, team:red", spellcheck: "false" });
   const q = h("input", { name: "q", type: "search", value: filters.q ?? "" });

@@ -21,11 +21,12 @@ const REMOVE = `mutation Remove($id: ID!) { removeOrganization(id: $id) }`;
 
 export default async function edit(view, { args, signal }) {
   const title = heading(`Edit organization ${args.id}`);
-  replace(view, h("p", { class: "crumbs" }, h("a", { href: href("/organizations") }, "Organizations")), title, loading("the organization"));
+  const crumbs = h("p", { class: "crumbs" }, h("a", { href: href("/organizations") }, "Organizations"));
   if (!isAdmin()) {
-    replace(view, title, h("p", { class: "notice" }, "Editing an organization needs an admin token."));
+    replace(view, crumbs, title, h("p", { class: "notice" }, "Editing an organization needs an admin token."));
     return;
   }
+  replace(view, crumbs, title, loading("the organization"));
   let org;
   try {
     ({ organization: org } = await request(ORGANIZATION, { id: args.id }, { signal }));

@@ -57,12 +57,18 @@ export default async function ide(view, { signal }) {
           replace(result, `Variables are not JSON: ${error.message}`);
           return;
         }
-        if (/^\s*subscription\b/.test(query.value)) {
+        // A subscription goes over the socket; comments may come before its keyword.
+        if (/^\s*subscription\b/.test(query.value.replace(/#.*$/gm, ""))) {
           subscription = new AbortController();
           stop.hidden = false;
-          replace(result, "Subscribed; results appear as they come.\n");
+          replace(result, "Subscribing…\n");
           const show = (value) => result.append(`${JSON.stringify(value, null, 2)}\n`);
-          subscribe(query.value, vars, { next: (data) => show({ data }), error: (e) => show({ errors: e.errors }) }, subscription.signal);
+          const sink = {
+            subscribed: () => result.append("Subscribed; results appear as they come.\n"),
+            next: (data) => show({ data }),
+            error: (e) => show({ errors: e.errors }),
+          };
+          subscribe(query.value, vars, sink, subscription.signal);
           return;
         }
         run.disabled = true;
@@ -70,7 +76,7 @@ export default async function ide(view, { signal }) {
         try {
           replace(result, JSON.stringify({ data: await request(query.value, vars, { signal }) }, null, 2));
         } catch (error) {
-          if (!signal.aborted) replace(result, JSON.stringify({ errors: error.errors ?? [{ message: error.message }] }, null, 2));
+          if (!signal.aborted) replace(result, JSON.stringify({ data: error.data, errors: error.errors }, null, 2));
         } finally {
           run.disabled = false;
         }

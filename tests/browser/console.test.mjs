@@ -376,6 +376,15 @@ step("the GraphQL IDE at /graphql runs a query and lists the schema's types", as
   await admin.locator(".result", { hasText: '"nickname": "production"' }).waitFor(WAIT);
   await admin.locator(".types summary", { hasText: "OrganizationalUnit" }).waitFor(WAIT);
   await shot(admin, "ide");
+
+  // A subscription runs over the socket until stopped.
+  await admin.getByLabel("Query").fill(`subscription { harvestProgress(organization: "${org.id}") { phase outcome } }`);
+  await admin.getByRole("button", { name: "Run" }).click();
+  await admin.locator(".result", { hasText: "Subscribed" }).waitFor();
+  const started = await fetch(`${base}/api/v1/organizations/${org.id}/harvest`, { method: "POST", headers: { Authorization: `Bearer ${adminToken}` } });
+  assert.equal(started.status, 202);
+  await admin.locator(".result", { hasText: '"phase": "FINISHED"' }).waitFor(WAIT);
+  await admin.getByRole("button", { name: "Stop subscription" }).click();
 });
 
 step("a viewer sees the same pages without any admin action", async () => {
