@@ -105,6 +105,9 @@ pub struct HarvestSettings {
     /// Longest a harvest may spend reading AWS.
     #[serde(deserialize_with = "duration")]
     pub deadline: Duration,
+    /// How long one read of an events queue waits for a message (R16).
+    #[serde(deserialize_with = "duration")]
+    pub queue_wait: Duration,
 }
 
 /// The sealing key.
@@ -181,6 +184,9 @@ impl Settings {
         }
         if self.harvest.deadline < Duration::from_secs(1) {
             return fail("harvest.deadline must be at least 1s".into());
+        }
+        if !(Duration::from_secs(1)..=Duration::from_secs(20)).contains(&self.harvest.queue_wait) {
+            return fail("harvest.queue_wait must be 1s to 20s, as SQS waits".into());
         }
         if self.harvest.tick.is_zero() {
             return fail("harvest.tick must be more than 0s".into());

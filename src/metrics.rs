@@ -1,6 +1,7 @@
 //! Prometheus metrics, served at `/metrics`: harvests by organization, AWS calls by operation
 //! and outcome (throttles included: every attempt counts), event append latency, HTTP
-//! requests by route and status, and the listing's accounts by state.
+//! requests by route and status, events queue messages by outcome, and the listing's accounts
+//! by state.
 
 use std::sync::LazyLock;
 
@@ -32,6 +33,9 @@ pub struct Metrics {
     pub append_seconds: Histogram,
     /// HTTP requests, by route pattern, method and status.
     pub http_requests: IntCounterVec,
+    /// Messages read from organizations' events queues, by organization and what came of
+    /// them (`applied`, `ignored`, `unreadable`, `failed`).
+    pub queue_messages: IntCounterVec,
     accounts: IntGaugeVec,
 }
 
@@ -78,6 +82,14 @@ impl Metrics {
             &["route", "method", "status"],
         )
         .expect("valid metric");
+        let queue_messages = IntCounterVec::new(
+            Opts::new(
+                "queue_messages_total",
+                "Messages read from events queues, by what came of them",
+            ),
+            &["organization", "outcome"],
+        )
+        .expect("valid metric");
         let accounts = IntGaugeVec::new(
             Opts::new("accounts", "Accounts in the listing by state"),
             &["state"],
@@ -89,6 +101,7 @@ impl Metrics {
             Box::new(aws_calls.clone()),
             Box::new(append_seconds.clone()),
             Box::new(http_requests.clone()),
+            Box::new(queue_messages.clone()),
             Box::new(accounts.clone()),
         ] {
             registry
@@ -102,6 +115,7 @@ impl Metrics {
             aws_calls,
             append_seconds,
             http_requests,
+            queue_messages,
             accounts,
         }
     }

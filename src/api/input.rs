@@ -1,7 +1,7 @@
 //! What callers send, as REST bodies and GraphQL inputs alike (one type serves both), and how
 //! it becomes validated domain values. Nothing past this module sees raw input.
 
-use async_graphql::InputObject;
+use async_graphql::{InputObject, MaybeUndefined};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR;
 use base64::Engine;
 use serde::Deserialize;
@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use crate::app::{AccountRole, AppError, FiltersPatch, OrganizationChange, Registration};
 use crate::domain::account::{badges, AccessStatus};
 use crate::domain::organization::{Credentials, Filters, MemberRole, OrgRole};
-use crate::domain::{AccountId, AccountState, OrgId, ParentId};
+use crate::domain::{AccountId, AccountState, OrgId, ParentId, QueueUrl};
 use crate::projections::accounts::AccountQuery;
 
 /// A registration.
@@ -28,6 +28,8 @@ pub struct RegisterBody {
     #[serde(default)]
     #[graphql(default)]
     pub filters: FiltersBody,
+    /// The SQS queue Organizations' events arrive on (R16), checked through the org role.
+    pub events_queue_url: Option<String>,
 }
 
 /// The role in the management account.
@@ -138,7 +140,7 @@ pub struct FiltersPatchBody {
     pub auto_badge: Option<bool>,
 }
 
-/// An edit: nickname, filters, or both roles with every field.
+/// An edit: nickname, filters, both roles with every field, or the events queue.
 #[derive(Deserialize, ToSchema, InputObject)]
 #[serde(deny_unknown_fields)]
 #[graphql(name = "UpdateOrganizationInput")]
@@ -151,6 +153,10 @@ pub struct UpdateBody {
     pub org_role: Option<OrgRolePatch>,
     /// The member role, every field.
     pub member_role: Option<MemberRolePatch>,
+    /// A new events queue (R16), checked through the org role; null to stop following one.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub events_queue_url: MaybeUndefined<String>,
 }
 
 /// A manual badge.
@@ -249,6 +255,7 @@ impl TryFrom<RegisterBody> for Registration {
             nickname: text_field("nickname", body.nickname, 1, 64)?,
             credentials: role_credentials(body.org_role, body.member_role)?,
             filters: body.filters.try_into()?,
+            events_queue: body.events_queue_url.map(QueueUrl::try_from).transpose()?,
         })
     }
 }
@@ -332,6 +339,11 @@ impl TryFrom<UpdateBody> for OrganizationChange {
                 .transpose()?,
             filters,
             credentials: credentials(body.org_role, body.member_role)?,
+            events_queue: match body.events_queue_url {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(url) => Some(Some(QueueUrl::try_from(url)?)),
+            },
         })
     }
 }

@@ -32,8 +32,13 @@ pub struct EventView {
     /// When it was appended.
     #[schema(value_type = String, format = DateTime)]
     at: DateTime<Utc>,
-    /// Who caused it: `token:<name>`, `scheduler` or `harvest:<org id>`.
+    /// Who caused it: `token:<name>`, `scheduler`, `harvest:<org id>`, or `event:<name>` for
+    /// an AWS call that Organizations' events reported (R16).
     actor: String,
+    /// For an AWS call, CloudTrail's `eventID` of it.
+    cloudtrail_event_id: Option<String>,
+    /// For an AWS call, the ARN of who made it.
+    caller_arn: Option<String>,
     /// Its fields, sealed ones left out.
     #[schema(value_type = Object)]
     data: async_graphql::Json<Value>,
@@ -49,6 +54,8 @@ impl From<StoredEvent> for EventView {
             aggregate_id: event.aggregate_id,
             at: event.metadata.at,
             actor: event.metadata.actor,
+            cloudtrail_event_id: event.metadata.cloudtrail_event_id,
+            caller_arn: event.metadata.caller_arn,
             data: async_graphql::Json(data),
         }
     }

@@ -171,6 +171,7 @@ impl From<HarvestError> for AppError {
             HarvestError::Crypto(e) => e.into(),
             HarvestError::Account(e) => e.into(),
             HarvestError::Organization(e) => e.into(),
+            HarvestError::Aws(message) => Self::rejected("aws_refused", message),
         }
     }
 }

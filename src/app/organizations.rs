@@ -3,13 +3,13 @@
 use futures::StreamExt;
 use tokio::sync::broadcast;
 
-use crate::aws::{actions, OrganizationInfo, Redaction};
+use crate::aws::{actions, OrganizationInfo, Redaction, RoleSession};
 use crate::domain::account::{AccountCommand, RemovalReason, RemoveAccount};
 use crate::domain::organization::{
     ChangeFilters, Credentials, Filters, OrganizationCommand, RegisterOrganization,
-    RenameOrganization, ReplaceCredentials,
+    RenameOrganization, ReplaceCredentials, SetEventsQueue,
 };
-use crate::domain::{Actor, OrgId, ParentId};
+use crate::domain::{Actor, OrgId, ParentId, QueueUrl};
 use crate::harvest::Progress;
 use crate::projections;
 use crate::projections::organizations::OrganizationRow;
@@ -26,6 +26,8 @@ pub struct Registration {
     pub credentials: Credentials,
     /// Scope and badge filters.
     pub filters: Filters,
+    /// The queue its Organizations events arrive on, if any (R16).
+    pub events_queue: Option<QueueUrl>,
 }
 
 /// Filters to change; keys left out keep their value.
@@ -67,6 +69,8 @@ pub struct OrganizationChange {
     pub filters: Option<FiltersPatch>,
     /// Both roles, every field.
     pub credentials: Option<Credentials>,
+    /// A new events queue, or none to stop following one (R16); left as it is when absent.
+    pub events_queue: Option<Option<QueueUrl>>,
 }
 
 impl App {
@@ -77,7 +81,7 @@ impl App {
     async fn check_org_role(
         &self,
         credentials: &Credentials,
-    ) -> Result<OrganizationInfo, AppError> {
+    ) -> Result<(OrganizationInfo, RoleSession), AppError> {
         let aws = &self.0.aws;
         let org_role = &credentials.org_role;
         let redaction = Redaction::of(&org_role.role_arn, &org_role.session_name, "the org role");
@@ -117,7 +121,24 @@ impl App {
                 denied_actions: denied,
             });
         }
-        Ok(info)
+        Ok((info, session))
+    }
+
+    /// Checks that the org role, in `session`, reads the events queue `queue` (R16).
+    async fn check_events_queue(
+        &self,
+        credentials: &Credentials,
+        session: &RoleSession,
+        queue: &QueueUrl,
+    ) -> Result<(), AppError> {
+        let org_role = &credentials.org_role;
+        let redaction = Redaction::of(&org_role.role_arn, &org_role.session_name, "the org role");
+        self.0
+            .aws
+            .api()
+            .check_queue(session, queue)
+            .await
+            .map_err(|e| AppError::aws_step("events_queue_unreachable", &e, &redaction))
     }
 
     /// Registers an organization after checking, in order, that its role can be assumed and
@@ -130,19 +151,28 @@ impl App {
         registration: Registration,
     ) -> Result<OrganizationRow, AppError> {
         let inner = &self.0;
-        let info = self.check_org_role(&registration.credentials).await?;
+        let (info, session) = self.check_org_role(&registration.credentials).await?;
         tracing::Span::current().record("org_id", info.id.as_str());
-        let command = OrganizationCommand::Register(RegisterOrganization {
+        if let Some(queue) = &registration.events_queue {
+            self.check_events_queue(&registration.credentials, &session, queue)
+                .await?;
+        }
+        let mut commands = vec![OrganizationCommand::Register(RegisterOrganization {
             org_id: info.id.clone(),
             nickname: registration.nickname,
             management_account_id: info.management_account_id,
             credentials: inner.keys.seal_json(&registration.credentials),
             filters: registration.filters,
-        });
+        })];
+        if let Some(url) = registration.events_queue {
+            commands.push(OrganizationCommand::SetEventsQueue(SetEventsQueue {
+                url: Some(url),
+            }));
+        }
         inner
             .commands
             .organizations()
-            .execute(info.id.as_str(), &[command], actor)
+            .execute(info.id.as_str(), &commands, actor)
             .await?;
         inner.projector.catch_up().await?;
         inner.harvester.start(&info.id);
@@ -162,8 +192,9 @@ impl App {
         let inner = &self.0;
         let current = self.organization(id).await?;
         let mut commands = Vec::new();
+        let mut checked = None;
         if let Some(credentials) = &change.credentials {
-            let info = self.check_org_role(credentials).await?;
+            let (info, session) = self.check_org_role(credentials).await?;
             if info.id != *id {
                 return Err(AppError::rejected(
                     "wrong_organization",
@@ -175,6 +206,33 @@ impl App {
                     credentials: inner.keys.seal_json(credentials),
                 },
             ));
+            checked = Some(session);
+        }
+        if let Some(queue) = change.events_queue {
+            if let Some(url) = &queue {
+                // Read through the org role as it will be: the new one, or the current one.
+                let credentials = match &change.credentials {
+                    Some(credentials) => credentials.clone(),
+                    None => self.current_credentials(id).await?,
+                };
+                let session = match checked {
+                    Some(session) => session,
+                    None => inner
+                        .aws
+                        .assume_org_role(&credentials.org_role)
+                        .await
+                        .map_err(|e| {
+                            let role = &credentials.org_role;
+                            let redaction =
+                                Redaction::of(&role.role_arn, &role.session_name, "the org role");
+                            AppError::aws_step("assume_role_failed", &e, &redaction)
+                        })?,
+                };
+                self.check_events_queue(&credentials, &session, url).await?;
+            }
+            commands.push(OrganizationCommand::SetEventsQueue(SetEventsQueue {
+                url: queue,
+            }));
         }
         if let Some(nickname) = change.nickname {
             commands.push(OrganizationCommand::Rename(RenameOrganization { nickname }));
@@ -202,6 +260,19 @@ impl App {
             inner.harvester.start(id);
         }
         self.organization(id).await
+    }
+
+    /// The organization's credentials as stored.
+    async fn current_credentials(&self, id: &OrgId) -> Result<Credentials, AppError> {
+        let record = projections::organizations::record(self.store().pool(), id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("organization {id}")))?;
+        Ok(self
+            .0
+            .keys
+            .open_json::<Credentials>(&record.credentials)?
+            .expose()
+            .clone())
     }
 
     /// Tells every account of the organization that its tag badges are switched on or off
@@ -323,18 +394,19 @@ impl App {
     ) -> Result<impl futures::Stream<Item = Progress>, AppError> {
         self.organization(id).await?;
         let (current, receiver) = self.0.harvester.progress().subscribe(id);
-        let reports = futures::stream::unfold((receiver, id.clone()), |(mut receiver, id)| async move {
-            loop {
-                match receiver.recv().await {
-                    Ok(report) if report.organization_id == id => {
-                        return Some((report, (receiver, id)))
+        let reports =
+            futures::stream::unfold((receiver, id.clone()), |(mut receiver, id)| async move {
+                loop {
+                    match receiver.recv().await {
+                        Ok(report) if report.organization_id == id => {
+                            return Some((report, (receiver, id)))
+                        }
+                        // Each report says all there is to say: one missed is made good by the next.
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => return None,
                     }
-                    // Each report says all there is to say: one missed is made good by the next.
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return None,
                 }
-            }
-        });
+            });
         Ok(futures::stream::iter(current).chain(reports))
     }
 

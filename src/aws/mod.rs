@@ -7,6 +7,7 @@ mod sdk;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -14,7 +15,8 @@ use crate::crypto::{debug_redacted, Secret};
 use crate::domain::account::Tags;
 use crate::domain::organization::OrgRole;
 use crate::domain::{
-    AccountId, AccountState, OrgId, OrgPath, RoleArn, SessionDuration, SessionName,
+    AccountId, AccountState, OrgId, OrgPath, ParentId, QueueUrl, RoleArn, SessionDuration,
+    SessionName,
 };
 
 pub use sdk::SdkAws;
@@ -73,6 +75,40 @@ pub struct ListedAccount {
     pub tags: Tags,
 }
 
+/// One account as DescribeAccount tells it, for refreshing it alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribedAccount {
+    /// Its name.
+    pub name: String,
+    /// Its root email address.
+    pub email: String,
+    /// Its state (R7).
+    pub state: AccountState,
+    /// The roots and OUs above it, root first, when AWS says (`Paths`); its parents are
+    /// walked otherwise.
+    pub path: Option<Vec<ParentId>>,
+}
+
+/// A message read from an SQS queue, to delete once handled.
+#[derive(Clone, PartialEq, Eq)]
+pub struct QueueMessage {
+    /// SQS's id of the message.
+    pub id: String,
+    /// What deletes it.
+    pub receipt: String,
+    /// Its body, as sent.
+    pub body: String,
+}
+
+impl fmt::Debug for QueueMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A body is not logged: it may be anything.
+        f.debug_struct("QueueMessage")
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
 /// An AWS call that failed, with the operation and AWS's error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct AwsError {
@@ -94,6 +130,15 @@ impl fmt::Display for AwsError {
 }
 
 impl AwsError {
+    /// The call is not one this AWS serves.
+    fn unsupported(operation: &'static str) -> Self {
+        Self {
+            operation,
+            code: Some("Unsupported".into()),
+            message: "not served by this AWS".into(),
+        }
+    }
+
     /// The error as text, through `redaction`.
     pub fn redacted(&self, redaction: &Redaction) -> String {
         redaction.apply(&self.to_string())
@@ -173,6 +218,71 @@ pub trait AwsApi: Send + Sync + 'static {
         session: &RoleSession,
         concurrency: usize,
     ) -> Result<Vec<ListedAccount>, AwsError>;
+
+    // What refreshing one account or one OU after an Organizations event reads (R16), and the
+    // queue those events arrive on. An AWS that serves no events need not implement them.
+
+    /// DescribeAccount; none when the organization does not hold the account.
+    async fn describe_account(
+        &self,
+        session: &RoleSession,
+        account: &AccountId,
+    ) -> Result<Option<DescribedAccount>, AwsError> {
+        let _ = (session, account);
+        Err(AwsError::unsupported("organizations:DescribeAccount"))
+    }
+
+    /// ListParents: the root or OU directly above an account or OU.
+    async fn parent_of(&self, session: &RoleSession, child: &str) -> Result<ParentId, AwsError> {
+        let _ = (session, child);
+        Err(AwsError::unsupported("organizations:ListParents"))
+    }
+
+    /// DescribeOrganizationalUnit: an OU's name.
+    async fn unit_name(&self, session: &RoleSession, unit: &ParentId) -> Result<String, AwsError> {
+        let _ = (session, unit);
+        Err(AwsError::unsupported(
+            "organizations:DescribeOrganizationalUnit",
+        ))
+    }
+
+    /// ListTagsForResource of an account.
+    async fn account_tags(
+        &self,
+        session: &RoleSession,
+        account: &AccountId,
+    ) -> Result<Tags, AwsError> {
+        let _ = (session, account);
+        Err(AwsError::unsupported("organizations:ListTagsForResource"))
+    }
+
+    /// GetQueueAttributes: whether the session may read the queue.
+    async fn check_queue(&self, session: &RoleSession, queue: &QueueUrl) -> Result<(), AwsError> {
+        let _ = (session, queue);
+        Err(AwsError::unsupported("sqs:GetQueueAttributes"))
+    }
+
+    /// ReceiveMessage: up to ten messages, waiting up to `wait` for the first.
+    async fn receive_messages(
+        &self,
+        session: &RoleSession,
+        queue: &QueueUrl,
+        wait: Duration,
+    ) -> Result<Vec<QueueMessage>, AwsError> {
+        let _ = (session, queue, wait);
+        Err(AwsError::unsupported("sqs:ReceiveMessage"))
+    }
+
+    /// DeleteMessage.
+    async fn delete_message(
+        &self,
+        session: &RoleSession,
+        queue: &QueueUrl,
+        receipt: &str,
+    ) -> Result<(), AwsError> {
+        let _ = (session, queue, receipt);
+        Err(AwsError::unsupported("sqs:DeleteMessage"))
+    }
 }
 
 /// The AWS calls orgsync makes, with the installation's external ID (R1): every role is

@@ -11,11 +11,12 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 
 use crate::domain::account::Tags;
-use crate::domain::{AccountId, AccountState, OrgPath, OrgUnit, ParentId, RoleArn};
+use crate::domain::{AccountId, AccountState, OrgPath, OrgUnit, ParentId, QueueUrl, RoleArn};
 use crate::metrics::AwsCallMetrics;
 
 use super::{
-    AssumeRole, AwsApi, AwsError, ListedAccount, OrganizationInfo, RoleSession, SessionCredentials,
+    AssumeRole, AwsApi, AwsError, DescribedAccount, ListedAccount, OrganizationInfo, QueueMessage,
+    RoleSession, SessionCredentials,
 };
 
 type Organizations = aws_sdk_organizations::Client;
@@ -71,6 +72,18 @@ impl SdkAws {
         }
     }
 
+    /// SQS with the session's credentials, in the queue's region (its host names it; the
+    /// configured region otherwise, as for an emulator).
+    fn sqs(&self, session: &RoleSession, queue: &QueueUrl) -> aws_sdk_sqs::Client {
+        let mut config = aws_sdk_sqs::config::Builder::from(&self.config)
+            .credentials_provider(session.credentials.clone())
+            .interceptor(AwsCallMetrics);
+        if let Some(region) = queue_region(queue) {
+            config = config.region(Region::new(region.to_owned()));
+        }
+        aws_sdk_sqs::Client::from_conf(config.build())
+    }
+
     fn organizations(&self, session: &RoleSession) -> Organizations {
         let config = aws_sdk_organizations::config::Builder::from(&self.config)
             .credentials_provider(session.credentials.clone())
@@ -78,6 +91,13 @@ impl SdkAws {
             .build();
         Organizations::from_conf(config)
     }
+}
+
+/// The region of `sqs.<region>.amazonaws.com[.cn]/…`.
+fn queue_region(queue: &QueueUrl) -> Option<&str> {
+    let host = queue.as_str().split("://").nth(1)?.split('/').next()?;
+    let region = host.strip_prefix("sqs.")?.split('.').next()?;
+    host.contains(".amazonaws.com").then_some(region)
 }
 
 fn aws_error<E>(operation: &'static str, err: E) -> AwsError
@@ -238,6 +258,155 @@ impl AwsApi for SdkAws {
         accounts.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(accounts)
     }
+
+    async fn describe_account(
+        &self,
+        session: &RoleSession,
+        account: &AccountId,
+    ) -> Result<Option<DescribedAccount>, AwsError> {
+        const OP: &str = "organizations:DescribeAccount";
+        let out = match self
+            .organizations(session)
+            .describe_account()
+            .account_id(account.as_str())
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_account_not_found_exception()) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(aws_error(OP, e)),
+        };
+        let described = out
+            .account()
+            .ok_or_else(|| malformed(OP, "the answer holds no account".into()))?;
+        let state = account_state(
+            OP,
+            account,
+            described.state().map(|s| s.as_str()),
+            described.status().map(|s| s.as_str()),
+        )?;
+        // `Paths` are `o-…/r-…/ou-…/…/<account>/`: the units between the organization and
+        // the account, root first.
+        let path = described
+            .paths()
+            .first()
+            .map(|path| {
+                path.split('/')
+                    .filter(|part| part.starts_with("r-") || part.starts_with("ou-"))
+                    .map(|part| ParentId::try_from(part).map_err(|e| malformed(OP, e.to_string())))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        Ok(Some(DescribedAccount {
+            name: described.name().unwrap_or_default().to_owned(),
+            email: described.email().unwrap_or_default().to_owned(),
+            state,
+            path,
+        }))
+    }
+
+    async fn parent_of(&self, session: &RoleSession, child: &str) -> Result<ParentId, AwsError> {
+        const OP: &str = "organizations:ListParents";
+        let out = self
+            .organizations(session)
+            .list_parents()
+            .child_id(child)
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, e))?;
+        let parent = out
+            .parents()
+            .first()
+            .and_then(|p| p.id())
+            .ok_or_else(|| malformed(OP, format!("{child} has no parent")))?;
+        ParentId::try_from(parent).map_err(|e| malformed(OP, e.to_string()))
+    }
+
+    async fn unit_name(&self, session: &RoleSession, unit: &ParentId) -> Result<String, AwsError> {
+        const OP: &str = "organizations:DescribeOrganizationalUnit";
+        let out = self
+            .organizations(session)
+            .describe_organizational_unit()
+            .organizational_unit_id(unit.as_str())
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, e))?;
+        out.organizational_unit()
+            .and_then(|ou| ou.name())
+            .map(str::to_owned)
+            .ok_or_else(|| malformed(OP, format!("{unit} has no name")))
+    }
+
+    async fn account_tags(
+        &self,
+        session: &RoleSession,
+        account: &AccountId,
+    ) -> Result<Tags, AwsError> {
+        list_tags(&self.organizations(session), account).await
+    }
+
+    async fn check_queue(&self, session: &RoleSession, queue: &QueueUrl) -> Result<(), AwsError> {
+        const OP: &str = "sqs:GetQueueAttributes";
+        self.sqs(session, queue)
+            .get_queue_attributes()
+            .queue_url(queue.as_str())
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, e))?;
+        Ok(())
+    }
+
+    async fn receive_messages(
+        &self,
+        session: &RoleSession,
+        queue: &QueueUrl,
+        wait: Duration,
+    ) -> Result<Vec<QueueMessage>, AwsError> {
+        const OP: &str = "sqs:ReceiveMessage";
+        let out = self
+            .sqs(session, queue)
+            .receive_message()
+            .queue_url(queue.as_str())
+            .max_number_of_messages(10)
+            .wait_time_seconds(i32::try_from(wait.as_secs().min(20)).unwrap_or(20))
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, e))?;
+        Ok(out
+            .messages()
+            .iter()
+            .filter_map(|m| {
+                Some(QueueMessage {
+                    id: m.message_id()?.to_owned(),
+                    receipt: m.receipt_handle()?.to_owned(),
+                    body: m.body().unwrap_or_default().to_owned(),
+                })
+            })
+            .collect())
+    }
+
+    async fn delete_message(
+        &self,
+        session: &RoleSession,
+        queue: &QueueUrl,
+        receipt: &str,
+    ) -> Result<(), AwsError> {
+        const OP: &str = "sqs:DeleteMessage";
+        self.sqs(session, queue)
+            .delete_message()
+            .queue_url(queue.as_str())
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, e))?;
+        Ok(())
+    }
 }
 
 /// One call, or one paginated series of calls, of the tree walk.
@@ -338,15 +507,12 @@ async fn list_accounts(
         .map(|account| {
             let id = AccountId::try_from(account.id().unwrap_or_default())
                 .map_err(|e| malformed(OP, e.to_string()))?;
-            // R7: `State` is the truth; the retired `Status` only where `State` is absent.
-            let raw_state = account
-                .state()
-                .map(|s| s.as_str())
-                .or_else(|| account.status().map(|s| s.as_str()))
-                .unwrap_or_default();
-            let state = AccountState::parse(raw_state).ok_or_else(|| {
-                malformed(OP, format!("account {id} has unknown state {raw_state:?}"))
-            })?;
+            let state = account_state(
+                OP,
+                &id,
+                account.state().map(|s| s.as_str()),
+                account.status().map(|s| s.as_str()),
+            )?;
             Ok(ListedAccount {
                 id,
                 name: account.name().unwrap_or_default().to_owned(),
@@ -357,6 +523,19 @@ async fn list_accounts(
             })
         })
         .collect()
+}
+
+/// An account's state as `operation` answered it. R7: `State` is the truth; the retired
+/// `Status` only where `State` is absent.
+fn account_state(
+    operation: &'static str,
+    id: &AccountId,
+    state: Option<&str>,
+    status: Option<&str>,
+) -> Result<AccountState, AwsError> {
+    let raw = state.or(status).unwrap_or_default();
+    AccountState::parse(raw)
+        .ok_or_else(|| malformed(operation, format!("account {id} has unknown state {raw:?}")))
 }
 
 async fn list_tags(client: &Organizations, id: &AccountId) -> Result<Tags, AwsError> {

@@ -140,6 +140,33 @@ string_value!(
     |s| (1..=64).contains(&s.len()) && all(s, session_name_char)
 );
 
+string_value!(
+    /// An SQS queue URL: `https://<host>/<12-digit account>/<name>`, the name 1 to 80
+    /// letters, digits, `-` or `_` (a FIFO queue's ending in `.fifo`). Plain `http` only for
+    /// a local endpoint (an emulator on 127.0.0.1 or localhost).
+    QueueUrl,
+    "events_queue_url",
+    "https://sqs.<region>.amazonaws.com/<account id>/<queue name>",
+    |s| {
+        let rest = s.strip_prefix("https://").or_else(|| {
+            s.strip_prefix("http://")
+                .filter(|r| r.starts_with("127.0.0.1") || r.starts_with("localhost"))
+        });
+        rest.and_then(|r| r.split_once('/')).is_some_and(|(host, path)| {
+            let queue_name = |name: &str| {
+                let name = name.strip_suffix(".fifo").unwrap_or(name);
+                (1..=80).contains(&name.len())
+                    && all(name, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            };
+            !host.is_empty()
+                && all(host, |c| c.is_ascii_alphanumeric() || ".-:".contains(c))
+                && path.split_once('/').is_some_and(|(account, name)| {
+                    AccountId::try_from(account).is_ok() && queue_name(name)
+                })
+        })
+    }
+);
+
 /// The AWS partitions orgsync can work in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Partition {
@@ -353,29 +380,59 @@ pub struct OrgUnit {
 /// accounts of one OU, which a listing of the largest organizations holds by the thousand.
 pub type OrgPath = Arc<[OrgUnit]>;
 
-/// Who caused an event: a token name, the scheduler, or a harvest.
+/// Who caused an event: a token name, the scheduler, a harvest, or an AWS call recorded by
+/// CloudTrail (R16).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor(String);
+pub struct Actor {
+    name: String,
+    trail: Option<Trail>,
+}
+
+/// The CloudTrail record of the AWS call an event follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trail {
+    /// CloudTrail's `eventID`.
+    pub event_id: String,
+    /// The ARN of who made the call, when CloudTrail names one.
+    pub caller_arn: Option<String>,
+}
 
 impl Actor {
+    fn named(name: String) -> Self {
+        Self { name, trail: None }
+    }
+
     /// A person or program identified by its API token's name.
     pub fn token(name: &str) -> Self {
-        Self(format!("token:{name}"))
+        Self::named(format!("token:{name}"))
     }
 
     /// The scheduler, acting on its own.
     pub fn scheduler() -> Self {
-        Self("scheduler".into())
+        Self::named("scheduler".into())
     }
 
     /// A harvest of the given organization.
     pub fn harvest(org: &OrgId) -> Self {
-        Self(format!("harvest:{org}"))
+        Self::named(format!("harvest:{org}"))
+    }
+
+    /// The AWS call `event_name` (`event:MoveAccount`), as CloudTrail recorded it.
+    pub fn aws_call(event_name: &str, trail: Trail) -> Self {
+        Self {
+            name: format!("event:{event_name}"),
+            trail: Some(trail),
+        }
     }
 
     /// The actor as recorded in event metadata.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.name
+    }
+
+    /// The CloudTrail record of the call, for an AWS call.
+    pub fn trail(&self) -> Option<&Trail> {
+        self.trail.as_ref()
     }
 }
 

@@ -6,8 +6,11 @@
 //! A pass (`pass.rs`) assumes the org role, lists the whole tree with tags, then turns what
 //! changed into account commands; see there for R4, R6, R7, R8 and I3.
 
+pub mod cloudtrail;
 mod pass;
+mod poller;
 mod progress;
+mod refresh;
 mod scheduler;
 
 use std::collections::{HashMap, HashSet};
@@ -53,6 +56,9 @@ pub enum HarvestError {
     /// The organization's command failed.
     #[error(transparent)]
     Organization(#[from] AggregateError<OrganizationError>),
+    /// AWS refused a refresh's call (R16); redacted.
+    #[error("{0}")]
+    Aws(String),
 }
 
 /// Runs harvests; cheap to clone.
@@ -78,6 +84,8 @@ struct Inner {
     retries: Mutex<HashMap<OrgId, Retry>>,
     // How the harvests running here are getting on.
     progress: ProgressBoard,
+    // The pollers of events queues this instance runs while it schedules.
+    pollers: poller::Pollers,
     tasks: TaskTracker,
     // Harvests run on the daemon's runtime, not on the HTTP worker that asked for them.
     runtime: tokio::runtime::Handle,
@@ -125,6 +133,7 @@ impl Harvester {
             reruns: Mutex::default(),
             retries: Mutex::default(),
             progress: ProgressBoard::default(),
+            pollers: poller::Pollers::default(),
             tasks: parts.tasks,
             runtime: tokio::runtime::Handle::current(),
             shutdown: parts.shutdown,

@@ -114,15 +114,15 @@ async fn record(
 }
 
 /// A complete listing split by the organization's filters.
-struct Listing {
+pub(super) struct Listing {
     /// In scope and not removed for their state: these are listed.
-    kept: Vec<ListedAccount>,
+    pub(super) kept: Vec<ListedAccount>,
     /// Listed by AWS but leaving orgsync's listing, and why.
-    dropped: HashMap<AccountId, RemovalReason>,
+    pub(super) dropped: HashMap<AccountId, RemovalReason>,
 }
 
 impl Listing {
-    fn new(filters: &Filters, listed: Vec<ListedAccount>) -> Self {
+    pub(super) fn new(filters: &Filters, listed: Vec<ListedAccount>) -> Self {
         let mut kept = Vec::new();
         let mut dropped = HashMap::new();
         for account in listed {
@@ -139,7 +139,7 @@ impl Listing {
 }
 
 /// What no text a harvest stores or shows may hold of the organization's roles.
-fn redaction(credentials: &Credentials) -> Redaction {
+pub(super) fn redaction(credentials: &Credentials) -> Redaction {
     let org_role = &credentials.org_role;
     let member = &credentials.member_role;
     let arn = &org_role.role_arn;
@@ -201,7 +201,7 @@ async fn check_access(
 /// policies are simulated (R15) when the role is first reached, after any access change, and
 /// until a simulation succeeds: IAM's simulator is slow and rate-limited, and policies
 /// seldom change without access changing too.
-async fn check_member(
+pub(super) async fn check_member(
     h: &Inner,
     credentials: &Credentials,
     account: &ListedAccount,
@@ -264,7 +264,7 @@ async fn check_member(
 /// implemented, as in emulators) it is left alone for the rest of the harvest, and every
 /// account gets the same warning, so the next harvest, which tries again, sees no change.
 #[derive(Default)]
-struct Simulator {
+pub(super) struct Simulator {
     failure: std::sync::Mutex<Option<String>>,
 }
 
@@ -342,10 +342,33 @@ async fn record_failure(
 
 /// What a harvest compares of an account the read model lists: a digest of its facts and
 /// its access, small enough to hold for every account of the largest organization.
-struct Known {
+pub(super) struct Known {
     facts: u64,
     access: Access,
     suspended: bool,
+}
+
+impl Known {
+    /// The account's access as the read model holds it.
+    pub(super) fn access(&self) -> &Access {
+        &self.access
+    }
+}
+
+impl From<accounts::Compared> for Known {
+    fn from(row: accounts::Compared) -> Self {
+        Self {
+            facts: facts(
+                &row.name,
+                row.email.as_deref(),
+                row.state,
+                &row.org_path,
+                &row.tags,
+            ),
+            suspended: row.state == Some(AccountState::Suspended),
+            access: row.access,
+        }
+    }
 }
 
 /// A digest of what a listing says of an account; equal facts give equal digests.
@@ -371,26 +394,54 @@ async fn known(pool: &AnyPool, org_id: &OrgId) -> Result<HashMap<AccountId, Know
         let last_page = (page.len() as i64) < PAGE;
         after = page.last().map(|row| row.account_id.clone());
         for row in page {
-            let facts = facts(
-                &row.name,
-                row.email.as_deref(),
-                row.state,
-                &row.org_path,
-                &row.tags,
-            );
-            let suspended = row.state == Some(AccountState::Suspended);
-            let access = row.access;
-            let known_row = Known {
-                facts,
-                access,
-                suspended,
-            };
-            known.insert(row.account_id, known_row);
+            let id = row.account_id.clone();
+            known.insert(id, Known::from(row));
         }
         if last_page {
             return Ok(known);
         }
     }
+}
+
+/// The commands that bring what the read model knows of a listed account, `before`, to what
+/// AWS lists and `access`; none when nothing differs.
+pub(super) fn listed_commands(
+    org: &OrganizationRecord,
+    account: ListedAccount,
+    before: Option<&Known>,
+    access: Access,
+) -> Option<Vec<AccountCommand>> {
+    let facts = facts(
+        &account.name,
+        Some(&account.email),
+        Some(account.state),
+        &account.org_path,
+        &account.tags,
+    );
+    if before.is_some_and(|known| known.facts == facts && known.access == access) {
+        return None;
+    }
+    // A listed account turning SUSPENDED is suspended first, by the command that says so.
+    let suspend = (account.state == AccountState::Suspended
+        && before.is_some_and(|known| !known.suspended))
+    .then(|| {
+        AccountCommand::SuspendAccount(SuspendAccount {
+            organization_id: org.id.clone(),
+        })
+    });
+    let seen = AccountCommand::RecordAccountSeen(RecordAccountSeen {
+        organization_id: org.id.clone(),
+        name: account.name,
+        email: account.email,
+        state: account.state,
+        org_path: account.org_path,
+    });
+    let tags = AccountCommand::TagChanged(TagChanged {
+        tags: account.tags,
+        auto_badge: org.filters.auto_badge,
+    });
+    let checked = AccountCommand::RecordAccessCheck(access);
+    Some(suspend.into_iter().chain([seen, tags, checked]).collect())
 }
 
 /// Sends commands for what differs between the complete listing and the read model; returns
@@ -418,39 +469,9 @@ async fn apply(
         let access = access
             .remove(&account.id)
             .unwrap_or_else(Access::not_checked);
-        let facts = facts(
-            &account.name,
-            Some(&account.email),
-            Some(account.state),
-            &account.org_path,
-            &account.tags,
-        );
+        let id = account.id.to_string();
         let before = known.get(&account.id);
-        if before.is_some_and(|known| known.facts == facts && known.access == access) {
-            return None;
-        }
-        // A listed account turning SUSPENDED is suspended first, by the command that says so.
-        let suspend = (account.state == AccountState::Suspended
-            && before.is_some_and(|known| !known.suspended))
-        .then(|| {
-            AccountCommand::SuspendAccount(SuspendAccount {
-                organization_id: org_id.clone(),
-            })
-        });
-        let seen = AccountCommand::RecordAccountSeen(RecordAccountSeen {
-            organization_id: org_id.clone(),
-            name: account.name,
-            email: account.email,
-            state: account.state,
-            org_path: account.org_path,
-        });
-        let tags = AccountCommand::TagChanged(TagChanged {
-            tags: account.tags,
-            auto_badge: org.filters.auto_badge,
-        });
-        let checked = AccountCommand::RecordAccessCheck(access);
-        let commands = suspend.into_iter().chain([seen, tags, checked]).collect();
-        Some((account.id.to_string(), commands))
+        listed_commands(org, account, before, access).map(|commands| (id, commands))
     });
     let appended = accounts.execute_each(listed, actor, projector).await?;
     let work = gone.into_iter().map(|id| {

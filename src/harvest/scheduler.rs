@@ -95,6 +95,10 @@ impl Scheduler {
                             tracing::error!(error = %e, "scheduler tick failed");
                         }
                     }
+                    // The instance that schedules polls the events queues too (R16).
+                    if let Err(e) = self.harvester.keep_pollers(leadership.is_some()).await {
+                        tracing::error!(error = %e, "cannot keep the events queues' pollers");
+                    }
                 }
             }
         }

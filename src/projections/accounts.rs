@@ -163,32 +163,72 @@ pub async fn compared(
     after: Option<&AccountId>,
     limit: i64,
 ) -> Result<Vec<Compared>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT account_id, name, email, state, org_path, tags, access_status, access_message, \
-         access_warnings, access_permissions_checked FROM accounts \
-         WHERE organization_id = $1 AND account_id > $2 ORDER BY account_id LIMIT $3",
-    )
+    let rows = sqlx::query(&format!(
+        "{SELECT_COMPARED} WHERE organization_id = $1 AND account_id > $2 \
+         ORDER BY account_id LIMIT $3"
+    ))
     .bind(org.as_str())
     .bind(after.map_or("", AccountId::as_str))
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            let account_id: String = row.try_get("account_id")?;
-            let org_path: String = row.try_get("org_path")?;
-            let tags: String = row.try_get("tags")?;
-            Ok(Compared {
-                account_id: account_id.try_into().map_err(malformed)?,
-                name: row.try_get("name")?,
-                email: row.try_get("email")?,
-                state: state_of(row)?,
-                org_path: serde_json::from_str(&org_path)?,
-                tags: serde_json::from_str(&tags)?,
-                access: access_of(row)?,
-            })
-        })
-        .collect()
+    rows.iter().map(compared_row).collect()
+}
+
+/// One account, if `org` lists it, as a harvest compares it.
+pub async fn compared_one(
+    pool: &AnyPool,
+    org: &OrgId,
+    account: &AccountId,
+) -> Result<Option<Compared>, StoreError> {
+    let row = sqlx::query(&format!(
+        "{SELECT_COMPARED} WHERE organization_id = $1 AND account_id = $2"
+    ))
+    .bind(org.as_str())
+    .bind(account.as_str())
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(compared_row).transpose()
+}
+
+/// Every account `org` lists nested below `unit`, as a harvest compares them.
+pub async fn compared_below(
+    pool: &AnyPool,
+    org: &OrgId,
+    unit: &ParentId,
+) -> Result<Vec<Compared>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "{SELECT_COMPARED} WHERE organization_id = $1 AND org_path LIKE $2 ORDER BY account_id"
+    ))
+    .bind(org.as_str())
+    .bind(path_pattern(unit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(compared_row).collect()
+}
+
+/// What an `org_path` holding `unit` matches: the path is stored as JSON, each step
+/// `{"id":…,…}`, and an id needs no escaping in it.
+fn path_pattern(unit: &ParentId) -> String {
+    format!("%{{\"id\":\"{unit}\"%")
+}
+
+const SELECT_COMPARED: &str = "SELECT account_id, name, email, state, org_path, tags, \
+    access_status, access_message, access_warnings, access_permissions_checked FROM accounts";
+
+fn compared_row(row: &AnyRow) -> Result<Compared, StoreError> {
+    let account_id: String = row.try_get("account_id")?;
+    let org_path: String = row.try_get("org_path")?;
+    let tags: String = row.try_get("tags")?;
+    Ok(Compared {
+        account_id: account_id.try_into().map_err(malformed)?,
+        name: row.try_get("name")?,
+        email: row.try_get("email")?,
+        state: state_of(row)?,
+        org_path: serde_json::from_str(&org_path)?,
+        tags: serde_json::from_str(&tags)?,
+        access: access_of(row)?,
+    })
 }
 
 /// A page of accounts, by account id.
@@ -221,10 +261,9 @@ pub async fn list<'c>(
         ));
     }
     if let Some(unit) = &query.below {
-        // The path is stored as JSON, each step `{"id":…,…}`; an id needs no escaping in it.
         conditions.push(format!(
             "a.org_path LIKE {}",
-            arg(format!("%{{\"id\":\"{unit}\"%"), &mut args)
+            arg(path_pattern(unit), &mut args)
         ));
     }
     for (key, value) in &query.badges {

@@ -1,14 +1,16 @@
 //! The `organizations` and `departed_organizations` tables: one row per registered
 //! organization, the id of each removed one, and every statement on them.
-//! Its views join `harvest_runs` for the last harvest and count the organization's accounts.
+//! Its views join `harvest_runs` for the last harvest and `queue_polls` for the events queue's
+//! last read, and count the organization's accounts.
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::crypto::Sealed;
 use crate::domain::organization::{Filters, OrganizationEvent};
-use crate::domain::{AccountId, OrgId};
+use crate::domain::{AccountId, OrgId, QueueUrl};
 use crate::store::harvest_runs::LastHarvest;
+use crate::store::queue_polls::EventsQueue;
 use crate::store::{parse_timestamp, timestamp, StoreError, StoredEvent};
 
 pub(super) async fn apply(
@@ -51,6 +53,13 @@ pub(super) async fn apply(
         }
         OrganizationEvent::OrganizationRenamed { nickname } => {
             set(conn, org, "nickname", nickname).await?
+        }
+        OrganizationEvent::EventsQueueChanged { url } => {
+            sqlx::query("UPDATE organizations SET events_queue_url = $1 WHERE id = $2")
+                .bind(url.map(String::from))
+                .bind(org)
+                .execute(conn)
+                .await?;
         }
         OrganizationEvent::OrganizationRemoved => {
             sqlx::query("DELETE FROM organizations WHERE id = $1")
@@ -124,6 +133,9 @@ pub struct OrganizationRow {
     pub account_count: i64,
     /// The last harvest, if any ran.
     pub last_harvest: Option<LastHarvest>,
+    /// The queue its Organizations events arrive on, if one is set, and how its last read
+    /// went.
+    pub events_queue: Option<EventsQueue>,
 }
 
 /// What a harvest needs of an organization.
@@ -135,12 +147,16 @@ pub struct OrganizationRecord {
     pub credentials: Sealed,
     /// Its filters.
     pub filters: Filters,
+    /// The queue its Organizations events arrive on.
+    pub events_queue_url: Option<QueueUrl>,
 }
 
 const SELECT_VIEW: &str = "SELECT o.id, o.nickname, o.management_account_id, o.filters, \
     (SELECT COUNT(*) FROM accounts a WHERE a.organization_id = o.id) AS account_count, \
-    h.started_at, h.finished_at, h.outcome, h.accounts_seen, h.error \
-    FROM organizations o LEFT JOIN harvest_runs h ON h.organization_id = o.id";
+    h.started_at, h.finished_at, h.outcome, h.accounts_seen, h.error, o.events_queue_url, \
+    q.polled_at AS queue_polled_at, q.error AS queue_error \
+    FROM organizations o LEFT JOIN harvest_runs h ON h.organization_id = o.id \
+    LEFT JOIN queue_polls q ON q.organization_id = o.id AND q.queue_url = o.events_queue_url";
 
 fn view(row: &AnyRow) -> Result<OrganizationRow, StoreError> {
     let id: String = row.try_get("id")?;
@@ -160,6 +176,20 @@ fn view(row: &AnyRow) -> Result<OrganizationRow, StoreError> {
             })
         }
     };
+    let queue_url: Option<String> = row.try_get("events_queue_url")?;
+    let events_queue = match queue_url {
+        None => None,
+        Some(url) => {
+            let polled_at: Option<String> = row.try_get("queue_polled_at")?;
+            Some(EventsQueue {
+                url: url
+                    .try_into()
+                    .map_err(|e| StoreError::Malformed(format!("{e}")))?,
+                polled_at: polled_at.as_deref().map(parse_timestamp).transpose()?,
+                error: row.try_get("queue_error")?,
+            })
+        }
+    };
     Ok(OrganizationRow {
         id: id
             .try_into()
@@ -171,6 +201,7 @@ fn view(row: &AnyRow) -> Result<OrganizationRow, StoreError> {
         filters: serde_json::from_str(&filters)?,
         account_count: row.try_get("account_count")?,
         last_harvest,
+        events_queue,
     })
 }
 
@@ -191,17 +222,44 @@ pub async fn get(pool: &AnyPool, id: &OrgId) -> Result<Option<OrganizationRow>, 
     row.as_ref().map(view).transpose()
 }
 
+/// Every organization with an events queue, and its queue.
+pub async fn events_queues(pool: &AnyPool) -> Result<Vec<(OrgId, QueueUrl)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, events_queue_url FROM organizations WHERE events_queue_url IS NOT NULL",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let id: String = row.try_get("id")?;
+            let url: String = row.try_get("events_queue_url")?;
+            let malformed = |e: crate::domain::InvalidValue| StoreError::Malformed(e.to_string());
+            Ok((
+                id.try_into().map_err(malformed)?,
+                url.try_into().map_err(malformed)?,
+            ))
+        })
+        .collect()
+}
+
 /// What a harvest of `id` needs.
 pub async fn record(pool: &AnyPool, id: &OrgId) -> Result<Option<OrganizationRecord>, StoreError> {
-    let row = sqlx::query("SELECT credentials, filters FROM organizations WHERE id = $1")
-        .bind(id.as_str())
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query(
+        "SELECT credentials, filters, events_queue_url FROM organizations WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .fetch_optional(pool)
+    .await?;
     let Some(row) = row else { return Ok(None) };
     let filters: String = row.try_get("filters")?;
+    let queue: Option<String> = row.try_get("events_queue_url")?;
     Ok(Some(OrganizationRecord {
         id: id.clone(),
         credentials: Sealed::from_stored(row.try_get("credentials")?),
         filters: serde_json::from_str(&filters)?,
+        events_queue_url: queue
+            .map(QueueUrl::try_from)
+            .transpose()
+            .map_err(|e| StoreError::Malformed(format!("{e}")))?,
     }))
 }

@@ -336,6 +336,12 @@ pub struct Metadata {
     pub actor: String,
     /// When it was appended.
     pub at: DateTime<Utc>,
+    /// For an AWS call (R16), CloudTrail's id of it.
+    #[serde(default)]
+    pub cloudtrail_event_id: Option<String>,
+    /// For an AWS call, the ARN of who made it, when CloudTrail names one.
+    #[serde(default)]
+    pub caller_arn: Option<String>,
 }
 
 impl Metadata {
@@ -344,15 +350,27 @@ impl Metadata {
         Self {
             actor: actor.as_str().to_owned(),
             at: Utc::now().trunc_subsecs(3),
+            cloudtrail_event_id: actor.trail().map(|t| t.event_id.clone()),
+            caller_arn: actor.trail().and_then(|t| t.caller_arn.clone()),
         }
     }
 
     /// As cqrs-es stores it beside each event.
     pub fn fields(&self) -> HashMap<String, String> {
-        HashMap::from([
+        let mut fields = HashMap::from([
             ("actor".to_owned(), self.actor.clone()),
             ("at".to_owned(), timestamp(self.at)),
-        ])
+        ]);
+        let trail = [
+            ("cloudtrail_event_id", &self.cloudtrail_event_id),
+            ("caller_arn", &self.caller_arn),
+        ];
+        for (key, value) in trail {
+            if let Some(value) = value {
+                fields.insert(key.to_owned(), value.clone());
+            }
+        }
+        fields
     }
 }
 

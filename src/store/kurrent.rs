@@ -62,6 +62,23 @@ struct EventMetadata {
     actor: String,
     /// When it was appended, as the store writes timestamps.
     at: String,
+    /// For an AWS call, CloudTrail's id of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cloudtrail_event_id: Option<String>,
+    /// For an AWS call, who made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    caller_arn: Option<String>,
+}
+
+impl EventMetadata {
+    fn metadata(self) -> Result<Metadata, StoreError> {
+        Ok(Metadata {
+            actor: self.actor,
+            at: parse_timestamp(&self.at)?,
+            cloudtrail_event_id: self.cloudtrail_event_id,
+            caller_arn: self.caller_arn,
+        })
+    }
 }
 
 impl KurrentLog {
@@ -260,10 +277,7 @@ impl KurrentLog {
             sequence: i64::try_from(event.revision + 1).unwrap_or(i64::MAX),
             event_type: event.event_type.clone(),
             payload: serde_json::from_slice(&event.data)?,
-            metadata: Metadata {
-                actor: metadata.actor,
-                at: parse_timestamp(&metadata.at)?,
-            },
+            metadata: metadata.metadata()?,
         }))
     }
 
@@ -273,17 +287,14 @@ impl KurrentLog {
             .aggregate_of(&event.stream_id)
             .ok_or_else(|| PersistenceError::UnknownError(event.stream_id.clone().into()))?;
         let metadata: EventMetadata = serde_json::from_slice(&event.custom_metadata)?;
-        let fields = Metadata {
-            actor: metadata.actor,
-            at: parse_timestamp(&metadata.at).map_err(unknown)?,
-        }
-        .fields();
+        let version = metadata.version.clone();
+        let fields = metadata.metadata().map_err(unknown)?.fields();
         Ok(SerializedEvent::new(
             aggregate_id.to_owned(),
             usize::try_from(event.revision + 1).map_err(unknown)?,
             aggregate_type.to_owned(),
             event.event_type.clone(),
-            metadata.version,
+            version,
             serde_json::from_slice(&event.data)?,
             serde_json::to_value(fields)?,
         ))
@@ -414,6 +425,8 @@ fn event_data(
         version: event_version.to_owned(),
         actor: metadata.actor.clone(),
         at: timestamp(metadata.at),
+        cloudtrail_event_id: metadata.cloudtrail_event_id.clone(),
+        caller_arn: metadata.caller_arn.clone(),
     };
     Ok(EventData::json(event_type, &payload)?
         .id(uuid::Uuid::new_v4())

@@ -20,6 +20,7 @@ mod dialect;
 mod error;
 mod events;
 pub mod harvest_runs;
+pub mod queue_polls;
 #[cfg(feature = "kurrentdb")]
 mod kurrent;
 mod locks;

@@ -200,6 +200,7 @@ fn requests_that_hold_credentials_print_redacted() {
         nickname: "prod".into(),
         credentials: credentials.clone(),
         filters: Default::default(),
+        events_queue: None,
     };
     let change = OrganizationChange {
         credentials: Some(credentials),

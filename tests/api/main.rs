@@ -5,6 +5,7 @@ mod aws_stub;
 mod badges;
 mod bounds;
 mod console;
+mod events;
 mod graphql;
 mod helpers;
 mod interfaces;

@@ -42,6 +42,8 @@ pub struct MotoOrg {
     /// The member accounts created, in creation order.
     pub members: Vec<String>,
     client: Client,
+    // SQS as the management account, where the events queue lives.
+    sqs: aws_sdk_sqs::Client,
 }
 
 /// The shape of a fixture: OUs as `(name, parent name)` with `"Root"` the root, and how many
@@ -82,15 +84,21 @@ impl MotoOrg {
             .expect("moto assumes the fixture role")
             .credentials
             .expect("credentials");
+        let management = aws_sdk_sts::config::Credentials::new(
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            Some(creds.session_token().to_owned()),
+            None,
+            "fixture",
+        );
         let client = Client::from_conf(
             aws_sdk_organizations::config::Builder::from(&config)
-                .credentials_provider(aws_sdk_sts::config::Credentials::new(
-                    creds.access_key_id(),
-                    creds.secret_access_key(),
-                    Some(creds.session_token().to_owned()),
-                    None,
-                    "fixture",
-                ))
+                .credentials_provider(management.clone())
+                .build(),
+        );
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&config)
+                .credentials_provider(management)
                 .build(),
         );
         let org = client
@@ -135,6 +143,7 @@ impl MotoOrg {
             ous,
             members: Vec::new(),
             client,
+            sqs,
         };
         let parents: Vec<String> = std::iter::once(root)
             .chain(this.ous.values().cloned())
@@ -156,7 +165,8 @@ impl MotoOrg {
         this
     }
 
-    async fn create_account(&self, name: &str, tags: Vec<Tag>) -> String {
+    /// Creates an account with `tags`, below the root; answers its id.
+    pub async fn create_account(&self, name: &str, tags: Vec<Tag>) -> String {
         self.client
             .create_account()
             .account_name(name)
@@ -195,6 +205,77 @@ impl MotoOrg {
                 .await
                 .expect("move account");
         }
+    }
+
+    /// Renames an OU.
+    pub async fn rename_ou(&self, ou: &str, name: &str) {
+        self.client
+            .update_organizational_unit()
+            .organizational_unit_id(ou)
+            .name(name)
+            .send()
+            .await
+            .expect("rename OU");
+    }
+
+    /// Creates an SQS queue in the management account whose messages come back after
+    /// `visibility` seconds unless deleted; answers its URL.
+    pub async fn create_queue(&self, name: &str, visibility: u32) -> String {
+        self.sqs
+            .create_queue()
+            .queue_name(name)
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                visibility.to_string(),
+            )
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("queue url")
+    }
+
+    /// Puts a message on a queue, as EventBridge would.
+    pub async fn send(&self, queue: &str, body: &str) {
+        self.sqs
+            .send_message()
+            .queue_url(queue)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send message");
+    }
+
+    /// Messages on a queue, in flight (received, not deleted) included.
+    pub async fn queued(&self, queue: &str) -> u64 {
+        use aws_sdk_sqs::types::QueueAttributeName::{
+            ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible,
+        };
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue)
+            .attribute_names(ApproximateNumberOfMessages)
+            .attribute_names(ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .unwrap_or_default();
+        attributes
+            .values()
+            .map(|n| n.parse::<u64>().expect("a count"))
+            .sum()
+    }
+
+    /// Deletes a queue.
+    pub async fn delete_queue(&self, queue: &str) {
+        self.sqs
+            .delete_queue()
+            .queue_url(queue)
+            .send()
+            .await
+            .expect("delete queue");
     }
 
     /// Sets a tag on an account.

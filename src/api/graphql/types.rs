@@ -33,6 +33,16 @@ pub struct LastHarvest {
     error: Option<String>,
 }
 
+/// The SQS queue an organization's own events arrive on (R16).
+#[derive(SimpleObject)]
+pub struct EventsQueue {
+    url: String,
+    /// When it was last read, whatever came of it.
+    polled_at: Option<DateTime<Utc>>,
+    /// Why the last read failed; null when it succeeded.
+    error: Option<String>,
+}
+
 /// A registered AWS Organization.
 #[derive(SimpleObject)]
 #[graphql(complex)]
@@ -43,6 +53,8 @@ pub struct Organization {
     filters: Filters,
     account_count: i64,
     last_harvest: Option<LastHarvest>,
+    /// The queue its Organizations events arrive on, if set.
+    events_queue: Option<EventsQueue>,
 }
 
 impl From<OrganizationRow> for Organization {
@@ -69,6 +81,11 @@ impl From<OrganizationRow> for Organization {
                 outcome: h.outcome,
                 accounts_seen: h.accounts_seen,
                 error: h.error,
+            }),
+            events_queue: view.events_queue.map(|q| EventsQueue {
+                url: q.url.to_string(),
+                polled_at: q.polled_at,
+                error: q.error,
             }),
         }
     }

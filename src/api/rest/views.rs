@@ -11,6 +11,7 @@ use crate::domain::{AccountId, AccountState, OrgId, OrgPath};
 use crate::projections::accounts::AccountRow;
 use crate::projections::organizations::OrganizationRow;
 use crate::store::harvest_runs::LastHarvest;
+use crate::store::queue_polls::EventsQueue;
 
 /// An account as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -103,6 +104,9 @@ pub struct OrganizationView {
     pub accounts_url: String,
     /// The last harvest, if any ran.
     pub last_harvest: Option<LastHarvest>,
+    /// The SQS queue its Organizations events arrive on, if set (R16), and how its last
+    /// read went.
+    pub events_queue: Option<EventsQueue>,
 }
 
 impl From<OrganizationRow> for OrganizationView {
@@ -115,6 +119,7 @@ impl From<OrganizationRow> for OrganizationView {
             filters: row.filters,
             account_count: row.account_count,
             last_harvest: row.last_harvest,
+            events_queue: row.events_queue,
         }
     }
 }

@@ -3,6 +3,7 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::Sealed;
+use crate::domain::QueueUrl;
 
 use super::{Filters, HarvestOutcome, OrganizationCommand, OrganizationError, OrganizationEvent};
 
@@ -13,6 +14,8 @@ pub struct Organization {
     credentials: Option<Sealed>,
     filters: Filters,
     nickname: String,
+    #[serde(default)]
+    events_queue: Option<QueueUrl>,
     last_harvest: Option<LastHarvest>,
 }
 
@@ -54,6 +57,7 @@ impl Aggregate for Organization {
                     credentials: Some(credentials),
                     filters,
                     nickname,
+                    events_queue: None,
                     last_harvest: None,
                 }
             }
@@ -62,6 +66,7 @@ impl Aggregate for Organization {
             }
             OrganizationEvent::FiltersChanged { filters } => self.filters = filters,
             OrganizationEvent::OrganizationRenamed { nickname } => self.nickname = nickname,
+            OrganizationEvent::EventsQueueChanged { url } => self.events_queue = url,
             OrganizationEvent::OrganizationRemoved => *self = Self::default(),
             OrganizationEvent::HarvestCompleted { accounts_seen, .. } => {
                 self.last_harvest = Some(LastHarvest::Completed { accounts_seen })
@@ -111,6 +116,8 @@ impl Organization {
                     nickname: rename.nickname,
                 },
             ),
+            OrganizationCommand::SetEventsQueue(set) => (set.url != self.events_queue)
+                .then_some(OrganizationEvent::EventsQueueChanged { url: set.url }),
             OrganizationCommand::RecordHarvest(record) => self.harvest_event(record.outcome),
             OrganizationCommand::Remove => Some(OrganizationEvent::OrganizationRemoved),
         })

@@ -1,5 +1,5 @@
 use crate::crypto::Sealed;
-use crate::domain::{AccountId, OrgId};
+use crate::domain::{AccountId, OrgId, QueueUrl};
 
 use super::Filters;
 
@@ -14,6 +14,8 @@ pub enum OrganizationCommand {
     ChangeFilters(ChangeFilters),
     /// Give it a new nickname.
     Rename(RenameOrganization),
+    /// Follow its changes on an SQS queue, or stop (R16).
+    SetEventsQueue(SetEventsQueue),
     /// Record how a harvest ended.
     RecordHarvest(RecordHarvest),
     /// Remove it; its accounts leave the listing first.
@@ -39,6 +41,14 @@ pub struct ChangeFilters {
 pub struct RenameOrganization {
     /// The new nickname.
     pub nickname: String,
+}
+
+/// Sets or clears the queue its Organizations events arrive on, after the org role was found
+/// to read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetEventsQueue {
+    /// The queue; none to stop following it.
+    pub url: Option<QueueUrl>,
 }
 
 /// Registers an organization whose role was assumed and whose id was read from AWS.

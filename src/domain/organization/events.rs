@@ -2,7 +2,7 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::Sealed;
-use crate::domain::{AccountId, OrgId};
+use crate::domain::{AccountId, OrgId, QueueUrl};
 
 use super::Filters;
 
@@ -37,6 +37,11 @@ pub enum OrganizationEvent {
         /// The new nickname.
         nickname: String,
     },
+    /// The queue its Organizations events arrive on was set, replaced or cleared (R16).
+    EventsQueueChanged {
+        /// The queue; none when cleared.
+        url: Option<QueueUrl>,
+    },
     /// The organization was removed; its accounts left the listing before.
     OrganizationRemoved,
     /// A harvest completed after a failure, or changed something.
@@ -60,6 +65,7 @@ impl DomainEvent for OrganizationEvent {
             Self::CredentialsReplaced { .. } => "CredentialsReplaced",
             Self::FiltersChanged { .. } => "FiltersChanged",
             Self::OrganizationRenamed { .. } => "OrganizationRenamed",
+            Self::EventsQueueChanged { .. } => "EventsQueueChanged",
             Self::OrganizationRemoved => "OrganizationRemoved",
             Self::HarvestCompleted { .. } => "HarvestCompleted",
             Self::HarvestFailed { .. } => "HarvestFailed",

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub use aggregate::Organization;
 pub use commands::{
     ChangeFilters, HarvestOutcome, OrganizationCommand, RecordHarvest, RegisterOrganization,
-    RenameOrganization, ReplaceCredentials,
+    RenameOrganization, ReplaceCredentials, SetEventsQueue,
 };
 pub use error::OrganizationError;
 pub use events::OrganizationEvent;

@@ -1,0 +1,489 @@
+//! Changes from Organizations' own events (R16): the change is made in moto, then the event
+//! AWS documents for that call is put on the organization's queue, as EventBridge would, and
+//! the listing follows within seconds. Redelivery, duplicates, out-of-order arrivals, poison
+//! messages and a queue deleted under its poller change nothing they should not.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{Backend, TestApp};
+use crate::moto::{MotoOrg, Shape, NESTED};
+use crate::on_every_store;
+
+/// The CloudTrail event AWS documents for `name`, forwarded by EventBridge, with its
+/// placeholders (`$ACCOUNT_ID`, `$OU_ID`…) filled in from `values` and a fresh event id.
+fn fixture(name: &str, org: &MotoOrg, values: &[(&str, &str)]) -> (String, String) {
+    let path = format!(
+        "{}/tests/api/fixtures/cloudtrail/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let event_id = uuid::Uuid::new_v4().to_string();
+    let mut body = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    for (key, value) in values.iter().copied().chain([
+        ("EVENT_ID", event_id.as_str()),
+        ("MANAGEMENT", org.management_account.as_str()),
+        ("ORG_ID", org.id.as_str()),
+    ]) {
+        body = body.replace(&format!("${key}"), value);
+    }
+    assert!(
+        !body.contains('$'),
+        "{name}: a placeholder is left in {body}"
+    );
+    (body, event_id)
+}
+
+/// Polls `check` every 50 ms until it answers something, for up to 20 s.
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within 20 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A daemon on `backend` polling the queue of a harvested moto organization; answers it, the
+/// organization, its id and the queue.
+async fn following(backend: Backend, accounts: usize) -> (TestApp, MotoOrg, String, String) {
+    let app = TestApp::spawn_tuned(backend, |settings| {
+        settings.harvest.tick = Duration::from_millis(200);
+        settings.harvest.queue_wait = Duration::from_secs(1);
+    })
+    .await;
+    let org = MotoOrg::create(Shape {
+        ous: NESTED,
+        accounts,
+    })
+    .await;
+    let queue = org.create_queue("orgsync-events", 1).await;
+    let mut registration = org.registration("prod");
+    registration["events_queue_url"] = json!(queue);
+    let registered = app.post("/api/v1/organizations", &registration).await;
+    let registered = crate::helpers::expect_json(registered, StatusCode::CREATED).await;
+    assert_eq!(
+        registered["events_queue"]["url"],
+        queue.as_str(),
+        "{registered}"
+    );
+    let org_id = registered["id"].as_str().unwrap().to_owned();
+    app.harvest(&org_id).await;
+    // The poller has read the queue once.
+    eventually("the first read of the queue", || async {
+        let org = app
+            .get_json(&format!("/api/v1/organizations/{org_id}"))
+            .await;
+        org["events_queue"]["polled_at"].is_string().then_some(())
+    })
+    .await;
+    (app, org, org_id, queue)
+}
+
+/// The account as REST shows it, once `done` holds of it.
+async fn account_once(app: &TestApp, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    eventually(what, || async {
+        let response = app.get(&format!("/api/v1/accounts/{id}")).await;
+        let account: Value = response.json().await.unwrap();
+        done(&account).then_some(account)
+    })
+    .await
+}
+
+/// The last event of an account's history.
+async fn last_event(app: &TestApp, id: &str) -> Value {
+    let history = app
+        .get_json(&format!("/api/v1/accounts/{id}/events?limit=1000"))
+        .await;
+    history["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone()
+}
+
+/// How many messages of `org_id`'s queue came out so, by `/metrics`.
+async fn counted(app: &TestApp, org_id: &str, outcome: &str) -> u64 {
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let series =
+        format!("orgsync_queue_messages_total{{organization=\"{org_id}\",outcome=\"{outcome}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+on_every_store!(each_kind_of_change_arrives_from_the_events_queue);
+
+async fn each_kind_of_change_arrives_from_the_events_queue(backend: Backend) {
+    let (app, org, org_id, queue) = following(backend, 4).await;
+    let prod = org.ous["Prod"].clone();
+
+    // CreateAccountResult: a new account, read from AWS with its place and tags.
+    let created = org.create_account("account-new", Vec::new()).await;
+    org.move_account(&created, &prod).await;
+    let (body, event_id) = fixture("CreateAccountResult", &org, &[("ACCOUNT_ID", &created)]);
+    org.send(&queue, &body).await;
+    let account = account_once(&app, &created, "the created account", |a| {
+        a["account_id"] == created.as_str()
+    })
+    .await;
+    let path: Vec<&str> = account["org_path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(path, ["Root", "Workloads", "Prod"]);
+    assert_eq!(
+        account["access"]["status"], "ok",
+        "its member role was tried: {account}"
+    );
+    let discovered = &app
+        .get_json(&format!("/api/v1/accounts/{created}/events"))
+        .await["events"][0];
+    assert_eq!(discovered["type"], "AccountDiscovered");
+    assert_eq!(discovered["actor"], "event:CreateAccountResult");
+    assert_eq!(discovered["cloudtrail_event_id"], event_id.as_str());
+
+    // MoveAccount: its new path.
+    let sandbox = org.ous["Sandbox"].clone();
+    org.move_account(&created, &sandbox).await;
+    let (body, event_id) = fixture(
+        "MoveAccount",
+        &org,
+        &[
+            ("ACCOUNT_ID", &created),
+            ("SOURCE", &prod),
+            ("DESTINATION", &sandbox),
+        ],
+    );
+    org.send(&queue, &body).await;
+    account_once(&app, &created, "the move", |a| {
+        a["org_path"].as_array().unwrap().last().unwrap()["id"] == sandbox.as_str()
+    })
+    .await;
+    let moved = last_event(&app, &created).await;
+    assert_eq!(moved["type"], "AccountMoved");
+    assert_eq!(moved["actor"], "event:MoveAccount");
+    assert_eq!(moved["cloudtrail_event_id"], event_id.as_str());
+    let caller = format!(
+        "arn:aws:sts::{}:assumed-role/Admin/alice",
+        org.management_account
+    );
+    assert_eq!(moved["caller_arn"], caller.as_str());
+
+    // TagResource and UntagResource: its tags and badges.
+    org.tag(&created, "team", "payments").await;
+    let (body, _) = fixture(
+        "TagResource",
+        &org,
+        &[
+            ("ACCOUNT_ID", &created),
+            ("TAG_KEY", "team"),
+            ("TAG_VALUE", "payments"),
+        ],
+    );
+    org.send(&queue, &body).await;
+    account_once(&app, &created, "the tag", |a| {
+        a["tags"]["team"] == "payments"
+    })
+    .await;
+    assert!(app.badges(&created).await.contains_key("team"));
+    org.untag(&created, "team").await;
+    let (body, _) = fixture(
+        "UntagResource",
+        &org,
+        &[("ACCOUNT_ID", &created), ("TAG_KEY", "team")],
+    );
+    org.send(&queue, &body).await;
+    account_once(&app, &created, "the untag", |a| {
+        a["tags"].get("team").is_none()
+    })
+    .await;
+
+    // UpdateOrganizationalUnit: the path of every account below the OU.
+    let workloads = org.ous["Workloads"].clone();
+    org.rename_ou(&workloads, "Apps").await;
+    let (body, _) = fixture(
+        "UpdateOrganizationalUnit",
+        &org,
+        &[("OU_ID", &workloads), ("OU_NAME", "Apps")],
+    );
+    org.send(&queue, &body).await;
+    let below = org
+        .truth()
+        .await
+        .into_iter()
+        .filter(|(_, a)| {
+            a["org_path"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|u| u["id"] == workloads.as_str())
+        })
+        .map(|(id, _)| id)
+        .collect::<Vec<_>>();
+    assert!(!below.is_empty());
+    for id in &below {
+        account_once(&app, id, "the rename", |a| {
+            a["org_path"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|u| u["name"] == "Apps")
+        })
+        .await;
+    }
+
+    // CloseAccount: its state.
+    let closing = org.members[0].clone();
+    org.close(&closing).await;
+    let (body, _) = fixture("CloseAccount", &org, &[("ACCOUNT_ID", &closing)]);
+    org.send(&queue, &body).await;
+    account_once(&app, &closing, "the closure", |a| a["state"] == "SUSPENDED").await;
+
+    // RemoveAccountFromOrganization: it leaves.
+    let leaving = org.members[1].clone();
+    org.remove(&leaving).await;
+    let (body, _) = fixture(
+        "RemoveAccountFromOrganization",
+        &org,
+        &[("ACCOUNT_ID", &leaving)],
+    );
+    org.send(&queue, &body).await;
+    eventually("the departure", || async {
+        (app.get(&format!("/api/v1/accounts/{leaving}"))
+            .await
+            .status()
+            == StatusCode::NOT_FOUND)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        last_event(&app, &leaving).await["type"],
+        "AccountLeftOrganization"
+    );
+
+    // Anything else is deleted and counted, without a call to AWS.
+    let calls = app.stub.organizations_calls();
+    let (body, _) = fixture("CreatePolicy", &org, &[]);
+    org.send(&queue, &body).await;
+    eventually("the ignored event", || async {
+        (counted(&app, &org_id, "ignored").await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.stub.organizations_calls(),
+        calls,
+        "an ignored event calls AWS"
+    );
+    eventually("an empty queue", || async {
+        (org.queued(&queue).await == 0).then_some(())
+    })
+    .await;
+    assert_eq!(counted(&app, &org_id, "applied").await, 7);
+    app.stop().await;
+}
+
+/// How many events an account's history holds.
+async fn history_length(app: &TestApp, id: &str) -> usize {
+    app.history_types(id).await.len()
+}
+
+on_every_store!(redelivery_duplicates_disorder_and_poison_change_nothing);
+
+async fn redelivery_duplicates_disorder_and_poison_change_nothing(backend: Backend) {
+    let (app, org, org_id, queue) = following(backend, 3).await;
+    let (prod, sandbox) = (org.ous["Prod"].clone(), org.ous["Sandbox"].clone());
+    let root = org.root.clone();
+
+    // A MoveAccount before the CreateAccountResult of its account: the account comes in
+    // with the first, and the second changes nothing.
+    let created = org.create_account("account-early", Vec::new()).await;
+    org.move_account(&created, &prod).await;
+    let (moved, _) = fixture(
+        "MoveAccount",
+        &org,
+        &[
+            ("ACCOUNT_ID", &created),
+            ("SOURCE", &root),
+            ("DESTINATION", &prod),
+        ],
+    );
+    org.send(&queue, &moved).await;
+    account_once(&app, &created, "the early move", |a| {
+        a["org_path"]
+            .as_array()
+            .is_some_and(|p| p.last().unwrap()["id"] == prod.as_str())
+    })
+    .await;
+    let length = history_length(&app, &created).await;
+    assert_eq!(app.history_types(&created).await[0], "AccountDiscovered");
+    let (body, _) = fixture("CreateAccountResult", &org, &[("ACCOUNT_ID", &created)]);
+    org.send(&queue, &body).await;
+    eventually("the late creation", || async {
+        (counted(&app, &org_id, "applied").await == 2).then_some(())
+    })
+    .await;
+    assert_eq!(history_length(&app, &created).await, length);
+
+    // The same message twice.
+    org.send(&queue, &moved).await;
+    eventually("the duplicate", || async {
+        (counted(&app, &org_id, "applied").await == 3).then_some(())
+    })
+    .await;
+    assert_eq!(history_length(&app, &created).await, length);
+
+    // A crash between the commit and the delete, twice: the message comes again after its
+    // visibility timeout, changes nothing, and is deleted at the third delivery.
+    fail::cfg("events-before-delete", "2*return").unwrap();
+    org.move_account(&created, &sandbox).await;
+    let (body, _) = fixture(
+        "MoveAccount",
+        &org,
+        &[
+            ("ACCOUNT_ID", &created),
+            ("SOURCE", &prod),
+            ("DESTINATION", &sandbox),
+        ],
+    );
+    org.send(&queue, &body).await;
+    // Committed, yet still on the queue: the delete did not happen.
+    account_once(&app, &created, "the move before the crash", |a| {
+        a["org_path"].as_array().unwrap().last().unwrap()["id"] == sandbox.as_str()
+    })
+    .await;
+    assert_eq!(org.queued(&queue).await, 1, "the message was deleted");
+    assert_eq!(counted(&app, &org_id, "applied").await, 3);
+    eventually("the redelivered move", || async {
+        (counted(&app, &org_id, "applied").await == 4).then_some(())
+    })
+    .await;
+    fail::remove("events-before-delete");
+    let types = app.history_types(&created).await;
+    assert_eq!(
+        types.len(),
+        length + 1,
+        "one move, however often delivered: {types:?}"
+    );
+    assert_eq!(types.last().unwrap(), "AccountMoved");
+    let account = app.get_json(&format!("/api/v1/accounts/{created}")).await;
+    assert_eq!(
+        account["org_path"].as_array().unwrap().last().unwrap()["id"],
+        sandbox.as_str()
+    );
+
+    // A message that is no Organizations event: deleted and counted.
+    org.send(&queue, "{\"not\": \"an event\"}").await;
+    org.send(&queue, "\u{1}binary\u{0}").await;
+    eventually("the poison", || async {
+        (counted(&app, &org_id, "unreadable").await == 2).then_some(())
+    })
+    .await;
+    eventually("an empty queue", || async {
+        (org.queued(&queue).await == 0).then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+
+on_every_store!(a_queue_deleted_under_its_poller_shows_on_the_organization_alone);
+
+async fn a_queue_deleted_under_its_poller_shows_on_the_organization_alone(backend: Backend) {
+    let (app, org, org_id, queue) = following(backend, 2).await;
+    org.delete_queue(&queue).await;
+    let error = eventually("the queue's error", || async {
+        let org = app
+            .get_json(&format!("/api/v1/organizations/{org_id}"))
+            .await;
+        org["events_queue"]["error"].as_str().map(str::to_owned)
+    })
+    .await;
+    assert!(error.contains("sqs:ReceiveMessage"), "{error}");
+    assert!(
+        !error.contains("OrgSync-Org-Role"),
+        "the sealed role shows: {error}"
+    );
+    // Nothing else stops: a harvest completes, the API answers.
+    let harvested = app.harvest(&org_id).await;
+    assert_eq!(
+        harvested["last_harvest"]["outcome"], "completed",
+        "{harvested}"
+    );
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+on_every_store!(the_events_queue_is_checked_through_the_org_role_before_it_is_stored);
+
+async fn the_events_queue_is_checked_through_the_org_role_before_it_is_stored(backend: Backend) {
+    let (app, org, org_id) = TestApp::harvested(
+        backend,
+        Shape {
+            ous: NESTED,
+            accounts: 1,
+        },
+    )
+    .await;
+    let path = format!("/api/v1/organizations/{org_id}");
+    let missing = format!(
+        "{}/{}/nowhere",
+        crate::moto::moto_url(),
+        org.management_account
+    );
+    let refused = app
+        .patch(&path, &json!({"events_queue_url": missing}))
+        .await;
+    let refused = crate::helpers::expect_error(
+        refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "events_queue_unreachable",
+    )
+    .await;
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sqs:GetQueueAttributes"),
+        "{refused}"
+    );
+    let malformed = app
+        .patch(&path, &json!({"events_queue_url": "ftp://example.com/q"}))
+        .await;
+    crate::helpers::expect_error(malformed, StatusCode::BAD_REQUEST, "invalid_field").await;
+    assert_eq!(app.get_json(&path).await["events_queue"], Value::Null);
+
+    // Set over GraphQL, then cleared over REST.
+    let queue = org.create_queue("orgsync-events", 30).await;
+    let set = crate::graphql::data(
+        &app,
+        "mutation($id: ID!, $url: String) { updateOrganization(id: $id, input: {eventsQueueUrl: $url}) { eventsQueue { url } } }",
+        json!({"id": org_id, "url": queue}),
+    )
+    .await;
+    assert_eq!(
+        set["updateOrganization"]["eventsQueue"]["url"],
+        queue.as_str()
+    );
+    let cleared = app.patch(&path, &json!({"events_queue_url": null})).await;
+    let cleared = crate::helpers::expect_json(cleared, StatusCode::OK).await;
+    assert_eq!(cleared["events_queue"], Value::Null, "{cleared}");
+    let types: Vec<String> = app.get_json("/api/v1/events?limit=1000").await["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "EventsQueueChanged")
+        .map(|e| e["data"]["url"].to_string())
+        .collect();
+    assert_eq!(types, [format!("\"{queue}\""), "null".to_owned()]);
+    app.stop().await;
+}
