@@ -21,7 +21,9 @@ const PROGRESS = `subscription Progress($organization: ID!) {
 export function harvestControl(org, { signal, onChange }) {
   const bar = h("progress", { max: 1, value: 0, "aria-label": `Harvest of ${org.nickname}` });
   const status = h("span", { class: "harvest-status", role: "status" });
-  const box = h("div", { class: "harvest", "data-phase": "IDLE", hidden: true }, bar, status);
+  // Until it has something to show, the box keeps its place invisibly, so that the page does
+  // not shift under the reader's pointer when a harvest starts.
+  const box = h("div", { class: "harvest", "data-phase": "IDLE" }, bar, status);
   const button = isAdmin()
     ? h(
         "button",
@@ -29,6 +31,11 @@ export function harvestControl(org, { signal, onChange }) {
           type: "button",
           onclick: async () => {
             button.disabled = true;
+            // What the bar showed of an earlier harvest is over; this one's reports follow.
+            box.dataset.phase = "REQUESTED";
+            delete box.dataset.outcome;
+            bar.removeAttribute("value");
+            show("starting…");
             try {
               const { startHarvest } = await request(START, { id: org.id }, { signal });
               if (startHarvest === "ALREADY_RUNNING") show("a harvest is running already; another follows it");
@@ -44,7 +51,7 @@ export function harvestControl(org, { signal, onChange }) {
     : null;
 
   function show(text, tone = null) {
-    box.hidden = false;
+    box.classList.add("shown");
     status.className = `harvest-status ${tone ?? ""}`;
     replace(status, text);
   }

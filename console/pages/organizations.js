@@ -1,9 +1,10 @@
 // Organizations: each with its last harvest, its account count leading to its accounts, its
-// OU tree, and "Harvest now" with live progress.
+// OU tree, and "Harvest now" with live progress. Counts follow the accounts' events.
 
 import { request } from "../graphql.js";
 import { errorBox, h, heading, loading, replace, rereads, rerender, when } from "../dom.js";
 import { harvestControl } from "../harvest.js";
+import { followAccounts } from "../live.js";
 import { href } from "../router.js";
 import { isAdmin } from "../session.js";
 
@@ -43,7 +44,10 @@ export default async function organizations(view, { params, signal }) {
       return;
     }
     const control = (org) => {
-      if (!controls.has(org.id)) controls.set(org.id, harvestControl(org, { signal, onChange: refreshSoon }));
+      if (!controls.has(org.id)) {
+        controls.set(org.id, harvestControl(org, { signal, onChange: refreshSoon }));
+        followAccounts([org.id], { signal, onChange: refreshSoon, onStopped: (error) => body.before(errorBox(error, "Live updates stopped")) });
+      }
       return controls.get(org.id);
     };
     rerender(
