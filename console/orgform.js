@@ -75,25 +75,37 @@ export function filterFields(filters = { excludeNamePrefixes: [], limitScopeOuId
   return { element, read };
 }
 
+/** The events queue (R16), optional: its URL, or null when left blank. */
+export function queueField(url = "") {
+  const input = h("input", { name: "events_queue_url", type: "url", value: url, size: 60, spellcheck: "false", placeholder: "https://sqs.us-east-1.amazonaws.com/111122223333/orgsync-events" });
+  const element = field("Events queue URL (optional)", input, "An SQS queue that Organizations' own events reach through EventBridge: changes then arrive within seconds instead of at the next harvest. It is read through the org role.");
+  return { element, read: () => input.value.trim() || null };
+}
+
 /** The checks a registration or a credential change goes through, in the daemon's order (R3). */
 const STEPS = [
   ["fields", "Check the fields"],
   ["assume", "Assume the org role"],
   ["describe", "Describe the organization"],
   ["simulate", "Simulate the org role's policy"],
+  ["queue", "Read the events queue"],
 ];
 
 /** The step an error of the role check belongs to, from its `extensions`. */
 function stepOf(error) {
   const code = error.code;
   if (code === "assume_role_failed") return "assume";
-  if (code === "describe_organization_failed" || code === "not_organization_management") return "describe";
+  if (["describe_organization_failed", "not_organization_management", "wrong_organization"].includes(code)) return "describe";
   if (code === "simulation_failed" || error.extensions.denied_actions) return "simulate";
+  if (code === "events_queue_unreachable") return "queue";
   return "fields";
 }
 
-/** The steps as a list that shows which passed, which failed and why, and which were not reached. */
-export function validationSteps() {
+/**
+ * The steps as a list that shows which passed, which failed and why, and which were not
+ * reached. `queued()` says whether a queue is given: without one, its step is not asked for.
+ */
+export function validationSteps(queued = () => false) {
   const items = new Map(
     STEPS.map(([key, label]) => [key, h("li", { "data-step": key, class: "step" }, h("span", { class: "label" }, label), h("span", { class: "state" }))]),
   );
@@ -109,15 +121,17 @@ export function validationSteps() {
     element,
     checking() {
       for (const [key] of STEPS) set(key, "checking", "checking…");
+      if (!queued()) set("queue", "skipped", "none given");
     },
     passed() {
       for (const [key] of STEPS) set(key, "passed", "passed");
+      if (!queued()) set("queue", "skipped", "none given");
     },
     failed(error) {
       const at = STEPS.findIndex(([key]) => key === stepOf(error));
       STEPS.forEach(([key], i) => {
         if (i < at) set(key, "passed", "passed");
-        else if (i > at) set(key, "skipped", "not reached");
+        else if (i > at) set(key, "skipped", key === "queue" && !queued() ? "none given" : "not reached");
       });
       const denied = error.extensions.denied_actions ?? [];
       set(

@@ -4,7 +4,7 @@
 
 import { request } from "../graphql.js";
 import { errorBox, field, h, heading, loading, replace } from "../dom.js";
-import { filterFields, markInvalidFields, roleFields, validationSteps } from "../orgform.js";
+import { filterFields, markInvalidFields, queueField, roleFields, validationSteps } from "../orgform.js";
 import { href, navigate } from "../router.js";
 import { isAdmin } from "../session.js";
 
@@ -12,6 +12,7 @@ const ORGANIZATION = `query Organization($id: ID!) {
   organization(id: $id) {
     id nickname
     filters { excludeNamePrefixes limitScopeOuIds autoRemoveSuspended autoBadge }
+    eventsQueue { url }
   }
 }`;
 const UPDATE = `mutation Update($id: ID!, $input: UpdateOrganizationInput!) {
@@ -39,7 +40,7 @@ export default async function edit(view, { args, signal }) {
     return;
   }
   replace(title, `Edit ${org.nickname} `, h("code", {}, org.id));
-  view.lastChild.replaceWith(renameForm(org), filtersForm(org), credentialsForm(org), removeSection(org));
+  view.lastChild.replaceWith(renameForm(org), filtersForm(org), queueForm(org), credentialsForm(org), removeSection(org));
 }
 
 /** A form that sends one `updateOrganization` and says how it went beside its button. */
@@ -86,6 +87,13 @@ function renameForm(org) {
 function filtersForm(org) {
   const filters = filterFields(org.filters);
   return updateForm(org, "Change filters", filters.element, () => ({ filters: filters.read() }));
+}
+
+function queueForm(org) {
+  const queue = queueField(org.eventsQueue?.url ?? "");
+  const note = h("p", { class: "hint" }, "Blank stops following a queue; a new one is read through the org role before it is kept.");
+  // null (not left out) is what clears it.
+  return updateForm(org, "Change events queue", [queue.element, note], () => ({ eventsQueueUrl: queue.read() }));
 }
 
 function credentialsForm(org) {

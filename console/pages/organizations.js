@@ -12,6 +12,7 @@ const ORGANIZATIONS = `query Organizations {
   organizations {
     id nickname managementAccountId accountCount
     lastHarvest { startedAt finishedAt outcome accountsSeen error }
+    eventsQueue { url polledAt error }
   }
 }`;
 
@@ -91,7 +92,7 @@ export default async function organizations(view, { params, signal }) {
                   String(org.accountCount),
                 ),
               ),
-              h("td", { class: "last-harvest" }, lastHarvest(org.lastHarvest)),
+              h("td", { class: "last-harvest" }, lastHarvest(org.lastHarvest), eventsQueue(org.eventsQueue)),
               h("td", {}, control(org)),
             ),
           ),
@@ -111,6 +112,17 @@ export default async function organizations(view, { params, signal }) {
     });
   }
   await refresh();
+}
+
+/** Whether the organization's own events arrive, when it follows a queue (R16). */
+function eventsQueue(queue) {
+  if (!queue) return null;
+  return h(
+    "div",
+    { class: "queue" },
+    "Events queue: ",
+    queue.error ? h("span", { class: "error-text" }, queue.error) : queue.polledAt ? ["read ", when(queue.polledAt)] : "not read yet",
+  );
 }
 
 function lastHarvest(harvest) {

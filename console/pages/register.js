@@ -3,7 +3,7 @@
 
 import { request } from "../graphql.js";
 import { field, h, heading, replace } from "../dom.js";
-import { filterFields, markInvalidFields, roleFields, validationSteps } from "../orgform.js";
+import { filterFields, markInvalidFields, queueField, roleFields, validationSteps } from "../orgform.js";
 import { href, navigate } from "../router.js";
 import { isAdmin } from "../session.js";
 
@@ -19,7 +19,8 @@ export default function register(view, { params }) {
   const nickname = h("input", { name: "nickname", required: true, maxlength: 64 });
   const roles = roleFields({ required: true, memberRoleName: params.get("memberRole") ?? "OrgSync-Member-Role" });
   const filters = filterFields();
-  const steps = validationSteps();
+  const queue = queueField();
+  const steps = validationSteps(() => queue.read() !== null);
   const button = h("button", { type: "submit" }, "Add");
   const form = h(
     "form",
@@ -30,7 +31,7 @@ export default function register(view, { params }) {
         button.disabled = true;
         steps.checking();
         const { orgRole, memberRole } = roles.read();
-        const input = { nickname: nickname.value.trim(), orgRole, memberRole, filters: filters.read() };
+        const input = { nickname: nickname.value.trim(), orgRole, memberRole, filters: filters.read(), eventsQueueUrl: queue.read() };
         try {
           const { registerOrganization: org } = await request(REGISTER, { input });
           steps.passed();
@@ -44,6 +45,7 @@ export default function register(view, { params }) {
     field("Nickname", nickname, "Becomes the system.cloud_organization_name badge of every account."),
     roles.element,
     filters.element,
+    queue.element,
     h(
       "p",
       { class: "notice" },

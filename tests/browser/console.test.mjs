@@ -366,6 +366,12 @@ step("editing: a partial credential set is refused with its reason; the nickname
   assert.match(await fields.innerText(), /member_role\.role_name/);
   await shot(admin, "edit");
 
+  // A queue the org role cannot read is refused, and none is kept.
+  const queue = admin.locator("form", { has: admin.getByRole("heading", { name: "Change events queue" }) });
+  await queue.getByLabel("Events queue URL (optional)").fill(`https://sqs.us-east-1.amazonaws.com/${org.management}/no-such-queue`);
+  await queue.getByRole("button", { name: "Change events queue" }).click();
+  await queue.locator(".error", { hasText: "events_queue_unreachable" }).waitFor(WAIT);
+
   const rename = admin.locator("form", { has: admin.getByRole("heading", { name: "Rename" }) });
   await rename.getByLabel("Nickname").fill("production");
   await rename.getByRole("button", { name: "Rename" }).click();
