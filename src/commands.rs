@@ -301,6 +301,7 @@ mod tests {
             nickname: "before".into(),
             management_account_id: account_id.clone(),
             credentials: Sealed::from_stored("sealed".into()),
+            org_role_account: Default::default(),
             filters: Filters::default(),
         });
         organizations

@@ -7,7 +7,7 @@ use crate::aws::{actions, OrganizationInfo, Redaction, RoleSession};
 use crate::domain::account::{AccountCommand, RemovalReason, RemoveAccount};
 use crate::domain::organization::{
     ChangeFilters, Credentials, Filters, OrganizationCommand, RegisterOrganization,
-    RenameOrganization, ReplaceCredentials, SetEventsQueue,
+    RenameOrganization, ReplaceCredentials, RoleAccount, SetEventsQueue,
 };
 use crate::domain::{Actor, OrgId, ParentId, QueueUrl};
 use crate::harvest::Progress;
@@ -75,13 +75,14 @@ pub struct OrganizationChange {
 
 impl App {
     /// Checks the org role as R3 says, in order: assume it with the external ID, describe its
-    /// organization (which must be managed from the role's account), and simulate its
-    /// policies over the harvest actions, with its own credentials on its own ARN. The error
-    /// names the step that failed, AWS's error code and every denied action.
+    /// organization (managed from the role's account, or else listable by it as a delegated
+    /// administrator, R17), and simulate its policies over the harvest actions, with its own
+    /// credentials on its own ARN. The error names the step that failed, AWS's error code and
+    /// every denied action.
     async fn check_org_role(
         &self,
         credentials: &Credentials,
-    ) -> Result<(OrganizationInfo, RoleSession), AppError> {
+    ) -> Result<(OrganizationInfo, RoleAccount, RoleSession), AppError> {
         let aws = &self.0.aws;
         let org_role = &credentials.org_role;
         let redaction = Redaction::of(&org_role.role_arn, &org_role.session_name, "the org role");
@@ -94,17 +95,31 @@ impl App {
             .describe_organization(&session)
             .await
             .map_err(|e| AppError::aws_step("describe_organization_failed", &e, &redaction))?;
-        if &info.management_account_id != org_role.role_arn.account_id() {
-            return Err(AppError::rejected(
-                "not_organization_management",
-                format!(
-                    "the org role is in account {}, but organization {} is managed by account {}",
+        // R17: a role outside the management account must be a delegated administrator's,
+        // which the organization's delegation policy lets list the organization.
+        let role_account = if &info.management_account_id == org_role.role_arn.account_id() {
+            RoleAccount::Management
+        } else {
+            aws.api().list_first_page(&session).await.map_err(|e| {
+                let message = format!(
+                    "the org role is in account {}, not in account {} that manages organization \
+                     {}, and cannot list the organization as a delegated administrator: {}. The \
+                     organization's delegation policy (AWS::Organizations::ResourcePolicy, in \
+                     the management account) must allow that account to read it",
                     org_role.role_arn.account_id(),
+                    info.management_account_id,
                     info.id,
-                    info.management_account_id
-                ),
-            ));
-        }
+                    e.redacted(&redaction)
+                );
+                AppError::Rejected {
+                    code: "not_delegated_administrator",
+                    message,
+                    aws_error_code: e.code.clone(),
+                    denied_actions: Vec::new(),
+                }
+            })?;
+            RoleAccount::DelegatedAdministrator
+        };
         let denied = aws
             .api()
             .denied_actions(&session, &org_role.role_arn, actions::ORGANIZATION_HARVEST)
@@ -121,7 +136,7 @@ impl App {
                 denied_actions: denied,
             });
         }
-        Ok((info, session))
+        Ok((info, role_account, session))
     }
 
     /// Checks that the org role, in `session`, reads the events queue `queue` (R16).
@@ -151,7 +166,8 @@ impl App {
         registration: Registration,
     ) -> Result<OrganizationRow, AppError> {
         let inner = &self.0;
-        let (info, session) = self.check_org_role(&registration.credentials).await?;
+        let (info, org_role_account, session) =
+            self.check_org_role(&registration.credentials).await?;
         tracing::Span::current().record("org_id", info.id.as_str());
         if let Some(queue) = &registration.events_queue {
             self.check_events_queue(&registration.credentials, &session, queue)
@@ -162,6 +178,7 @@ impl App {
             nickname: registration.nickname,
             management_account_id: info.management_account_id,
             credentials: inner.keys.seal_json(&registration.credentials),
+            org_role_account,
             filters: registration.filters,
         })];
         if let Some(url) = registration.events_queue {
@@ -194,7 +211,7 @@ impl App {
         let mut commands = Vec::new();
         let mut checked = None;
         if let Some(credentials) = &change.credentials {
-            let (info, session) = self.check_org_role(credentials).await?;
+            let (info, org_role_account, session) = self.check_org_role(credentials).await?;
             if info.id != *id {
                 return Err(AppError::rejected(
                     "wrong_organization",
@@ -204,6 +221,7 @@ impl App {
             commands.push(OrganizationCommand::ReplaceCredentials(
                 ReplaceCredentials {
                     credentials: inner.keys.seal_json(credentials),
+                    org_role_account,
                 },
             ));
             checked = Some(session);

@@ -222,6 +222,13 @@ pub trait AwsApi: Send + Sync + 'static {
     // What refreshing one account or one OU after an Organizations event reads (R16), and the
     // queue those events arrive on. An AWS that serves no events need not implement them.
 
+    /// ListRoots and the first page of ListAccounts: whether the session may list the
+    /// organization, as a delegated administrator may when the delegation policy allows it.
+    async fn list_first_page(&self, session: &RoleSession) -> Result<(), AwsError> {
+        let _ = session;
+        Err(AwsError::unsupported("organizations:ListRoots"))
+    }
+
     /// DescribeAccount; none when the organization does not hold the account.
     async fn describe_account(
         &self,

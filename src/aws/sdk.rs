@@ -259,6 +259,18 @@ impl AwsApi for SdkAws {
         Ok(accounts)
     }
 
+    async fn list_first_page(&self, session: &RoleSession) -> Result<(), AwsError> {
+        let client = self.organizations(session);
+        list_roots(&client).await?;
+        client
+            .list_accounts()
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| aws_error("organizations:ListAccounts", e))?;
+        Ok(())
+    }
+
     async fn describe_account(
         &self,
         session: &RoleSession,

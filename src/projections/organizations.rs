@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::crypto::Sealed;
-use crate::domain::organization::{Filters, OrganizationEvent};
+use crate::domain::organization::{Filters, OrganizationEvent, RoleAccount};
 use crate::domain::{AccountId, OrgId, QueueUrl};
 use crate::store::harvest_runs::LastHarvest;
 use crate::store::queue_polls::EventsQueue;
@@ -26,15 +26,16 @@ pub(super) async fn apply(
             management_account_id,
             credentials,
             filters,
+            org_role_account,
         } => {
             sqlx::query(
-                "INSERT INTO organizations \
-                 (id, nickname, management_account_id, credentials, filters, registered_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
+                "INSERT INTO organizations (id, nickname, management_account_id, credentials, \
+                 filters, registered_at, org_role_account) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (id) DO UPDATE SET nickname = excluded.nickname, \
                  management_account_id = excluded.management_account_id, \
                  credentials = excluded.credentials, filters = excluded.filters, \
-                 registered_at = excluded.registered_at",
+                 registered_at = excluded.registered_at, \
+                 org_role_account = excluded.org_role_account",
             )
             .bind(org_id.as_str())
             .bind(nickname)
@@ -42,11 +43,22 @@ pub(super) async fn apply(
             .bind(credentials.as_str())
             .bind(serde_json::to_string(&filters)?)
             .bind(timestamp(stored.metadata.at))
+            .bind(org_role_account.as_str())
             .execute(conn)
             .await?;
         }
-        OrganizationEvent::CredentialsReplaced { credentials } => {
-            set(conn, org, "credentials", credentials.as_str().to_owned()).await?
+        OrganizationEvent::CredentialsReplaced {
+            credentials,
+            org_role_account,
+        } => {
+            set(conn, org, "credentials", credentials.as_str().to_owned()).await?;
+            set(
+                conn,
+                org,
+                "org_role_account",
+                org_role_account.as_str().to_owned(),
+            )
+            .await?
         }
         OrganizationEvent::FiltersChanged { filters } => {
             set(conn, org, "filters", serde_json::to_string(&filters)?).await?
@@ -127,6 +139,8 @@ pub struct OrganizationRow {
     pub nickname: String,
     /// Its management account.
     pub management_account_id: AccountId,
+    /// Which kind of account its org role is in.
+    pub org_role_account: RoleAccount,
     /// Its scope and badge filters.
     pub filters: Filters,
     /// Accounts in the listing.
@@ -152,6 +166,7 @@ pub struct OrganizationRecord {
 }
 
 const SELECT_VIEW: &str = "SELECT o.id, o.nickname, o.management_account_id, o.filters, \
+    o.org_role_account, \
     (SELECT COUNT(*) FROM accounts a WHERE a.organization_id = o.id) AS account_count, \
     h.started_at, h.finished_at, h.outcome, h.accounts_seen, h.error, o.events_queue_url, \
     q.polled_at AS queue_polled_at, q.error AS queue_error \
@@ -176,6 +191,7 @@ fn view(row: &AnyRow) -> Result<OrganizationRow, StoreError> {
             })
         }
     };
+    let role_account: String = row.try_get("org_role_account")?;
     let queue_url: Option<String> = row.try_get("events_queue_url")?;
     let events_queue = match queue_url {
         None => None,
@@ -198,6 +214,8 @@ fn view(row: &AnyRow) -> Result<OrganizationRow, StoreError> {
         management_account_id: management
             .try_into()
             .map_err(|e| StoreError::Malformed(format!("{e}")))?,
+        org_role_account: RoleAccount::parse(&role_account)
+            .ok_or_else(|| StoreError::Malformed(format!("org role account {role_account:?}")))?,
         filters: serde_json::from_str(&filters)?,
         account_count: row.try_get("account_count")?,
         last_harvest,

@@ -29,6 +29,18 @@ struct Rules {
     latency: std::time::Duration,
     /// The message of an AccessDeniedException every Organizations call gets, when set.
     organizations_denied: Option<String>,
+    /// Organizations calls seen, by operation (`ListParents`…).
+    operations: HashMap<String, u64>,
+    /// The account of each access key moto handed out for an AssumeRole.
+    key_accounts: HashMap<String, String>,
+    /// Member accounts and the management account of their organization, as DescribeOrganization
+    /// told them.
+    managed_by: HashMap<String, String>,
+    /// Member accounts the delegation policy allows to read their organization, with the
+    /// management account's credentials (access key, session token) to answer them with.
+    delegated: HashMap<String, (String, String)>,
+    /// Whether DescribeAccount answers carry `Paths`, as AWS's now do and moto's do not.
+    paths: bool,
 }
 
 /// A running stub; its rules change while the daemon runs.
@@ -101,6 +113,30 @@ impl AwsStub {
         self.rules.lock().unwrap().organizations_calls
     }
 
+    /// Organizations calls of `operation` (`ListParents`…) seen so far.
+    pub fn operation_calls(&self, operation: &str) -> u64 {
+        let rules = self.rules.lock().unwrap();
+        rules.operations.get(operation).copied().unwrap_or(0)
+    }
+
+    /// The organization's delegation policy allows `account`, a member, to read it (R17):
+    /// its Organizations calls are answered as the management account's, whose moto
+    /// credentials are `management` (access key, session token). Without this, AWS refuses
+    /// a member's calls other than DescribeOrganization, and so does the stub.
+    pub fn delegate(&self, account: &str, management: (String, String)) {
+        self.rules
+            .lock()
+            .unwrap()
+            .delegated
+            .insert(account.to_owned(), management);
+    }
+
+    /// Makes DescribeAccount answer `Paths` (`o-…/r-…/ou-…/<account>/`), read from moto's
+    /// parents, as AWS does.
+    pub fn serve_paths(&self) {
+        self.rules.lock().unwrap().paths = true;
+    }
+
     /// Lets every AssumeRole through again.
     pub fn allow_all(&self) {
         self.rules.lock().unwrap().denied_roles.clear();
@@ -170,9 +206,32 @@ async fn answer(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    if target.starts_with("AWSOrganizationsV20161128.") {
+    let caller_key = access_key(&req);
+    let mut swapped: Option<(String, String)> = None;
+    if let Some(operation) = target.strip_prefix("AWSOrganizationsV20161128.") {
         let mut rules = rules.lock().unwrap();
         rules.organizations_calls += 1;
+        *rules.operations.entry(operation.to_owned()).or_default() += 1;
+        // A member account may describe its organization; anything else needs the
+        // delegation policy (R17).
+        let member = caller_key
+            .as_ref()
+            .and_then(|key| rules.key_accounts.get(key))
+            .filter(|account| rules.managed_by.contains_key(*account))
+            .cloned();
+        if let Some(member) = member.filter(|_| operation != "DescribeOrganization") {
+            match rules.delegated.get(&member) {
+                Some(management) => swapped = Some(management.clone()),
+                None => {
+                    let body = serde_json::json!({"__type": "AccessDeniedException",
+                        "Message": "You don't have permissions to access this resource."});
+                    return HttpResponse::BadRequest()
+                        .content_type("application/x-amz-json-1.1")
+                        .insert_header(("x-amzn-ErrorType", "AccessDeniedException"))
+                        .body(body.to_string());
+                }
+            }
+        }
         if let Some(message) = &rules.organizations_denied {
             let body = serde_json::json!({"__type": "AccessDeniedException", "Message": message});
             return HttpResponse::BadRequest()
@@ -230,6 +289,7 @@ async fn answer(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
              </ResponseMetadata></SimulatePrincipalPolicyResponse>"
         ));
     }
+    let headers = forward_headers(&req, &swapped, caller_key.as_deref());
     let mut forward = client.request(
         method,
         format!(
@@ -237,11 +297,12 @@ async fn answer(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
             req.uri().path_and_query().map_or("/", |p| p.as_str())
         ),
     );
-    for (name, value) in req.headers() {
-        if name != "host" && name != "content-length" {
-            forward = forward.header(name.as_str(), value.as_bytes());
-        }
+    for (name, value) in &headers {
+        forward = forward.header(name.as_str(), value.as_slice());
     }
+    let assumed_account = (param("Action").as_deref() == Some("AssumeRole"))
+        .then(|| param("RoleArn").and_then(|arn| arn.split(':').nth(4).map(str::to_owned)))
+        .flatten();
     match forward.body(body).send().await {
         Ok(answer) => {
             let status =
@@ -252,8 +313,124 @@ async fn answer(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
                     response.insert_header((name.as_str(), value.as_bytes()));
                 }
             }
-            response.body(answer.bytes().await.unwrap_or_default())
+            let mut bytes = answer.bytes().await.unwrap_or_default().to_vec();
+            learn(rules, &target, caller_key.as_deref(), assumed_account, &bytes);
+            let paths = rules.lock().unwrap().paths;
+            if paths && target.ends_with(".DescribeAccount") && status.is_success() {
+                bytes = with_paths(client, upstream, &headers, &bytes).await;
+            }
+            response.body(bytes)
         }
         Err(e) => HttpResponse::BadGateway().body(e.to_string()),
+    }
+}
+
+/// The headers to send moto: the request's, but for a delegated administrator's call, which
+/// goes on as the management account's (moto reads the account from the access key and
+/// checks no signature).
+fn forward_headers(
+    req: &HttpRequest,
+    swapped: &Option<(String, String)>,
+    caller_key: Option<&str>,
+) -> Vec<(String, Vec<u8>)> {
+    req.headers()
+        .iter()
+        .filter(|(name, _)| *name != "host" && *name != "content-length")
+        .map(|(name, value)| {
+            let value = match (swapped, name.as_str()) {
+                (Some((key, _)), "authorization") => value
+                    .to_str()
+                    .unwrap_or_default()
+                    .replace(caller_key.unwrap_or_default(), key)
+                    .into_bytes(),
+                (Some((_, token)), "x-amz-security-token") => token.clone().into_bytes(),
+                _ => value.as_bytes().to_vec(),
+            };
+            (name.as_str().to_owned(), value)
+        })
+        .collect()
+}
+
+/// A DescribeAccount answer with the account's `Paths`, walked up through moto's ListParents
+/// with the same credentials.
+async fn with_paths(
+    client: &reqwest::Client,
+    upstream: &str,
+    headers: &[(String, Vec<u8>)],
+    answer: &[u8],
+) -> Vec<u8> {
+    let mut answer: serde_json::Value = serde_json::from_slice(answer).expect("JSON answer");
+    let account = answer["Account"]["Id"].as_str().expect("account id").to_owned();
+    let arn = answer["Account"]["Arn"].as_str().expect("account ARN").to_owned();
+    let org = arn.split('/').nth(1).expect("organization in the ARN").to_owned();
+    let mut units = Vec::new();
+    let mut child = account.clone();
+    loop {
+        let mut request = client.post(upstream);
+        for (name, value) in headers {
+            if name != "x-amz-target" {
+                request = request.header(name.as_str(), value.as_slice());
+            }
+        }
+        let parents: serde_json::Value = request
+            .header("x-amz-target", "AWSOrganizationsV20161128.ListParents")
+            .body(serde_json::json!({"ChildId": child}).to_string())
+            .send()
+            .await
+            .expect("moto answers")
+            .json()
+            .await
+            .expect("JSON parents");
+        let parent = parents["Parents"][0]["Id"].as_str().expect("a parent").to_owned();
+        units.push(parent.clone());
+        if parent.starts_with("r-") {
+            break;
+        }
+        child = parent;
+    }
+    units.reverse();
+    let path = format!("{org}/{}/{account}/", units.join("/"));
+    answer["Account"]["Paths"] = serde_json::json!([path]);
+    answer.to_string().into_bytes()
+}
+
+/// The access key a request is signed with, from its SigV4 `Authorization` header.
+fn access_key(req: &HttpRequest) -> Option<String> {
+    let header = req.headers().get("authorization")?.to_str().ok()?;
+    let credential = header.split("Credential=").nth(1)?;
+    Some(credential.split('/').next()?.to_owned())
+}
+
+/// What moto's answers tell of accounts: whose access key an AssumeRole handed out, and which
+/// accounts are members managed by another.
+fn learn(
+    rules: &Mutex<Rules>,
+    target: &str,
+    caller_key: Option<&str>,
+    assumed_account: Option<String>,
+    answer: &[u8],
+) {
+    let text = String::from_utf8_lossy(answer);
+    let mut rules = rules.lock().unwrap();
+    if let Some(account) = assumed_account {
+        let key = text
+            .split("<AccessKeyId>")
+            .nth(1)
+            .and_then(|rest| rest.split("</AccessKeyId>").next());
+        if let Some(key) = key {
+            rules.key_accounts.insert(key.to_owned(), account);
+        }
+    }
+    if target == "AWSOrganizationsV20161128.DescribeOrganization" {
+        let caller = caller_key
+            .and_then(|key| rules.key_accounts.get(key))
+            .cloned();
+        let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let management = answer["Organization"]["MasterAccountId"].as_str();
+        if let (Some(caller), Some(management)) = (caller, management) {
+            if caller != management {
+                rules.managed_by.insert(caller, management.to_owned());
+            }
+        }
     }
 }

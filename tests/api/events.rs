@@ -487,3 +487,74 @@ async fn the_events_queue_is_checked_through_the_org_role_before_it_is_stored(ba
     assert_eq!(types, [format!("\"{queue}\""), "null".to_owned()]);
     app.stop().await;
 }
+
+on_every_store!(paths_spare_the_walk_up_the_parents_where_aws_gives_them);
+
+/// moto's DescribeAccount answers no `Paths`: the refresh walks up the parents to a unit the
+/// listing knows. Where AWS gives them (the stub adds them, as AWS answers), it walks
+/// nothing: DescribeAccount and ListTagsForResource are the change's only Organizations calls.
+async fn paths_spare_the_walk_up_the_parents_where_aws_gives_them(backend: Backend) {
+    let (app, org, org_id, queue) = following(backend, 2).await;
+    // The listing knows Workloads (its second account is in Dev, below it), not Fresh.
+    let fresh = org.create_ou("Fresh", &org.ous["Workloads"]).await;
+    let expected = ["Root", "Workloads", "Fresh"];
+    let path_names = |account: &Value| -> Vec<String> {
+        account["org_path"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|unit| unit["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let calls = |app: &TestApp| {
+        (
+            app.stub.organizations_calls(),
+            app.stub.operation_calls("ListParents"),
+        )
+    };
+
+    // Walked: the account's parent is new to the listing, its parent is known.
+    let walked = org.create_account("account-walked", Vec::new()).await;
+    org.move_account(&walked, &fresh).await;
+    let before = calls(&app);
+    let (body, _) = fixture("CreateAccountResult", &org, &[("ACCOUNT_ID", &walked)]);
+    org.send(&queue, &body).await;
+    let account = account_once(&app, &walked, "the walked account", |a| {
+        a["account_id"] == walked.as_str()
+    })
+    .await;
+    assert_eq!(path_names(&account), expected);
+    let after = calls(&app);
+    assert_eq!(
+        after.1 - before.1,
+        2,
+        "ListParents of the account, then of Fresh"
+    );
+    // DescribeAccount, two ListParents, DescribeOrganizationalUnit of Fresh, ListTags.
+    assert_eq!(after.0 - before.0, 5);
+    eventually("the walked one applied", || async {
+        (counted(&app, &org_id, "applied").await == 1).then_some(())
+    })
+    .await;
+
+    // Given: no parent is asked for.
+    app.stub.serve_paths();
+    let given = org.create_account("account-given", Vec::new()).await;
+    org.move_account(&given, &fresh).await;
+    let before = calls(&app);
+    let (body, _) = fixture("CreateAccountResult", &org, &[("ACCOUNT_ID", &given)]);
+    org.send(&queue, &body).await;
+    let account = account_once(&app, &given, "the given account", |a| {
+        a["account_id"] == given.as_str()
+    })
+    .await;
+    assert_eq!(path_names(&account), expected);
+    let after = calls(&app);
+    assert_eq!(after.1 - before.1, 0, "no ListParents");
+    assert_eq!(
+        after.0 - before.0,
+        2,
+        "DescribeAccount and ListTagsForResource"
+    );
+    app.stop().await;
+}

@@ -44,6 +44,8 @@ pub struct MotoOrg {
     client: Client,
     // SQS as the management account, where the events queue lives.
     sqs: aws_sdk_sqs::Client,
+    // The management account's moto credentials: access key, session token.
+    management_credentials: (String, String),
 }
 
 /// The shape of a fixture: OUs as `(name, parent name)` with `"Root"` the root, and how many
@@ -84,6 +86,10 @@ impl MotoOrg {
             .expect("moto assumes the fixture role")
             .credentials
             .expect("credentials");
+        let management_credentials = (
+            creds.access_key_id().to_owned(),
+            creds.session_token().to_owned(),
+        );
         let management = aws_sdk_sts::config::Credentials::new(
             creds.access_key_id(),
             creds.secret_access_key(),
@@ -144,6 +150,7 @@ impl MotoOrg {
             members: Vec::new(),
             client,
             sqs,
+            management_credentials,
         };
         let parents: Vec<String> = std::iter::once(root)
             .chain(this.ous.values().cloned())
@@ -205,6 +212,25 @@ impl MotoOrg {
                 .await
                 .expect("move account");
         }
+    }
+
+    /// The management account's moto credentials (access key, session token).
+    pub fn management_credentials(&self) -> (String, String) {
+        self.management_credentials.clone()
+    }
+
+    /// Creates an OU below `parent`; answers its id.
+    pub async fn create_ou(&self, name: &str, parent: &str) -> String {
+        self.client
+            .create_organizational_unit()
+            .parent_id(parent)
+            .name(name)
+            .send()
+            .await
+            .expect("create OU")
+            .organizational_unit
+            .and_then(|ou| ou.id)
+            .expect("OU id")
     }
 
     /// Renames an OU.

@@ -12,6 +12,7 @@ on_every_store!(
     registration_of_an_account_without_organization_stores_nothing,
     r1_external_id_is_for_admins_and_outlives_restarts,
     tokens_gate_every_route,
+    r17_a_delegated_administrator_registers_once_the_delegation_policy_allows_it,
 );
 
 async fn registration_answers_the_organization_and_harvests_it(backend: Backend) {
@@ -29,6 +30,7 @@ async fn registration_answers_the_organization_and_harvests_it(backend: Backend)
     assert_eq!(body["id"], org.id);
     assert_eq!(body["nickname"], "prod");
     assert_eq!(body["management_account_id"], org.management_account);
+    assert_eq!(body["org_role_account"], "management");
     assert_eq!(body["filters"]["auto_badge"], true);
 
     let harvested = app.harvest(&org.id).await;
@@ -178,5 +180,60 @@ async fn tokens_gate_every_route(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+/// R17: an org role in a member account registers as a delegated administrator's once the
+/// organization's delegation policy lets that account read the organization, which it then
+/// lists whole, the management account included; without the policy it is refused, saying so.
+async fn r17_a_delegated_administrator_registers_once_the_delegation_policy_allows_it(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let org = MotoOrg::create(Shape {
+        ous: NESTED,
+        accounts: 4,
+    })
+    .await;
+    let delegate = org.members[0].clone();
+    let mut registration = org.registration("prod");
+    registration["org_role"]["role_arn"] =
+        json!(format!("arn:aws:iam::{delegate}:role/OrgSync-Org-Role"));
+
+    let refused = app.post("/api/v1/organizations", &registration).await;
+    let refused = expect_error(
+        refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not_delegated_administrator",
+    )
+    .await;
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("delegation policy") && message.contains(&delegate),
+        "{message}"
+    );
+    assert_eq!(refused["error"]["aws_error_code"], "AccessDeniedException");
+    let none = app.get_json("/api/v1/organizations").await;
+    assert_eq!(none["organizations"], json!([]), "nothing is stored");
+
+    app.stub.delegate(&delegate, org.management_credentials());
+    let registered = app.post("/api/v1/organizations", &registration).await;
+    let registered = expect_json(registered, StatusCode::CREATED).await;
+    assert_eq!(registered["id"], org.id);
+    assert_eq!(registered["management_account_id"], org.management_account);
+    assert_eq!(registered["org_role_account"], "delegated_administrator");
+
+    let harvested = app.harvest(&org.id).await;
+    assert_eq!(
+        harvested["last_harvest"]["outcome"], "completed",
+        "{harvested}"
+    );
+    let listed: Vec<String> = app.listing(&org.id).await.into_keys().collect();
+    let truth: Vec<String> = org.truth().await.into_keys().collect();
+    assert_eq!(listed, truth);
+    assert!(
+        listed.contains(&org.management_account),
+        "the management account is listed"
+    );
     app.stop().await;
 }

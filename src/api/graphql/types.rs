@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::api::input::event_page;
 use crate::api::EventView;
 use crate::domain::account::AccessStatus;
+use crate::domain::organization::RoleAccount;
 use crate::domain::AccountState;
 use crate::projections::accounts::{AccountRow, UnitCounts};
 use crate::projections::organizations::OrganizationRow;
@@ -50,6 +51,8 @@ pub struct Organization {
     pub(super) id: ID,
     nickname: String,
     management_account_id: String,
+    /// Which kind of account the org role is in.
+    org_role_account: RoleAccount,
     filters: Filters,
     account_count: i64,
     last_harvest: Option<LastHarvest>,
@@ -63,6 +66,7 @@ impl From<OrganizationRow> for Organization {
             id: ID(view.id.to_string()),
             nickname: view.nickname,
             management_account_id: view.management_account_id.to_string(),
+            org_role_account: view.org_role_account,
             filters: Filters {
                 exclude_name_prefixes: view.filters.exclude_name_prefixes,
                 limit_scope_ou_ids: view

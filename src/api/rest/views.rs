@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::account::{Access, Tags};
-use crate::domain::organization::Filters;
+use crate::domain::organization::{Filters, RoleAccount};
 use crate::domain::{AccountId, AccountState, OrgId, OrgPath};
 use crate::projections::accounts::AccountRow;
 use crate::projections::organizations::OrganizationRow;
@@ -95,6 +95,9 @@ pub struct OrganizationView {
     /// Its management account.
     #[schema(value_type = String)]
     pub management_account_id: AccountId,
+    /// Which kind of account the org role is in: the management account, or a delegated
+    /// administrator account (R17).
+    pub org_role_account: RoleAccount,
     /// Its scope and badge filters.
     pub filters: Filters,
     /// Accounts in the listing.
@@ -116,6 +119,7 @@ impl From<OrganizationRow> for OrganizationView {
             id: row.id,
             nickname: row.nickname,
             management_account_id: row.management_account_id,
+            org_role_account: row.org_role_account,
             filters: row.filters,
             account_count: row.account_count,
             last_harvest: row.last_harvest,

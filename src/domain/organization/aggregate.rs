@@ -61,7 +61,7 @@ impl Aggregate for Organization {
                     last_harvest: None,
                 }
             }
-            OrganizationEvent::CredentialsReplaced { credentials } => {
+            OrganizationEvent::CredentialsReplaced { credentials, .. } => {
                 self.credentials = Some(credentials)
             }
             OrganizationEvent::FiltersChanged { filters } => self.filters = filters,
@@ -93,6 +93,7 @@ impl Organization {
                 management_account_id: register.management_account_id,
                 credentials: register.credentials,
                 filters: register.filters,
+                org_role_account: register.org_role_account,
             }));
         }
         if !self.registered {
@@ -105,6 +106,7 @@ impl Organization {
             OrganizationCommand::ReplaceCredentials(replace) => {
                 Some(OrganizationEvent::CredentialsReplaced {
                     credentials: replace.credentials,
+                    org_role_account: replace.org_role_account,
                 })
             }
             OrganizationCommand::ChangeFilters(change) => (change.filters != self.filters)
@@ -152,6 +154,7 @@ mod tests {
     use super::*;
     use crate::domain::organization::{
         ChangeFilters, RecordHarvest, RegisterOrganization, RenameOrganization, ReplaceCredentials,
+        RoleAccount,
     };
 
     type OrgTest = TestFramework<Organization>;
@@ -162,6 +165,7 @@ mod tests {
             nickname: "prod".into(),
             management_account_id: "111122223333".try_into().unwrap(),
             credentials: Sealed::from_stored("siv1:00000000:AAAA".into()),
+            org_role_account: RoleAccount::Management,
             filters: Filters::default(),
         }
     }
@@ -174,6 +178,7 @@ mod tests {
             management_account_id: r.management_account_id,
             credentials: r.credentials,
             filters: r.filters,
+            org_role_account: r.org_role_account,
         }
     }
 
@@ -337,10 +342,14 @@ mod tests {
             .when_async(OrganizationCommand::ReplaceCredentials(
                 ReplaceCredentials {
                     credentials: credentials.clone(),
+                    org_role_account: RoleAccount::DelegatedAdministrator,
                 },
             ))
             .await
-            .then_expect_events(vec![OrganizationEvent::CredentialsReplaced { credentials }]);
+            .then_expect_events(vec![OrganizationEvent::CredentialsReplaced {
+                credentials,
+                org_role_account: RoleAccount::DelegatedAdministrator,
+            }]);
     }
 
     #[tokio::test]

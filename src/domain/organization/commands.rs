@@ -1,7 +1,7 @@
 use crate::crypto::Sealed;
 use crate::domain::{AccountId, OrgId, QueueUrl};
 
-use super::Filters;
+use super::{Filters, RoleAccount};
 
 /// Everything that can be asked of an organization.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +27,8 @@ pub enum OrganizationCommand {
 pub struct ReplaceCredentials {
     /// The sealed [`super::Credentials`].
     pub credentials: Sealed,
+    /// Where the new org role is.
+    pub org_role_account: RoleAccount,
 }
 
 /// Replaces the filters.
@@ -62,6 +64,8 @@ pub struct RegisterOrganization {
     pub management_account_id: AccountId,
     /// The sealed [`super::Credentials`].
     pub credentials: Sealed,
+    /// Where the org role is.
+    pub org_role_account: RoleAccount,
     /// The scope and badge filters.
     pub filters: Filters,
 }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::Sealed;
 use crate::domain::{AccountId, OrgId, QueueUrl};
 
-use super::Filters;
+use super::{Filters, RoleAccount};
 
 /// What happened to an organization. Names and versions never change once stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,11 +21,17 @@ pub enum OrganizationEvent {
         credentials: Sealed,
         /// The scope and badge filters.
         filters: Filters,
+        /// Where the org role is (R17); the management account for events from before.
+        #[serde(default)]
+        org_role_account: RoleAccount,
     },
     /// Both roles were replaced.
     CredentialsReplaced {
         /// The new sealed credentials.
         credentials: Sealed,
+        /// Where the new org role is.
+        #[serde(default)]
+        org_role_account: RoleAccount,
     },
     /// The filters changed.
     FiltersChanged {

@@ -21,6 +21,46 @@ use crate::crypto::debug_redacted;
 
 use super::{AccountState, OrgPath, ParentId, RoleArn, RoleName, SessionDuration, SessionName};
 
+/// Which kind of account the org role is in (R17).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    async_graphql::Enum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleAccount {
+    /// The organization's management account.
+    #[default]
+    Management,
+    /// A delegated administrator account, which the organization's delegation policy lets
+    /// list the organization.
+    DelegatedAdministrator,
+}
+
+impl RoleAccount {
+    /// As the read tables keep it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Management => "management",
+            Self::DelegatedAdministrator => "delegated_administrator",
+        }
+    }
+
+    /// Parses what [`Self::as_str`] wrote.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Management, Self::DelegatedAdministrator]
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+    }
+}
+
 /// The role orgsync assumes in the management account to read the organization.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrgRole {
