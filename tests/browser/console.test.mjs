@@ -29,6 +29,8 @@ const motoUrl = process.env.ORGSYNC_TEST_MOTO_URL;
 const PRINCIPAL = "arn:aws:iam::123456789012:role/orgsync-daemon";
 // What a role without the org template's policy lacks; the stub's simulator denies it.
 const ORGANIZATIONS_ACTIONS = ["organizations:ListRoots", "organizations:ListAccountsForParent", "organizations:ListTagsForResource"];
+// What the simulator reports denied to one account's member role.
+const SCP_DENIED = ["s3:GetBucketPolicy", "kms:ListKeys"];
 // Long enough for a debug daemon's harvest on a loaded CI machine, short of hiding a hang.
 const WAIT = { timeout: 20_000 };
 
@@ -209,6 +211,9 @@ step("the downloaded templates deploy as stacks, the member role everywhere but 
   stub.deployed(roles);
   // The member role has no Organizations permissions: the simulator says so.
   stub.deny(`arn:aws:iam::${org.management}:role/OrgSync-Member-Role`, ORGANIZATIONS_ACTIONS);
+  // In one account, the simulator reports read actions denied, as an SCP with conditions on
+  // global keys can make it do.
+  stub.deny(`arn:aws:iam::${idsNamed("ledger-prod")[0]}:role/OrgSync-Member-Role`, SCP_DENIED);
 });
 
 async function submitRegistration(roleArn) {
@@ -324,6 +329,16 @@ step("an account shows its history with who caused each change; a manual badge i
   await admin.locator('[data-badge="owner"]').waitFor({ state: "detached", ...WAIT });
   const listed = await fetch(`${base}/api/v1/accounts/${payments.id}`, { headers: { Authorization: `Bearer ${adminToken}` } });
   assert.ok(!(await listed.json()).badges.some((b) => b.key === "owner"), "the daemon has no owner badge either");
+});
+
+step("an account's permission warnings come with the SCP caveat", async () => {
+  await admin.goto(`${base}/#/accounts/${idsNamed("ledger-prod")[0]}`);
+  const warnings = admin.locator(".warnings li");
+  await warnings.first().waitFor(WAIT);
+  const listed = await warnings.allInnerTexts();
+  for (const action of SCP_DENIED) assert.ok(listed.some((w) => w.includes(action)), `${action} is among the warnings: ${listed}`);
+  await admin.locator(".notice", { hasText: "global keys such as aws:PrincipalArn" }).waitFor();
+  await shot(admin, "account-warnings");
 });
 
 step("an account moved in moto shows in its new OU after Harvest now, without a reload", async () => {
