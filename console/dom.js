@@ -69,7 +69,7 @@ export function errorBox(error, title = "Something went wrong") {
 
 /** A labelled form field: the label names the control, the hint is read after it. */
 export function field(label, control, hint) {
-  const id = control.id || `f-${++fieldIds}`;
+  const id = control.id || `f-${++uniqueIds}`;
   control.id = id;
   const hintEl = hint ? h("small", { id: `${id}-hint`, class: "hint" }, hint) : null;
   if (hintEl) control.setAttribute("aria-describedby", hintEl.id);
@@ -78,7 +78,7 @@ export function field(label, control, hint) {
     ? h("div", { class: "check" }, control, h("label", { for: id }, label), hintEl)
     : h("div", { class: "field" }, h("label", { for: id }, label), control, hintEl);
 }
-let fieldIds = 0;
+let uniqueIds = 0;
 
 /** A date as the console shows it: local time to the second, with the full ISO in a tooltip. */
 export function when(iso) {
@@ -123,4 +123,30 @@ export function rereads() {
     const mine = ++latest;
     return () => mine === latest;
   };
+}
+
+/**
+ * A button that asks first: it opens a modal dialog (Escape or Cancel closes it) whose
+ * confirming button runs `action`; an error it throws shows in `outcome`.
+ */
+export function confirmButton({ label, title, text, confirm, action, outcome }) {
+  const yes = h("button", { type: "button", class: "danger" }, confirm);
+  const no = h("button", { type: "button" }, "Cancel");
+  const titleId = `dialog-${++uniqueIds}`;
+  const dialog = h("dialog", { "aria-labelledby": titleId }, h("h2", { id: titleId }, title), h("p", {}, text), h("div", { class: "actions" }, yes, no));
+  no.addEventListener("click", () => dialog.close());
+  yes.addEventListener("click", async () => {
+    yes.disabled = true;
+    replace(outcome);
+    try {
+      await action();
+      dialog.close();
+    } catch (error) {
+      dialog.close();
+      replace(outcome, errorBox(error, `${confirm} failed`));
+    } finally {
+      yes.disabled = false;
+    }
+  });
+  return [h("button", { type: "button", class: "danger", onclick: () => dialog.showModal() }, label), dialog];
 }

@@ -9,6 +9,7 @@ import register from "./pages/register.js";
 import organizations from "./pages/organizations.js";
 import accounts from "./pages/accounts.js";
 import account from "./pages/account.js";
+import standalone from "./pages/standalone.js";
 import units from "./pages/units.js";
 import edit from "./pages/edit.js";
 import ide from "./pages/ide.js";
@@ -21,6 +22,7 @@ const ROUTES = [
   ["/organizations/:id/units", units],
   ["/onboarding", onboarding],
   ["/accounts", accounts],
+  ["/accounts/new", standalone],
   ["/accounts/:id", account],
   ["/ide", ide],
 ];

@@ -1,4 +1,4 @@
-// The parts of the organization forms that registering and editing share: the two roles'
+// The parts of the organization and account forms that several pages share: the roles'
 // fields, the filters, and the role check's steps, each failure shown at its own step.
 
 import { field, h, listOf, replace } from "./dom.js";
@@ -9,13 +9,18 @@ const ROLE_ARN = String.raw`arn:(aws|aws-us-gov|aws-cn):iam::[0-9]{12}:role/.+`;
 const SESSION_NAME = String.raw`[\w+=,.@\-]{2,64}`;
 const DURATION = { min: 900, max: 43200, step: 1 };
 
+const roleInput = (name, required, props = {}) => h("input", { name, required, spellcheck: "false", autocomplete: "off", ...props });
+// A blank is left out of what is sent, so the daemon says whether a set is complete.
+const text = (el) => el.value.trim() || undefined;
+const number = (el) => (el.value.trim() === "" ? undefined : Number(el.value));
+
 /**
  * The fields of both roles. With `required`, every field must be filled (a registration);
  * without, blanks are allowed and left out of the answer (an edit, where the daemon says
  * whether the set is complete). `read()` gives `{orgRole, memberRole}` with blanks left out.
  */
 export function roleFields({ required, memberRoleName = "" }) {
-  const input = (name, props = {}) => h("input", { name, required, spellcheck: "false", autocomplete: "off", ...props });
+  const input = (name, props) => roleInput(name, required, props);
   const f = {
     roleArn: input("role_arn", { pattern: ROLE_ARN, placeholder: "arn:aws:iam::111122223333:role/OrgSync-Org-Role", size: 60 }),
     orgSession: input("session_name", { pattern: SESSION_NAME, value: required ? "orgsync" : "" }),
@@ -42,12 +47,29 @@ export function roleFields({ required, memberRoleName = "" }) {
       field("Member role session duration (seconds)", f.memberDuration, "900 to 43200"),
     ),
   ];
-  const text = (el) => el.value.trim() || undefined;
-  const number = (el) => (el.value.trim() === "" ? undefined : Number(el.value));
   const read = () => ({
     orgRole: { roleArn: text(f.roleArn), sessionName: text(f.orgSession), durationSeconds: number(f.orgDuration) },
     memberRole: { roleName: text(f.roleName), sessionName: text(f.memberSession), durationSeconds: number(f.memberDuration) },
   });
+  return { element, read };
+}
+
+/** The role of a standalone account, in the account itself; `read()` gives an AccountRoleInput. */
+export function accountRoleFields() {
+  const f = {
+    roleArn: roleInput("role_arn", true, { pattern: ROLE_ARN, placeholder: "arn:aws:iam::777788889999:role/OrgSync-Member-Role", size: 60 }),
+    session: roleInput("session_name", true, { pattern: SESSION_NAME, value: "orgsync" }),
+    duration: roleInput("duration_seconds", true, { type: "number", ...DURATION, value: 3600 }),
+  };
+  const element = h(
+    "fieldset",
+    {},
+    h("legend", {}, "The account's role"),
+    field("Role ARN", f.roleArn, "A role in this account whose trust policy requires the external ID (the member-role template makes one)."),
+    field("Session name", f.session, "Shows in CloudTrail; 2 to 64 of letters, digits and +=,.@-"),
+    field("Session duration (seconds)", f.duration, "900 to 43200"),
+  );
+  const read = () => ({ roleArn: text(f.roleArn), sessionName: text(f.session), durationSeconds: number(f.duration) });
   return { element, read };
 }
 

@@ -1,10 +1,13 @@
 // One account: its state, place in the tree, tags, badges (manual ones edited here), access
-// with its warnings, and its whole history with who caused each change.
+// with its warnings, and its whole history with who caused each change. A standalone
+// account's role is replaced and the account deleted here; a managed one's come from its
+// organization.
 
 import { request } from "../graphql.js";
-import { errorBox, field, h, heading, loading, replace, rereads, rerender, when } from "../dom.js";
+import { confirmButton, errorBox, field, h, heading, loading, replace, rereads, rerender, when } from "../dom.js";
+import { accountRoleFields } from "../orgform.js";
 import { followAccounts } from "../live.js";
-import { href } from "../router.js";
+import { href, navigate } from "../router.js";
 import { isAdmin } from "../session.js";
 import { accessLabel, badgeChip, ouPath, stateLabel } from "../labels.js";
 
@@ -31,6 +34,11 @@ const ADD_BADGE = `mutation AddBadge($accountId: ID!, $key: String!, $value: Str
 }`;
 const REMOVE_BADGE = `mutation RemoveBadge($accountId: ID!, $key: String!) { removeBadge(accountId: $accountId, key: $key) }`;
 
+const REPLACE_ROLE = `mutation ReplaceRole($accountId: ID!, $input: AccountRoleInput!) {
+  replaceAccountRole(accountId: $accountId, input: $input) { accountId }
+}`;
+const DELETE = `mutation Delete($accountId: ID!) { deleteAccount(accountId: $accountId) }`;
+
 /** Badges orgsync keeps itself (R9); they are neither tags nor manual. */
 const isOrgsyncBadge = (key) => key.startsWith("system.") || key === "cloud_org_path";
 
@@ -45,12 +53,14 @@ export default async function account(view, { args, signal }) {
   const badges = h("ul", { class: "badge-list" });
   const access = h("div");
   const history = h("section");
+  const credentials = h("div");
   const sections = h(
     "div",
     { hidden: true },
     facts,
     h("section", {}, h("h2", {}, "Badges"), badges, editor.form, editor.problem),
     access,
+    credentials,
     history,
   );
   replace(view, h("p", { class: "crumbs" }, h("a", { href: href("/accounts") }, "Accounts")), title, status, sections);
@@ -77,6 +87,9 @@ export default async function account(view, { args, signal }) {
     rerender(facts, summary(found));
     rerender(badges, badgeItems(found, editor));
     replace(access, accessSection(found.access));
+    // Made once, so that live updates keep what is typed; an account becomes managed only
+    // when its organization is registered, which a reload shows.
+    if (!credentials.hasChildNodes()) replace(credentials, credentialsSection(found, refresh, signal));
     const timeline = h("ol", { class: "timeline", "aria-busy": "true" });
     replace(history, h("h2", {}, "History"), timeline);
     await loadHistory(id, timeline, signal, latest);
@@ -160,6 +173,58 @@ function badgeItems(a, editor) {
     }
     return h("li", { "data-badge": b.key }, badgeChip(b), " ", note);
   });
+}
+
+/**
+ * Where the account's role comes from: its organization's credentials, or, for a standalone
+ * account, its own role, which admins replace (every field again) and whose account they
+ * delete here.
+ */
+function credentialsSection(a, refresh, signal) {
+  const title = h("h2", {}, "Role");
+  if (a.managed) {
+    return h("section", {}, title, h("p", {}, "Managed by its organization: orgsync reaches it with the organization's member role, which is edited on the organization."));
+  }
+  const note = h("p", {}, "A standalone account: orgsync reaches it with its own role, stored sealed and never shown.");
+  if (!isAdmin()) return h("section", {}, title, note);
+  const role = accountRoleFields();
+  const outcome = h("div", { "aria-live": "polite" });
+  const button = h("button", { type: "submit" }, "Replace role");
+  const form = h(
+    "form",
+    {
+      "aria-label": "Replace the account's role",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        button.disabled = true;
+        replace(outcome);
+        try {
+          await request(REPLACE_ROLE, { accountId: a.accountId, input: role.read() }, { signal });
+          replace(outcome, h("p", { class: "ok" }, "Role replaced."));
+          await refresh();
+        } catch (error) {
+          if (!signal.aborted) replace(outcome, errorBox(error, "The role was not replaced"));
+        } finally {
+          button.disabled = false;
+        }
+      },
+    },
+    role.element,
+    h("div", { class: "actions" }, button),
+  );
+  const deleted = h("div", { "aria-live": "polite" });
+  const remove = confirmButton({
+    label: "Delete account…",
+    title: `Delete ${a.name} (${a.accountId})?`,
+    text: "It leaves the listing and is no longer harvested. Its history stays in the event log.",
+    confirm: `Delete ${a.name}`,
+    action: async () => {
+      await request(DELETE, { accountId: a.accountId });
+      navigate("/accounts");
+    },
+    outcome: deleted,
+  });
+  return h("section", { class: "card" }, title, note, form, outcome, h("h3", {}, "Delete"), remove, deleted);
 }
 
 function accessSection(access) {

@@ -6,6 +6,7 @@ import { errorBox, field, h, heading, listOf, loading, replace, rereads, rerende
 import { harvestControl } from "../harvest.js";
 import { followAccounts } from "../live.js";
 import { href, navigate } from "../router.js";
+import { isAdmin } from "../session.js";
 import { accessLabel, accessText, badgeChip, ouPath, stateLabel, ACCESS_STATUSES, ACCOUNT_STATES } from "../labels.js";
 
 const PAGE_SIZES = [25, 50, 100, 200];
@@ -58,7 +59,12 @@ export default async function accounts(view, { params, signal }) {
   const trail = params.getAll("trail");
   const after = params.get("after");
   const rows = h("div", { class: "listing", "aria-busy": "true" }, loading("accounts"));
-  replace(view, heading("Accounts"), rows);
+  replace(
+    view,
+    heading("Accounts"),
+    isAdmin() ? h("p", {}, h("a", { class: "button", href: href("/accounts/new") }, "Add a standalone account")) : null,
+    rows,
+  );
 
   let orgs, units;
   try {

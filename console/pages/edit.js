@@ -3,7 +3,7 @@
 // again: the seed's "complete resubmission"); or remove it, after a confirmation.
 
 import { request } from "../graphql.js";
-import { errorBox, field, h, heading, loading, replace } from "../dom.js";
+import { confirmButton, errorBox, field, h, heading, loading, replace } from "../dom.js";
 import { filterFields, markInvalidFields, queueField, roleFields, validationSteps } from "../orgform.js";
 import { href, navigate } from "../router.js";
 import { isAdmin } from "../session.js";
@@ -114,35 +114,16 @@ function credentialsForm(org) {
 
 function removeSection(org) {
   const outcome = h("div", { "aria-live": "polite" });
-  const confirm = h("button", { type: "button", class: "danger" }, `Remove ${org.nickname}`);
-  const cancel = h("button", { type: "button" }, "Cancel");
-  const dialog = h(
-    "dialog",
-    { "aria-labelledby": "remove-title" },
-    h("h2", { id: "remove-title" }, `Remove ${org.nickname} (${org.id})?`),
-    h("p", {}, "Its accounts leave the listing and harvests stop. Their history stays in the event log."),
-    h("div", { class: "actions" }, confirm, cancel),
-  );
-  cancel.addEventListener("click", () => dialog.close());
-  confirm.addEventListener("click", async () => {
-    confirm.disabled = true;
-    try {
+  const remove = confirmButton({
+    label: "Remove organization…",
+    title: `Remove ${org.nickname} (${org.id})?`,
+    text: "Its accounts leave the listing and harvests stop. Their history stays in the event log.",
+    confirm: `Remove ${org.nickname}`,
+    action: async () => {
       await request(REMOVE, { id: org.id });
-      dialog.close();
       navigate("/organizations");
-    } catch (error) {
-      dialog.close();
-      replace(outcome, errorBox(error, "Not removed"));
-    } finally {
-      confirm.disabled = false;
-    }
-  });
-  return h(
-    "section",
-    { class: "card" },
-    h("h2", {}, "Remove"),
-    h("button", { type: "button", class: "danger", onclick: () => dialog.showModal() }, "Remove organization…"),
-    dialog,
+    },
     outcome,
-  );
+  });
+  return h("section", { class: "card" }, h("h2", {}, "Remove"), remove, outcome);
 }

@@ -56,6 +56,7 @@ static ASSETS: &[Asset] = assets![
     "pages/organizations.js",
     "pages/register.js",
     "pages/signin.js",
+    "pages/standalone.js",
     "pages/units.js",
     "router.js",
     "session.js",

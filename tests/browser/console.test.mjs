@@ -370,6 +370,34 @@ step("an account moved in moto shows in its new OU after Harvest now, without a 
   assert.deepEqual(await listedIds(admin), idsNamed("data-dev"));
 });
 
+step("a standalone account is added with its own role, its role replaced, and deleted", async () => {
+  const role = await motoOrg("standalone", templates.member);
+  stub.deployed([role]);
+  await admin.goto(`${base}/#/accounts`);
+  await admin.getByRole("link", { name: "Add a standalone account" }).click();
+  await admin.getByLabel("Account id").fill(role.account);
+  await admin.getByLabel("Name", { exact: true }).fill("legacy");
+  await admin.getByLabel("Role ARN").fill(role.arn);
+  await admin.getByRole("button", { name: "Add account" }).click();
+  await admin.getByRole("heading", { name: `legacy ${role.account}` }).waitFor(WAIT);
+  await admin.getByText("A standalone account").waitFor();
+
+  const replace = admin.locator("form", { has: admin.getByRole("button", { name: "Replace role" }) });
+  await replace.getByLabel("Role ARN").fill(`arn:aws:iam::${role.account}:role/Not-Deployed`);
+  await replace.getByRole("button", { name: "Replace role" }).click();
+  await admin.locator(".error", { hasText: "assume_role_failed" }).waitFor(WAIT);
+  await replace.getByLabel("Role ARN").fill(role.arn);
+  await replace.getByRole("button", { name: "Replace role" }).click();
+  await admin.getByText("Role replaced.").waitFor(WAIT);
+  await shot(admin, "account-standalone");
+
+  await admin.getByRole("button", { name: "Delete account…" }).click();
+  await admin.getByRole("dialog").getByRole("button", { name: "Delete legacy" }).click();
+  await admin.getByRole("heading", { name: "Accounts" }).waitFor(WAIT);
+  const gone = await fetch(`${base}/api/v1/accounts/${role.account}`, { headers: { Authorization: `Bearer ${adminToken}` } });
+  assert.equal(gone.status, 404, "the account left the listing");
+});
+
 step("editing: a partial credential set is refused with its reason; the nickname changes alone", async () => {
   await admin.goto(`${base}/#/organizations/${org.id}/edit`);
   const credentials = admin.locator("form", { has: admin.getByRole("heading", { name: "Replace credentials" }) });
@@ -435,6 +463,7 @@ step("a viewer sees the same pages without any admin action", async () => {
 
   await row.getByRole("link", { name: `${org.accounts.length + 1} accounts of production` }).click();
   assert.equal((await listedIds(viewer)).length, org.accounts.length + 1);
+  await none(viewer.getByRole("link", { name: "Add a standalone account" }), "Add a standalone account");
   await viewer.getByRole("link", { name: "payments-prod" }).click();
   await viewer.locator(".timeline[aria-busy=false]").waitFor(WAIT);
   await none(viewer.getByRole("button", { name: "Add badge" }), "Add badge");

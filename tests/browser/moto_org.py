@@ -9,6 +9,9 @@
                                              missed them); the roles made, read back from
                                              IAM (JSON out)
     moto_org.py URL move MANAGEMENT ACCOUNT PARENT
+    moto_org.py URL standalone MEMBER_TEMPLATE
+                                             an account outside any organization with the
+                                             member role deployed in it (JSON out)
 
 Each account is reached as its own admin (moto accepts any role name), as the fixture in
 tests/api/moto.rs does.
@@ -50,7 +53,7 @@ def client(url, service, account=None):
 
 
 def make_org(url):
-    management = f"{random.randrange(100_000_000_000, 999_999_999_999):012d}"
+    management = random_account()
     org = client(url, "organizations", management)
     org_id = org.create_organization(FeatureSet="ALL")["Organization"]["Id"]
     root = org.list_roots()["Roots"][0]["Id"]
@@ -70,34 +73,41 @@ def make_org(url):
 
 
 def deploy(url, management, org_template, member_template, skip):
-    """Each stack as the operator creates it; then every role made, with its trust policy's
-    external ID, read back from IAM."""
+    """Each stack as the operator creates it; the roles made."""
     members = [a["Id"] for a in client(url, "organizations", management).list_accounts()["Accounts"]]
     stacks = [(management, "orgsync-org-role", org_template)] + [
         (account, "orgsync-member-role", member_template) for account in members if account not in skip
     ]
-    roles = []
-    for account, name, template in stacks:
-        cfn = client(url, "cloudformation", account)
-        with open(template, encoding="utf-8") as f:
-            cfn.create_stack(StackName=name, TemplateBody=f.read(), Capabilities=["CAPABILITY_NAMED_IAM"])
-        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
-        if stack["StackStatus"] != "CREATE_COMPLETE":
-            raise SystemExit(f"stack {name} in {account}: {stack['StackStatus']}")
-        arn = next(o["OutputValue"] for o in stack["Outputs"] if o["OutputKey"] == "RoleArn")
-        role = client(url, "iam", account).get_role(RoleName=arn.rsplit("/", 1)[1])["Role"]
-        trust = role["AssumeRolePolicyDocument"]
-        if isinstance(trust, str):
-            trust = json.loads(trust)
-        roles.append({
-            "arn": arn,
-            "externalIds": [
-                s["Condition"]["StringEquals"]["sts:ExternalId"]
-                for s in trust["Statement"]
-                if s.get("Action") == "sts:AssumeRole" and "sts:ExternalId" in s.get("Condition", {}).get("StringEquals", {})
-            ],
-        })
-    return roles
+    return [deploy_stack(url, *stack) for stack in stacks]
+
+
+def deploy_stack(url, account, name, template):
+    """Creates stack `name` from `template` in `account`; the role it made, with the external
+    IDs its trust policy requires, read back from IAM."""
+    cfn = client(url, "cloudformation", account)
+    with open(template, encoding="utf-8") as f:
+        cfn.create_stack(StackName=name, TemplateBody=f.read(), Capabilities=["CAPABILITY_NAMED_IAM"])
+    stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    if stack["StackStatus"] != "CREATE_COMPLETE":
+        raise SystemExit(f"stack {name} in {account}: {stack['StackStatus']}")
+    arn = next(o["OutputValue"] for o in stack["Outputs"] if o["OutputKey"] == "RoleArn")
+    role = client(url, "iam", account).get_role(RoleName=arn.rsplit("/", 1)[1])["Role"]
+    trust = role["AssumeRolePolicyDocument"]
+    if isinstance(trust, str):
+        trust = json.loads(trust)
+    return {
+        "account": account,
+        "arn": arn,
+        "externalIds": [
+            s["Condition"]["StringEquals"]["sts:ExternalId"]
+            for s in trust["Statement"]
+            if s.get("Action") == "sts:AssumeRole" and "sts:ExternalId" in s.get("Condition", {}).get("StringEquals", {})
+        ],
+    }
+
+
+def random_account():
+    return f"{random.randrange(100_000_000_000, 999_999_999_999):012d}"
 
 
 def move(url, management, account, parent):
@@ -115,6 +125,8 @@ def main(url, command, *args):
         out = deploy(url, management, org_template, member_template, set(skip))
     elif command == "move":
         out = move(url, *args)
+    elif command == "standalone":
+        out = deploy_stack(url, random_account(), "orgsync-member-role", *args)
     else:
         raise SystemExit(__doc__)
     print(json.dumps(out))
