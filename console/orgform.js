@@ -125,11 +125,14 @@ function stepOf(error) {
 
 /**
  * The steps as a list that shows which passed, which failed and why, and which were not
- * reached. `queued()` says whether a queue is given: without one, its step is not asked for.
+ * reached. `queued`, for a form with an events queue, says whether one is given (its step is
+ * not asked for without); other forms have no queue step.
  */
-export function validationSteps(queued = () => false) {
+export function validationSteps(queued = null) {
+  const steps = queued ? STEPS : STEPS.filter(([key]) => key !== "queue");
+  const given = () => queued?.() ?? false;
   const items = new Map(
-    STEPS.map(([key, label]) => [key, h("li", { "data-step": key, class: "step" }, h("span", { class: "label" }, label), h("span", { class: "state" }))]),
+    steps.map(([key, label]) => [key, h("li", { "data-step": key, class: "step" }, h("span", { class: "label" }, label), h("span", { class: "state" }))]),
   );
   const element = h("ol", { class: "steps", "aria-label": "Role check", "aria-live": "polite" }, [...items.values()]);
   const set = (key, state, text, ...detail) => {
@@ -142,29 +145,30 @@ export function validationSteps(queued = () => false) {
   return {
     element,
     checking() {
-      for (const [key] of STEPS) set(key, "checking", "checking…");
-      if (!queued()) set("queue", "skipped", "none given");
+      for (const [key] of steps) set(key, "checking", "checking…");
+      if (queued && !given()) set("queue", "skipped", "none given");
     },
     passed() {
-      for (const [key] of STEPS) set(key, "passed", "passed");
-      if (!queued()) set("queue", "skipped", "none given");
+      for (const [key] of steps) set(key, "passed", "passed");
+      if (queued && !given()) set("queue", "skipped", "none given");
     },
     failed(error) {
-      const at = STEPS.findIndex(([key]) => key === stepOf(error));
-      STEPS.forEach(([key], i) => {
+      // A refusal of a step this form does not show is shown at the first one.
+      const at = Math.max(steps.findIndex(([key]) => key === stepOf(error)), 0);
+      steps.forEach(([key], i) => {
         if (i < at) set(key, "passed", "passed");
-        else if (i > at) set(key, "skipped", key === "queue" && !queued() ? "none given" : "not reached");
+        else if (i > at) set(key, "skipped", key === "queue" && !given() ? "none given" : "not reached");
       });
       const denied = error.extensions.denied_actions ?? [];
       set(
-        STEPS[at][0],
+        steps[at][0],
         "failed",
         "failed",
         h("p", {}, error.message),
         error.code ? h("p", {}, "Code: ", h("code", {}, error.code), error.extensions.aws_error_code ? [" · AWS: ", h("code", {}, error.extensions.aws_error_code)] : null) : null,
         denied.length ? [h("p", {}, "Denied actions:"), h("ul", { class: "denied" }, denied.map((a) => h("li", {}, h("code", {}, a))))] : null,
       );
-      return STEPS[at][0];
+      return steps[at][0];
     },
   };
 }

@@ -110,7 +110,9 @@ function typeName(ref) {
 function schemaView(schema) {
   const roots = [schema.queryType, schema.mutationType, schema.subscriptionType].filter(Boolean).map((t) => t.name);
   const own = schema.types.filter((t) => !t.name.startsWith("__"));
-  own.sort((a, b) => (roots.includes(b.name) - roots.includes(a.name)) || a.name.localeCompare(b.name));
+  // The roots first, query before mutation before subscription; then every type by name.
+  const rank = (type) => (roots.includes(type.name) ? roots.indexOf(type.name) : roots.length);
+  own.sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
   return h(
     "div",
     {},

@@ -426,6 +426,7 @@ step("editing: a partial credential set is refused with its reason; the nickname
 step("the GraphQL IDE at /graphql runs a query and lists the schema's types", async () => {
   await admin.goto(`${base}/graphql`);
   await admin.getByRole("heading", { name: "GraphQL IDE" }).waitFor(WAIT);
+  assert.equal(await admin.getByRole("button", { name: "Stop subscription" }).isVisible(), false, "no subscription runs yet");
   await admin.getByRole("button", { name: "Run" }).click();
   await admin.locator(".result", { hasText: '"nickname": "production"' }).waitFor(WAIT);
   await admin.locator(".types summary", { hasText: "OrganizationalUnit" }).waitFor(WAIT);
