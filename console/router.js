@@ -11,15 +11,9 @@ export function href(path, params = {}) {
   return `#${path}${search ? `?${search}` : ""}`;
 }
 
-/** Goes to `path` with `params`; `replace` keeps the current entry out of the history. */
-export function navigate(path, params = {}, { replace = false } = {}) {
-  const target = href(path, params);
-  if (replace) {
-    history.replaceState(null, "", target);
-    window.dispatchEvent(new HashChangeEvent("hashchange"));
-  } else {
-    location.hash = target;
-  }
+/** Goes to `path` with `params`, as a new entry of the browser's history. */
+export function navigate(path, params = {}) {
+  location.hash = href(path, params);
 }
 
 /** The current route: its path and its query. */

@@ -200,6 +200,8 @@ function credentialsSection(a, refresh, signal) {
         replace(outcome);
         try {
           await request(REPLACE_ROLE, { accountId: a.accountId, input: role.read() }, { signal });
+          // Stored sealed from now on; the page does not keep showing it either.
+          form.reset();
           replace(outcome, h("p", { class: "ok" }, "Role replaced."));
           await refresh();
         } catch (error) {

@@ -30,7 +30,7 @@ export default async function onboarding(view, { signal }) {
   replace(
     view,
     heading("Onboarding an AWS Organization"),
-    h("p", {}, "Five steps: the external ID, two CloudFormation stacks and a StackSet in AWS, then the organization in orgsync."),
+    h("p", {}, "The external ID, then two CloudFormation stacks and a StackSet in AWS, then the organization in orgsync."),
     isAdmin() ? null : h("p", { class: "notice" }, "The external ID and the templates are shown to admins only; sign in with an admin token to deploy."),
     h(
       "ol",
