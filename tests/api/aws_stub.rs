@@ -119,6 +119,11 @@ impl AwsStub {
         rules.operations.get(operation).copied().unwrap_or(0)
     }
 
+    /// Organizations calls seen so far, by operation.
+    pub fn operations(&self) -> HashMap<String, u64> {
+        self.rules.lock().unwrap().operations.clone()
+    }
+
     /// The organization's delegation policy allows `account`, a member, to read it (R17):
     /// its Organizations calls are answered as the management account's, whose moto
     /// credentials are `management` (access key, session token). Without this, AWS refuses

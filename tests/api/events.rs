@@ -53,9 +53,18 @@ async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
 /// A daemon on `backend` polling the queue of a harvested moto organization; answers it, the
 /// organization, its id and the queue.
 async fn following(backend: Backend, accounts: usize) -> (TestApp, MotoOrg, String, String) {
+    following_with(backend, accounts, Duration::from_secs(1)).await
+}
+
+/// [`following`], each read of the queue waiting up to `queue_wait`.
+async fn following_with(
+    backend: Backend,
+    accounts: usize,
+    queue_wait: Duration,
+) -> (TestApp, MotoOrg, String, String) {
     let app = TestApp::spawn_tuned(backend, |settings| {
         settings.harvest.tick = Duration::from_millis(200);
-        settings.harvest.queue_wait = Duration::from_secs(1);
+        settings.harvest.queue_wait = queue_wait;
     })
     .await;
     let org = MotoOrg::create(Shape {
@@ -555,6 +564,242 @@ async fn paths_spare_the_walk_up_the_parents_where_aws_gives_them(backend: Backe
         after.0 - before.0,
         2,
         "DescribeAccount and ListTagsForResource"
+    );
+    app.stop().await;
+}
+
+/// `scripts/bench`'s events table: in a moto organization of 1000 accounts, 50 changes of each
+/// kind, each timed from the message's arrival on the queue until the REST listing shows it,
+/// with the Organizations calls its refresh made, beside a full harvest's time and calls.
+/// Each queue read waits up to 20 s, the default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: scripts/bench runs it"]
+async fn events_bench() {
+    const CHANGES: usize = 50;
+    let (app, org, org_id, queue) =
+        following_with(Backend::Sqlite, 1000, Duration::from_secs(20)).await;
+    let (prod, sandbox, workloads) = (
+        org.ous["Prod"].clone(),
+        org.ous["Sandbox"].clone(),
+        org.ous["Workloads"].clone(),
+    );
+    let calls_before = app.stub.organizations_calls();
+    let started = Instant::now();
+    let harvested = app.harvest(&org_id).await;
+    let harvest_seconds = started.elapsed().as_secs_f64();
+    let harvest_calls = app.stub.organizations_calls() - calls_before;
+    assert_eq!(harvested["account_count"], 1001);
+
+    // Each change: made in moto, its event put on the queue, then the listing polled.
+    let mut applied = counted(&app, &org_id, "applied").await;
+    let mut rows = Vec::new();
+    let mut members = org.members.iter().cloned();
+    let measure = |name: &'static str| (name, Vec::new(), Vec::new());
+    let account_shows = |id: String, done: Box<dyn Fn(&Value) -> bool>| {
+        let app = &app;
+        async move {
+            loop {
+                let response = app.get(&format!("/api/v1/accounts/{id}")).await;
+                let account: Value = response.json().await.unwrap();
+                if done(&account) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    macro_rules! timed {
+        ($row:expr, $body:expr, $shown:expr) => {{
+            let calls = app.stub.operations();
+            let sent = Instant::now();
+            org.send(&queue, &$body).await;
+            $shown.await;
+            $row.1.push(sent.elapsed().as_secs_f64() * 1000.0);
+            // Its calls once its message is done with, not before.
+            applied += 1;
+            eventually("the message handled", || async {
+                (counted(&app, &org_id, "applied").await == applied).then_some(())
+            })
+            .await;
+            let mut made: Vec<(String, u64)> = app
+                .stub
+                .operations()
+                .into_iter()
+                .map(|(op, n)| {
+                    let before = calls.get(&op).copied().unwrap_or(0);
+                    (op, n - before)
+                })
+                .filter(|(_, n)| *n > 0)
+                .collect();
+            made.sort();
+            $row.2.push(made);
+        }};
+    }
+    let mut created = measure("CreateAccountResult (new account)");
+    for i in 0..CHANGES {
+        let id = org
+            .create_account(&format!("bench-new-{i:03}"), Vec::new())
+            .await;
+        let (body, _) = fixture("CreateAccountResult", &org, &[("ACCOUNT_ID", &id)]);
+        timed!(
+            created,
+            body,
+            account_shows(
+                id.clone(),
+                Box::new(move |a| a["account_id"] == id.as_str())
+            )
+        );
+    }
+    rows.push(created);
+    let mut moved = measure("MoveAccount");
+    // Accounts that are not in Sandbox yet, so that each moves.
+    let truth = org.truth().await;
+    let movers: Vec<String> = members
+        .by_ref()
+        .filter(|id| {
+            truth[id]["org_path"].as_array().unwrap().last().unwrap()["id"] != sandbox.as_str()
+        })
+        .take(CHANGES)
+        .collect();
+    for id in &movers {
+        org.move_account(id, &sandbox).await;
+        let (body, _) = fixture(
+            "MoveAccount",
+            &org,
+            &[
+                ("ACCOUNT_ID", id),
+                ("SOURCE", &prod),
+                ("DESTINATION", &sandbox),
+            ],
+        );
+        let target = sandbox.clone();
+        timed!(
+            moved,
+            body,
+            account_shows(
+                id.clone(),
+                Box::new(move |a| a["org_path"]
+                    .as_array()
+                    .and_then(|p| p.last())
+                    .is_some_and(|u| u["id"] == target.as_str()))
+            )
+        );
+    }
+    rows.push(moved);
+    let mut tagged = measure("TagResource");
+    for id in &movers {
+        org.tag(id, "bench", "on").await;
+        let (body, _) = fixture(
+            "TagResource",
+            &org,
+            &[
+                ("ACCOUNT_ID", id),
+                ("TAG_KEY", "bench"),
+                ("TAG_VALUE", "on"),
+            ],
+        );
+        timed!(
+            tagged,
+            body,
+            account_shows(id.clone(), Box::new(|a| a["tags"]["bench"] == "on"))
+        );
+    }
+    rows.push(tagged);
+    let mut untagged = measure("UntagResource");
+    for id in &movers {
+        org.untag(id, "bench").await;
+        let (body, _) = fixture(
+            "UntagResource",
+            &org,
+            &[("ACCOUNT_ID", id), ("TAG_KEY", "bench")],
+        );
+        timed!(
+            untagged,
+            body,
+            account_shows(id.clone(), Box::new(|a| a["tags"].get("bench").is_none()))
+        );
+    }
+    rows.push(untagged);
+    let mut closed = measure("CloseAccount");
+    for id in members.by_ref().take(CHANGES) {
+        org.close(&id).await;
+        let (body, _) = fixture("CloseAccount", &org, &[("ACCOUNT_ID", &id)]);
+        timed!(
+            closed,
+            body,
+            account_shows(id.clone(), Box::new(|a| a["state"] == "SUSPENDED"))
+        );
+    }
+    rows.push(closed);
+    let mut removed = measure("RemoveAccountFromOrganization");
+    for id in members.by_ref().take(CHANGES) {
+        org.remove(&id).await;
+        let (body, _) = fixture(
+            "RemoveAccountFromOrganization",
+            &org,
+            &[("ACCOUNT_ID", &id)],
+        );
+        timed!(
+            removed,
+            body,
+            account_shows(id.clone(), Box::new(|a| a["error"]["code"] == "not_found"))
+        );
+    }
+    rows.push(removed);
+    let below = org
+        .truth()
+        .await
+        .into_iter()
+        .find(|(_, a)| {
+            a["org_path"].as_array().unwrap().last().unwrap()["id"] == workloads.as_str()
+        })
+        .map(|(id, _)| id)
+        .expect("an account in Workloads");
+    let mut renamed = measure("UpdateOrganizationalUnit (Workloads, every account below)");
+    for i in 0..CHANGES {
+        let name = format!("Workloads-{i}");
+        org.rename_ou(&workloads, &name).await;
+        let (body, _) = fixture(
+            "UpdateOrganizationalUnit",
+            &org,
+            &[("OU_ID", &workloads), ("OU_NAME", &name)],
+        );
+        timed!(
+            renamed,
+            body,
+            account_shows(
+                below.clone(),
+                Box::new(move |a| a["org_path"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|u| u["name"] == name.as_str()))
+            )
+        );
+    }
+    rows.push(renamed);
+
+    println!("#### Changes from the events queue (1000-account moto organization, SQLite)");
+    println!("| change | n | median (ms) | p99 (ms) | Organizations calls per change (max) |");
+    println!("|---|---|---|---|---|");
+    for (name, mut latencies, calls) in rows {
+        latencies.sort_by(f64::total_cmp);
+        let p99 = latencies[(latencies.len() * 99).div_ceil(100) - 1];
+        let total = |made: &Vec<(String, u64)>| made.iter().map(|(_, n)| n).sum::<u64>();
+        let worst = calls.iter().max_by_key(|made| total(made)).unwrap();
+        let breakdown: Vec<String> = worst.iter().map(|(op, n)| format!("{op} {n}")).collect();
+        println!(
+            "| {name} | {} | {:.0} | {:.0} | {} ({}) |",
+            latencies.len(),
+            latencies[latencies.len() / 2],
+            p99,
+            total(worst),
+            breakdown.join(", ")
+        );
+    }
+    println!(
+        "| a full harvest, for comparison | 1 | {:.0} | | {harvest_calls} in all |",
+        harvest_seconds * 1000.0
     );
     app.stop().await;
 }
