@@ -3,12 +3,13 @@
 //! console is a frontend like any other and speaks only GraphQL; this module only serves its
 //! files, each with a strict Content-Security-Policy.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
+
+use crate::api::cache::Answer;
 
 /// Scripts, styles, images and sockets from this origin only; no inline script or style, no
 /// plugins, no framing. `'self'` covers `ws:`/`wss:` to the same host in CSP Level 3 browsers.
@@ -62,13 +63,26 @@ static ASSETS: &[Asset] = assets![
     "session.js",
 ];
 
-/// Each asset's entity tag, a digest of its bytes, computed once per process.
-static ETAGS: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| {
+/// An asset as served: its entity tag, a digest of its bytes, and the answer that sends it
+/// gzip-encoded to the browsers that accept that (compressed once, at the first such ask).
+struct Served {
+    etag: HeaderValue,
+    answer: Arc<Answer>,
+}
+
+/// Every asset as served, in the order of [`ASSETS`], made once per process.
+static SERVED: LazyLock<Vec<Served>> = LazyLock::new(|| {
     ASSETS
         .iter()
         .map(|asset| {
             let digest = hex::encode(&Sha256::digest(asset.body)[..16]);
-            HeaderValue::from_str(&format!("\"{digest}\"")).expect("hex is a valid header")
+            // Weak: the gzip and identity encodings share it, as they show the same file.
+            let etag =
+                HeaderValue::from_str(&format!("W/\"{digest}\"")).expect("hex is a valid header");
+            Served {
+                etag,
+                answer: Answer::new(asset.body),
+            }
         })
         .collect()
 });
@@ -96,28 +110,27 @@ fn serve(req: &HttpRequest, path: &str) -> HttpResponse {
             .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
             .body("not found");
     };
-    let etag = &ETAGS[i];
+    let served = &SERVED[i];
     let fresh = req
         .headers()
         .get(header::IF_NONE_MATCH)
-        .is_some_and(|held| held == etag);
-    let mut answer = HttpResponse::build(if fresh {
-        StatusCode::NOT_MODIFIED
+        .is_some_and(|held| held == served.etag);
+    let mut response = if fresh {
+        HttpResponse::NotModified().finish()
     } else {
-        StatusCode::OK
-    });
-    answer
-        .insert_header((header::ETAG, etag.clone()))
-        .insert_header((header::CACHE_CONTROL, CACHE_CONTROL))
-        .insert_header((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"));
-    if fresh {
-        return answer.finish();
+        served.answer.respond(req, content_type(path))
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, served.etag.clone());
+    for (name, value) in [
+        (header::CACHE_CONTROL, CACHE_CONTROL),
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
     }
-    answer
-        .insert_header((header::CONTENT_TYPE, content_type(path)))
-        .body(ASSETS[i].body)
+    response
 }
 
 /// The media type of a console file, by its extension.

@@ -81,6 +81,44 @@ async fn every_served_page_refers_to_nothing_outside_the_daemon() {
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_files_come_with_their_type_a_strict_policy_and_an_etag() {
+    use reqwest::header::{
+        ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG,
+        IF_NONE_MATCH,
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let get = |path: &str| app.client.get(format!("{}{path}", app.address));
+    for (path, media) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/console/main.js", "text/javascript; charset=utf-8"),
+        ("/console/style.css", "text/css; charset=utf-8"),
+        ("/console/favicon.svg", "image/svg+xml"),
+    ] {
+        let answer = get(path).send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK, "{path}");
+        assert_eq!(answer.headers()[CONTENT_TYPE], media, "{path}");
+        let policy = answer.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(policy.starts_with("default-src 'self'"), "{path}: {policy}");
+        assert!(!policy.contains("unsafe"), "{path}: {policy}");
+        // Held already: nothing is sent again.
+        let etag = answer.headers()[ETAG].clone();
+        let again = get(path).header(IF_NONE_MATCH, etag).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+    }
+    let gzip = get("/console/main.js")
+        .header(ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzip.headers()[CONTENT_ENCODING], "gzip");
+    for path in ["/console/nope.js", "/console/../Cargo.toml", "/console/"] {
+        let answer = get(path).send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    app.stop().await;
+}
+
 /// The kinds of file that refer to others, by media type.
 enum Kind {
     Html,
