@@ -1,7 +1,8 @@
 //! The web console at `/`: plain ES modules and CSS from `console/`, built into the binary so
 //! that the daemon needs nothing else at run time and refers to nothing outside itself. The
 //! console is a frontend like any other and speaks only GraphQL; this module only serves its
-//! files, each with a strict Content-Security-Policy.
+//! files, each with a strict Content-Security-Policy and an ETag, gzip-encoded to the
+//! browsers that accept it.
 
 use std::sync::{Arc, LazyLock};
 
@@ -12,7 +13,8 @@ use sha2::{Digest, Sha256};
 use crate::api::cache::Answer;
 
 /// Scripts, styles, images and sockets from this origin only; no inline script or style, no
-/// plugins, no framing. `'self'` covers `ws:`/`wss:` to the same host in CSP Level 3 browsers.
+/// plugins, no framing. `'self'` covers `ws:`/`wss:` to the same host in CSP Level 3 browsers
+/// (the browser test's subscriptions run under this policy in Chromium).
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
