@@ -13,6 +13,7 @@ import standalone from "./pages/standalone.js";
 import units from "./pages/units.js";
 import edit from "./pages/edit.js";
 import ide from "./pages/ide.js";
+import tokens from "./pages/tokens.js";
 
 const ROUTES = [
   ["/", organizations],
@@ -25,6 +26,7 @@ const ROUTES = [
   ["/accounts/new", standalone],
   ["/accounts/:id", account],
   ["/ide", ide],
+  ["/tokens", tokens],
 ];
 
 const main = document.getElementById("main");
@@ -45,6 +47,7 @@ function showNav() {
     ["Accounts", "/accounts"],
     ["Onboarding", "/onboarding"],
     isAdmin() && ["Add organization", "/organizations/new"],
+    isAdmin() && ["Tokens", "/tokens"],
   ].filter(Boolean);
   const here = current().path;
   replace(

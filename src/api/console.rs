@@ -60,6 +60,7 @@ static ASSETS: &[Asset] = assets![
     "pages/register.js",
     "pages/signin.js",
     "pages/standalone.js",
+    "pages/tokens.js",
     "pages/units.js",
     "router.js",
     "session.js",

@@ -442,16 +442,27 @@ step("the GraphQL IDE at /graphql runs a query and lists the schema's types", as
   await admin.getByRole("button", { name: "Stop subscription" }).click();
 });
 
+let viewer, viewerToken;
+step("an admin makes a viewer token in the console, its secret shown once", async () => {
+  await admin.goto(`${base}/#/tokens`);
+  await admin.getByLabel("Name", { exact: true }).fill("browser-viewer");
+  await admin.getByLabel("Role").selectOption("VIEWER");
+  await admin.getByRole("button", { name: "Create token" }).click();
+  viewerToken = await admin.locator('code[data-token="browser-viewer"]').innerText(WAIT);
+  await admin.locator('tr[data-token="browser-viewer"]', { hasText: "valid" }).waitFor(WAIT);
+  await shot(admin, "tokens");
+});
+
 step("a viewer sees the same pages without any admin action", async () => {
-  const { stdout } = await run(binary, ["token", "create", "--role", "viewer", "--name", "browser-viewer"], { env: daemonEnv() });
-  const viewer = await newPage("viewer");
-  await signIn(viewer, stdout.trim());
+  viewer = await newPage("viewer");
+  await signIn(viewer, viewerToken);
   await viewer.locator(".role", { hasText: "viewer" }).waitFor();
   const row = viewer.locator(`tr[data-organization="${org.id}"]`);
   await row.waitFor(WAIT);
   const none = async (locator, what) => assert.equal(await locator.count(), 0, `a viewer sees no ${what}`);
   await none(viewer.getByRole("button", { name: "Harvest now" }), "Harvest now");
   await none(viewer.getByRole("link", { name: "Add organization" }), "Add organization");
+  await none(viewer.getByRole("link", { name: "Tokens" }), "tokens link");
   await none(row.getByRole("link", { name: "Edit" }), "edit link");
   await shot(viewer, "viewer-organizations");
 
@@ -470,10 +481,24 @@ step("a viewer sees the same pages without any admin action", async () => {
   await none(viewer.getByRole("button", { name: "Add badge" }), "Add badge");
   await none(viewer.locator(".badge-list button"), "badge button");
   await shot(viewer, "viewer-account");
+});
 
-  await viewer.getByRole("button", { name: "Sign out" }).click();
-  await viewer.getByRole("heading", { name: "Sign in to orgsync" }).waitFor();
+step("a token revoked in the console signs its open tab out, unasked", async () => {
+  // The viewer's account page holds a subscription: the daemon closes its socket (4403).
+  await admin.getByRole("button", { name: "Revoke browser-viewer…" }).click();
+  await admin.getByRole("dialog").getByRole("button", { name: "Revoke browser-viewer" }).click();
+  await admin.locator('tr[data-token="browser-viewer"]', { hasText: "revoked" }).waitFor(WAIT);
+  await viewer.getByRole("heading", { name: "Sign in to orgsync" }).waitFor(WAIT);
+  // Whichever noticed first, the socket or a read, the reason is shown.
+  const reason = await viewer.locator(".notice", { hasText: "Signed out:" }).innerText();
+  assert.match(reason, /refused or revoked|valid bearer token/);
   assert.equal(await viewer.evaluate(() => sessionStorage.length), 0, "the token left the tab");
+});
+
+step("signing out forgets the token", async () => {
+  await admin.getByRole("button", { name: "Sign out" }).click();
+  await admin.getByRole("heading", { name: "Sign in to orgsync" }).waitFor();
+  assert.equal(await admin.evaluate(() => sessionStorage.length), 0, "the token left the tab");
 });
 
 test("no page logged an error, threw, or had a request fail", () => {
