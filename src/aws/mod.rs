@@ -15,8 +15,8 @@ use crate::crypto::{debug_redacted, Secret};
 use crate::domain::account::Tags;
 use crate::domain::organization::OrgRole;
 use crate::domain::{
-    AccountId, AccountState, OrgId, OrgPath, ParentId, QueueUrl, RoleArn, SessionDuration,
-    SessionName,
+    AccountId, AccountState, OrgId, OrgPath, ParentId, Partition, QueueUrl, RoleArn,
+    SessionDuration, SessionName,
 };
 
 pub use sdk::SdkAws;
@@ -47,6 +47,8 @@ impl fmt::Debug for AssumeRole<'_> {
 pub struct RoleSession {
     /// Its temporary credentials.
     pub credentials: SessionCredentials,
+    /// The partition of the role, whose endpoints its calls go to.
+    pub partition: Partition,
 }
 
 /// What DescribeOrganization tells.

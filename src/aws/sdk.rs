@@ -11,7 +11,9 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 
 use crate::domain::account::Tags;
-use crate::domain::{AccountId, AccountState, OrgPath, OrgUnit, ParentId, QueueUrl, RoleArn};
+use crate::domain::{
+    AccountId, AccountState, OrgPath, OrgUnit, ParentId, Partition, QueueUrl, RoleArn,
+};
 use crate::metrics::AwsCallMetrics;
 
 use super::{
@@ -87,9 +89,31 @@ impl SdkAws {
     fn organizations(&self, session: &RoleSession) -> Organizations {
         let config = aws_sdk_organizations::config::Builder::from(&self.config)
             .credentials_provider(session.credentials.clone())
+            .region(self.region_of(session.partition))
             .interceptor(AwsCallMetrics)
             .build();
         Organizations::from_conf(config)
+    }
+
+    /// Where calls in `partition` go: the configured region when it is in that partition,
+    /// else the region AWS serves the partition's global services from (STS, IAM and
+    /// Organizations live in us-gov-west-1 for GovCloud, cn-north-1 and cn-northwest-1 for
+    /// China).
+    fn region_of(&self, partition: Partition) -> Region {
+        let configured = self.config.region().map(|r| r.as_ref()).unwrap_or_default();
+        let region = match partition {
+            Partition::Aws
+                if !configured.starts_with("us-gov-") && !configured.starts_with("cn-") =>
+            {
+                configured
+            }
+            Partition::Aws => "us-east-1",
+            Partition::AwsUsGov if configured.starts_with("us-gov-") => configured,
+            Partition::AwsUsGov => "us-gov-west-1",
+            Partition::AwsCn if configured.starts_with("cn-") => configured,
+            Partition::AwsCn => "cn-north-1",
+        };
+        Region::new(region.to_owned())
     }
 }
 
@@ -126,6 +150,8 @@ fn malformed(operation: &'static str, message: String) -> AwsError {
 impl AwsApi for SdkAws {
     async fn assume_role(&self, request: AssumeRole<'_>) -> Result<RoleSession, AwsError> {
         const OP: &str = "sts:AssumeRole";
+        // STS of the role's own partition: another partition's does not know the role.
+        let partition = request.role_arn.partition();
         let out = self
             .sts
             .assume_role()
@@ -133,6 +159,10 @@ impl AwsApi for SdkAws {
             .role_session_name(request.session_name.as_str())
             .duration_seconds(request.duration.seconds())
             .external_id(request.external_id.expose())
+            .customize()
+            .config_override(
+                aws_sdk_sts::config::Builder::default().region(self.region_of(partition)),
+            )
             .send()
             .await
             .map_err(|e| aws_error(OP, e))?;
@@ -148,6 +178,7 @@ impl AwsApi for SdkAws {
                 expiry,
                 "orgsync-assumed-role",
             ),
+            partition,
         })
     }
 
@@ -194,7 +225,8 @@ impl AwsApi for SdkAws {
                 .customize()
                 .config_override(
                     aws_sdk_iam::config::Builder::default()
-                        .credentials_provider(session.credentials.clone()),
+                        .credentials_provider(session.credentials.clone())
+                        .region(self.region_of(session.partition)),
                 )
                 .send()
                 .await

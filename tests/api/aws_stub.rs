@@ -11,8 +11,8 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 struct Rules {
     /// Role ARNs whose AssumeRole is denied.
     denied_roles: HashSet<String>,
-    /// Every role ARN asked for, in order.
-    assumed: Vec<String>,
+    /// Every role ARN asked for, in order, with the region its request was signed for.
+    assumed: Vec<(String, String)>,
     /// Actions each role's policies deny in a simulation; every other action is allowed.
     denied_actions: HashMap<String, HashSet<String>>,
     /// Role ARNs simulated, in order.
@@ -162,6 +162,12 @@ impl AwsStub {
 
     /// Every role ARN the daemon asked to assume.
     pub fn assumed(&self) -> Vec<String> {
+        let rules = self.rules.lock().unwrap();
+        rules.assumed.iter().map(|(role, _)| role.clone()).collect()
+    }
+
+    /// Every role ARN the daemon asked to assume, with the region of the STS it asked.
+    pub fn assumed_in(&self) -> Vec<(String, String)> {
         self.rules.lock().unwrap().assumed.clone()
     }
 }
@@ -187,7 +193,9 @@ async fn answer(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
     if param("Action").as_deref() == Some("AssumeRole") {
         let role = param("RoleArn").unwrap_or_default();
         let mut rules = rules.lock().unwrap();
-        rules.assumed.push(role.clone());
+        rules
+            .assumed
+            .push((role.clone(), signed_region(&req).unwrap_or_default()));
         let wrong_id = rules
             .external_ids
             .get(&role)
@@ -319,7 +327,13 @@ async fn answer(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
                 }
             }
             let mut bytes = answer.bytes().await.unwrap_or_default().to_vec();
-            learn(rules, &target, caller_key.as_deref(), assumed_account, &bytes);
+            learn(
+                rules,
+                &target,
+                caller_key.as_deref(),
+                assumed_account,
+                &bytes,
+            );
             let paths = rules.lock().unwrap().paths;
             if paths && target.ends_with(".DescribeAccount") && status.is_success() {
                 bytes = with_paths(client, upstream, &headers, &bytes).await;
@@ -365,9 +379,19 @@ async fn with_paths(
     answer: &[u8],
 ) -> Vec<u8> {
     let mut answer: serde_json::Value = serde_json::from_slice(answer).expect("JSON answer");
-    let account = answer["Account"]["Id"].as_str().expect("account id").to_owned();
-    let arn = answer["Account"]["Arn"].as_str().expect("account ARN").to_owned();
-    let org = arn.split('/').nth(1).expect("organization in the ARN").to_owned();
+    let account = answer["Account"]["Id"]
+        .as_str()
+        .expect("account id")
+        .to_owned();
+    let arn = answer["Account"]["Arn"]
+        .as_str()
+        .expect("account ARN")
+        .to_owned();
+    let org = arn
+        .split('/')
+        .nth(1)
+        .expect("organization in the ARN")
+        .to_owned();
     let mut units = Vec::new();
     let mut child = account.clone();
     loop {
@@ -386,7 +410,10 @@ async fn with_paths(
             .json()
             .await
             .expect("JSON parents");
-        let parent = parents["Parents"][0]["Id"].as_str().expect("a parent").to_owned();
+        let parent = parents["Parents"][0]["Id"]
+            .as_str()
+            .expect("a parent")
+            .to_owned();
         units.push(parent.clone());
         if parent.starts_with("r-") {
             break;
@@ -397,6 +424,14 @@ async fn with_paths(
     let path = format!("{org}/{}/{account}/", units.join("/"));
     answer["Account"]["Paths"] = serde_json::json!([path]);
     answer.to_string().into_bytes()
+}
+
+/// The region a request is signed for, from its SigV4 credential scope
+/// (`Credential=<key>/<date>/<region>/<service>/aws4_request`).
+fn signed_region(req: &HttpRequest) -> Option<String> {
+    let header = req.headers().get("authorization")?.to_str().ok()?;
+    let credential = header.split("Credential=").nth(1)?;
+    Some(credential.split('/').nth(2)?.to_owned())
 }
 
 /// The access key a request is signed with, from its SigV4 `Authorization` header.

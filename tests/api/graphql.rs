@@ -431,6 +431,7 @@ impl orgsync::aws::AwsApi for TwoOrganizations {
                 None,
                 "in-process",
             ),
+            partition: request.role_arn.partition(),
         })
     }
 

@@ -18,9 +18,18 @@ pub fn moto_url() -> String {
         .expect("ORGSYNC_TEST_MOTO_URL is not set: run the suite with scripts/test")
 }
 
-async fn base_config(endpoint: &str) -> aws_config::SdkConfig {
+/// The region moto keeps a partition's organizations in: it keeps each partition apart.
+fn partition_region(partition: &str) -> &'static str {
+    match partition {
+        "aws-us-gov" => "us-gov-west-1",
+        "aws-cn" => "cn-north-1",
+        _ => "us-east-1",
+    }
+}
+
+async fn region_config(endpoint: &str, region: &'static str) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
+        .region(Region::new(region))
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_sts::config::Credentials::new(
             "testing", "testing", None, None, "tests",
@@ -46,6 +55,8 @@ pub struct MotoOrg {
     sqs: aws_sdk_sqs::Client,
     // The management account's moto credentials: access key, session token.
     management_credentials: (String, String),
+    // The partition it is in.
+    partition: &'static str,
 }
 
 /// The shape of a fixture: OUs as `(name, parent name)` with `"Root"` the root, and how many
@@ -69,8 +80,13 @@ pub const NESTED: &[(&str, &str)] = &[
 impl MotoOrg {
     /// Builds an organization of `shape` in moto: accounts get 0 to 3 tags.
     pub async fn create(shape: Shape) -> Self {
+        Self::create_in("aws", shape).await
+    }
+
+    /// [`Self::create`], in `partition` (`aws`, `aws-us-gov`, `aws-cn`).
+    pub async fn create_in(partition: &'static str, shape: Shape) -> Self {
         let endpoint = moto_url();
-        let config = base_config(&endpoint).await;
+        let config = region_config(&endpoint, partition_region(partition)).await;
         let management_account = format!(
             "{:012}",
             rand::thread_rng().gen_range(100_000_000_000u64..999_999_999_999)
@@ -78,7 +94,7 @@ impl MotoOrg {
         let creds = aws_sdk_sts::Client::new(&config)
             .assume_role()
             .role_arn(format!(
-                "arn:aws:iam::{management_account}:role/fixture-admin"
+                "arn:{partition}:iam::{management_account}:role/fixture-admin"
             ))
             .role_session_name("fixture")
             .send()
@@ -151,6 +167,7 @@ impl MotoOrg {
             client,
             sqs,
             management_credentials,
+            partition,
         };
         let parents: Vec<String> = std::iter::once(root)
             .chain(this.ous.values().cloned())
@@ -349,8 +366,8 @@ impl MotoOrg {
     /// The ARN of the role orgsync is told to assume in the management account.
     pub fn org_role_arn(&self) -> String {
         format!(
-            "arn:aws:iam::{}:role/OrgSync-Org-Role",
-            self.management_account
+            "arn:{}:iam::{}:role/OrgSync-Org-Role",
+            self.partition, self.management_account
         )
     }
 

@@ -13,6 +13,8 @@ on_every_store!(
     r1_external_id_is_for_admins_and_outlives_restarts,
     tokens_gate_every_route,
     r17_a_delegated_administrator_registers_once_the_delegation_policy_allows_it,
+    an_organization_in_govcloud_is_read_through_govcloud,
+    an_organization_in_china_is_read_through_china,
 );
 
 async fn registration_answers_the_organization_and_harvests_it(backend: Backend) {
@@ -235,5 +237,62 @@ async fn r17_a_delegated_administrator_registers_once_the_delegation_policy_allo
         listed.contains(&org.management_account),
         "the management account is listed"
     );
+    app.stop().await;
+}
+
+async fn an_organization_in_govcloud_is_read_through_govcloud(backend: Backend) {
+    registered_in_its_partition(backend, "aws-us-gov", "us-gov-west-1").await
+}
+
+async fn an_organization_in_china_is_read_through_china(backend: Backend) {
+    registered_in_its_partition(backend, "aws-cn", "cn-north-1").await
+}
+
+/// An org role in `partition` is assumed from that partition's STS (`region`), its
+/// organization read there (moto keeps each partition's organizations apart, as AWS does),
+/// and the member roles orgsync assumes are in that partition too; the templates name no
+/// partition but their own (`${AWS::Partition}`).
+async fn registered_in_its_partition(backend: Backend, partition: &'static str, region: &str) {
+    let app = TestApp::spawn(backend).await;
+    let org = MotoOrg::create_in(
+        partition,
+        Shape {
+            ous: NESTED,
+            accounts: 3,
+        },
+    )
+    .await;
+    assert!(org.org_role_arn().starts_with(&format!("arn:{partition}:")));
+    let org_id = app.register(&org).await;
+    let harvested = app.harvest(&org_id).await;
+    assert_eq!(
+        harvested["last_harvest"]["outcome"], "completed",
+        "{harvested}"
+    );
+    let listed: Vec<String> = app.listing(&org_id).await.into_keys().collect();
+    let truth: Vec<String> = org.truth().await.into_keys().collect();
+    assert_eq!(listed, truth);
+
+    let assumed = app.stub.assumed_in();
+    for member in &org.members {
+        let arn = format!(
+            "arn:{partition}:iam::{member}:role/{}",
+            crate::moto::MEMBER_ROLE
+        );
+        assert!(
+            assumed.iter().any(|(role, _)| *role == arn),
+            "{arn} in {assumed:?}"
+        );
+    }
+    for (role, signed) in &assumed {
+        assert!(role.starts_with(&format!("arn:{partition}:")), "{role}");
+        assert_eq!(signed, region, "{role} was asked of {signed}'s STS");
+    }
+    for name in ["org-role.yaml", "member-role.yaml"] {
+        let template = app.get(&format!("/api/v1/templates/{name}")).await;
+        let template = template.text().await.unwrap();
+        assert!(!template.contains("arn:aws:"), "{name} names a partition");
+        assert!(template.contains("${AWS::Partition}"), "{name}");
+    }
     app.stop().await;
 }

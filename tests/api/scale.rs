@@ -91,6 +91,7 @@ impl AwsApi for InProcessOrganization {
     async fn assume_role(&self, _: AssumeRole<'_>) -> Result<RoleSession, AwsError> {
         Ok(RoleSession {
             credentials: SessionCredentials::new("AKIA", "secret", None, None, "in-process"),
+            partition: orgsync::domain::Partition::Aws,
         })
     }
 
