@@ -1,7 +1,9 @@
 // The web console in headless Chromium against `orgsync serve` on moto, as an operator
 // onboards an organization: sign in, copy the external ID, deploy the downloaded templates,
-// register (and see wrong roles refused at their step), watch the harvest, browse and filter
-// the accounts, edit badges, see a move arrive live, and sign in again as a viewer.
+// register (and see wrong roles refused at their step), watch the harvest, browse, page and
+// filter the accounts, edit badges, see a move arrive live, edit the organization, add a
+// standalone account, use the GraphQL IDE, make a viewer token, look around as that viewer,
+// and revoke it under the viewer's open tab.
 //
 // Needs ORGSYNC_TEST_MOTO_URL (scripts/test sets it) and a built target/debug/orgsync
 // (ORGSYNC_BIN overrides it). Each page's screenshot goes to target/screenshots/<page>.png.
@@ -11,6 +13,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { mkdtemp, mkdir, readFile, rm } from "node:fs/promises";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -34,7 +37,9 @@ const SCP_DENIED = ["s3:GetBucketPolicy", "kms:ListKeys"];
 // Long enough for a debug daemon's harvest on a loaded CI machine, short of hiding a hang.
 const WAIT = { timeout: 20_000 };
 
-let stub, daemon, stateDir, base, adminToken, browser, admin, org;
+let stub, daemon, scratch, base, adminToken, browser, admin, org;
+// The viewer's tab and token, once the admin has made one.
+let viewer, viewerToken;
 const problems = [];
 
 /** Runs moto_org.py and gives its JSON. */
@@ -101,45 +106,45 @@ before(async () => {
   org = await motoOrg("org");
   stub = new AwsStub(motoUrl);
   await stub.start();
-  stateDir = await mkdtemp(path.join(tmpdir(), "orgsync-browser-"));
+  // The daemon's state directory, and the templates the operator downloads.
+  scratch = await mkdtemp(path.join(tmpdir(), "orgsync-browser-"));
+  const stateDir = path.join(scratch, "state");
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   daemon = spawn(binary, ["serve"], {
     env: {
-      ...daemonEnv(),
+      ...process.env,
       ORGSYNC__SERVER__LISTEN: `127.0.0.1:${port}`,
+      ORGSYNC__STATE__DIR: stateDir,
+      ORGSYNC__AWS__ENDPOINT_URL: stub.url,
+      ORGSYNC__AWS__TRUSTED_PRINCIPAL_ARN: PRINCIPAL,
       ORGSYNC__LOG__LEVEL: "warn",
+      AWS_ACCESS_KEY_ID: "testing",
+      AWS_SECRET_ACCESS_KEY: "testing",
+      AWS_REGION: "us-east-1",
+      AWS_EC2_METADATA_DISABLED: "true",
     },
     stdio: ["ignore", "inherit", "inherit"],
   });
   await until(async () => (await fetch(`${base}/readyz`).catch(() => null))?.ok, "the daemon answers /readyz");
   adminToken = (await readFile(path.join(stateDir, "admin.token"), "utf8")).trim();
+  // Chromium's sandbox cannot start as root, which CI is.
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
   admin = await newPage("admin");
 });
 
 after(async () => {
   await browser?.close();
-  daemon?.kill("SIGTERM");
+  if (daemon && daemon.exitCode === null) {
+    const exited = new Promise((resolve) => daemon.once("exit", resolve));
+    daemon.kill("SIGTERM");
+    await exited;
+  }
   stub?.stop();
-  if (stateDir) await rm(stateDir, { recursive: true, force: true });
+  if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
-function daemonEnv() {
-  return {
-    ...process.env,
-    ORGSYNC__STATE__DIR: stateDir,
-    ORGSYNC__AWS__ENDPOINT_URL: stub.url,
-    ORGSYNC__AWS__TRUSTED_PRINCIPAL_ARN: PRINCIPAL,
-    AWS_ACCESS_KEY_ID: "testing",
-    AWS_SECRET_ACCESS_KEY: "testing",
-    AWS_REGION: "us-east-1",
-    AWS_EC2_METADATA_DISABLED: "true",
-  };
-}
-
 async function freePort() {
-  const net = await import("node:net");
   return new Promise((resolve) => {
     const server = net.createServer().listen(0, "127.0.0.1", () => {
       const { port } = server.address();
@@ -167,8 +172,10 @@ function step(name, fn) {
       await fn(t);
     } catch (error) {
       failed = true;
-      // What the operator would have seen, for the failure's report.
-      await admin?.screenshot({ path: path.join(screenshots, "failure.png"), fullPage: true }).catch(() => {});
+      // What each tab showed, for the failure's report; a screenshot that fails adds nothing.
+      for (const [who, page] of [["admin", admin], ["viewer", viewer]]) {
+        await page?.screenshot({ path: path.join(screenshots, `failure-${who}.png`), fullPage: true }).catch(() => {});
+      }
       throw error;
     }
   });
@@ -191,7 +198,8 @@ step("onboarding copies the external ID and downloads both templates with it and
   assert.equal(copied, (await rest.json()).external_id, "the copied ID is the installation's");
   assert.ok(copied.length >= 32);
 
-  const dir = await mkdtemp(path.join(tmpdir(), "orgsync-templates-"));
+  const dir = path.join(scratch, "templates");
+  await mkdir(dir);
   templates = {};
   for (const [key, label] of [["org", "Download the org-role template"], ["member", "Download the member-role template"]]) {
     const [download] = await Promise.all([admin.waitForEvent("download"), admin.getByRole("button", { name: label }).click()]);
@@ -442,7 +450,6 @@ step("the GraphQL IDE at /graphql runs a query and lists the schema's types", as
   await admin.getByRole("button", { name: "Stop subscription" }).click();
 });
 
-let viewer, viewerToken;
 step("an admin makes a viewer token in the console, its secret shown once", async () => {
   await admin.goto(`${base}/#/tokens`);
   await admin.getByLabel("Name", { exact: true }).fill("browser-viewer");
