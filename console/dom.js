@@ -131,7 +131,8 @@ export function rereads() {
  */
 export function confirmButton({ label, title, text, confirm, action, outcome }) {
   const yes = h("button", { type: "button", class: "danger" }, confirm);
-  const no = h("button", { type: "button" }, "Cancel");
+  // Focus starts on Cancel, so that Enter on a dialog opened by mistake destroys nothing.
+  const no = h("button", { type: "button", autofocus: true }, "Cancel");
   const titleId = `dialog-${++uniqueIds}`;
   const dialog = h("dialog", { "aria-labelledby": titleId }, h("h2", { id: titleId }, title), h("p", {}, text), h("div", { class: "actions" }, yes, no));
   no.addEventListener("click", () => dialog.close());
