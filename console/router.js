@@ -36,8 +36,12 @@ export function match(routes, path) {
     });
     const found = new RegExp(`^${source}$`).exec(path);
     if (found) {
-      const args = Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(found[i + 1])]));
-      return { page, args };
+      try {
+        const args = Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(found[i + 1])]));
+        return { page, args };
+      } catch {
+        return null; // a malformed %-escape names no page
+      }
     }
   }
   return null;
