@@ -80,6 +80,8 @@ async function shot(page, name) {
 async function signIn(page, token) {
   await page.goto(base + "/");
   await page.getByLabel("API token").focus();
+  const ring = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert.notEqual(ring, "none", "the focused field shows its focus");
   await page.keyboard.insertText(token);
   await page.keyboard.press("Enter");
   await page.getByRole("heading", { name: "Organizations" }).waitFor(WAIT);
