@@ -118,6 +118,27 @@ async fn last_event(app: &TestApp, id: &str) -> Value {
         .clone()
 }
 
+/// Whether an account, as REST shows it, sits directly in `unit`.
+fn sits_in(account: &Value, unit: &str) -> bool {
+    account["org_path"]
+        .as_array()
+        .and_then(|path| path.last())
+        .is_some_and(|last| last["id"] == unit)
+}
+
+/// The MoveAccount event of `account` from `from` to `to`.
+fn move_event(org: &MotoOrg, account: &str, from: &str, to: &str) -> (String, String) {
+    fixture(
+        "MoveAccount",
+        org,
+        &[
+            ("ACCOUNT_ID", account),
+            ("SOURCE", from),
+            ("DESTINATION", to),
+        ],
+    )
+}
+
 /// How many messages of `org_id`'s queue came out so, by `/metrics`.
 async fn counted(app: &TestApp, org_id: &str, outcome: &str) -> u64 {
     let metrics = app.get("/metrics").await.text().await.unwrap();
@@ -165,20 +186,9 @@ async fn each_kind_of_change_arrives_from_the_events_queue(backend: Backend) {
     // MoveAccount: its new path.
     let sandbox = org.ous["Sandbox"].clone();
     org.move_account(&created, &sandbox).await;
-    let (body, event_id) = fixture(
-        "MoveAccount",
-        &org,
-        &[
-            ("ACCOUNT_ID", &created),
-            ("SOURCE", &prod),
-            ("DESTINATION", &sandbox),
-        ],
-    );
+    let (body, event_id) = move_event(&org, &created, &prod, &sandbox);
     org.send(&queue, &body).await;
-    account_once(&app, &created, "the move", |a| {
-        a["org_path"].as_array().unwrap().last().unwrap()["id"] == sandbox.as_str()
-    })
-    .await;
+    account_once(&app, &created, "the move", |a| sits_in(a, &sandbox)).await;
     let moved = last_event(&app, &created).await;
     assert_eq!(moved["type"], "AccountMoved");
     assert_eq!(moved["actor"], "event:MoveAccount");
@@ -318,22 +328,9 @@ async fn redelivery_duplicates_disorder_and_poison_change_nothing(backend: Backe
     // with the first, and the second changes nothing.
     let created = org.create_account("account-early", Vec::new()).await;
     org.move_account(&created, &prod).await;
-    let (moved, _) = fixture(
-        "MoveAccount",
-        &org,
-        &[
-            ("ACCOUNT_ID", &created),
-            ("SOURCE", &root),
-            ("DESTINATION", &prod),
-        ],
-    );
+    let (moved, _) = move_event(&org, &created, &root, &prod);
     org.send(&queue, &moved).await;
-    account_once(&app, &created, "the early move", |a| {
-        a["org_path"]
-            .as_array()
-            .is_some_and(|p| p.last().unwrap()["id"] == prod.as_str())
-    })
-    .await;
+    account_once(&app, &created, "the early move", |a| sits_in(a, &prod)).await;
     let length = history_length(&app, &created).await;
     assert_eq!(app.history_types(&created).await[0], "AccountDiscovered");
     let (body, _) = fixture("CreateAccountResult", &org, &[("ACCOUNT_ID", &created)]);
@@ -356,19 +353,11 @@ async fn redelivery_duplicates_disorder_and_poison_change_nothing(backend: Backe
     // visibility timeout, changes nothing, and is deleted at the third delivery.
     fail::cfg("events-before-delete", "2*return").unwrap();
     org.move_account(&created, &sandbox).await;
-    let (body, _) = fixture(
-        "MoveAccount",
-        &org,
-        &[
-            ("ACCOUNT_ID", &created),
-            ("SOURCE", &prod),
-            ("DESTINATION", &sandbox),
-        ],
-    );
+    let (body, _) = move_event(&org, &created, &prod, &sandbox);
     org.send(&queue, &body).await;
     // Committed, yet still on the queue: the delete did not happen.
     account_once(&app, &created, "the move before the crash", |a| {
-        a["org_path"].as_array().unwrap().last().unwrap()["id"] == sandbox.as_str()
+        sits_in(a, &sandbox)
     })
     .await;
     assert_eq!(org.queued(&queue).await, 1, "the message was deleted");
@@ -386,10 +375,7 @@ async fn redelivery_duplicates_disorder_and_poison_change_nothing(backend: Backe
     );
     assert_eq!(types.last().unwrap(), "AccountMoved");
     let account = app.get_json(&format!("/api/v1/accounts/{created}")).await;
-    assert_eq!(
-        account["org_path"].as_array().unwrap().last().unwrap()["id"],
-        sandbox.as_str()
-    );
+    assert!(sits_in(&account, &sandbox), "{account}");
 
     // A message that is no Organizations event: deleted and counted.
     org.send(&queue, "{\"not\": \"an event\"}").await;
@@ -656,33 +642,17 @@ async fn events_bench() {
     let truth = org.truth().await;
     let movers: Vec<String> = members
         .by_ref()
-        .filter(|id| {
-            truth[id]["org_path"].as_array().unwrap().last().unwrap()["id"] != sandbox.as_str()
-        })
+        .filter(|id| !sits_in(&truth[id], &sandbox))
         .take(CHANGES)
         .collect();
     for id in &movers {
         org.move_account(id, &sandbox).await;
-        let (body, _) = fixture(
-            "MoveAccount",
-            &org,
-            &[
-                ("ACCOUNT_ID", id),
-                ("SOURCE", &prod),
-                ("DESTINATION", &sandbox),
-            ],
-        );
+        let (body, _) = move_event(&org, id, &prod, &sandbox);
         let target = sandbox.clone();
         timed!(
             moved,
             body,
-            account_shows(
-                id.clone(),
-                Box::new(move |a| a["org_path"]
-                    .as_array()
-                    .and_then(|p| p.last())
-                    .is_some_and(|u| u["id"] == target.as_str()))
-            )
+            account_shows(id.clone(), Box::new(move |a| sits_in(a, &target)))
         );
     }
     rows.push(moved);
@@ -750,9 +720,7 @@ async fn events_bench() {
         .truth()
         .await
         .into_iter()
-        .find(|(_, a)| {
-            a["org_path"].as_array().unwrap().last().unwrap()["id"] == workloads.as_str()
-        })
+        .find(|(_, a)| sits_in(a, &workloads))
         .map(|(id, _)| id)
         .expect("an account in Workloads");
     let mut renamed = measure("UpdateOrganizationalUnit (Workloads, every account below)");
