@@ -6,8 +6,7 @@ use cqrs_es::Aggregate;
 use crate::aws::Redaction;
 use crate::crypto::debug_redacted;
 use crate::domain::account::{
-    Access, AccessStatus, Account, AccountCommand, AddBadge, AddStandaloneAccount,
-    RemoveBadge,
+    Access, AccessStatus, Account, AccountCommand, AddBadge, AddStandaloneAccount, RemoveBadge,
 };
 use crate::domain::{AccountId, Actor, OrgId, RoleArn, SessionDuration, SessionName};
 use crate::projections;
@@ -114,7 +113,10 @@ impl App {
                             return Some((change, (receiver, last)));
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                            tracing::warn!(missed, "a subscriber fell behind; its subscription ends");
+                            tracing::warn!(
+                                missed,
+                                "a subscriber fell behind; its subscription ends"
+                            );
                             return None;
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,

@@ -28,13 +28,13 @@ pub use organizations::{FiltersPatch, OrganizationChange, Registration};
 pub use tokens::{Principal, Role, TokenInfo};
 
 use crate::aws::{Aws, AwsApi};
-use changes::ChangeFeed;
 use crate::commands::Commands;
 use crate::config::Settings;
 use crate::crypto::{random_token, KeyRing, Secret};
 use crate::harvest::{self, Harvester, Scheduler};
 use crate::projections::Projector;
 use crate::store::Store;
+use changes::ChangeFeed;
 
 /// Whether asking for a harvest started one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]

@@ -118,7 +118,11 @@ impl ProgressBoard {
         self.report(Progress {
             accounts_listed: listed,
             accounts_applied: if error.is_none() { listed } else { 0 },
-            outcome: Some(if error.is_none() { "completed" } else { "failed" }),
+            outcome: Some(if error.is_none() {
+                "completed"
+            } else {
+                "failed"
+            }),
             error,
             ..Progress::new(org, Phase::Finished)
         });

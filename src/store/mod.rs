@@ -20,11 +20,11 @@ mod dialect;
 mod error;
 mod events;
 pub mod harvest_runs;
-pub mod queue_polls;
 #[cfg(feature = "kurrentdb")]
 mod kurrent;
 mod locks;
 mod postgres;
+pub mod queue_polls;
 mod reseal;
 mod settings;
 mod sqlite;
