@@ -46,8 +46,10 @@ export function rerender(el, ...children) {
   replace(el, ...children);
   if (!focused) return;
   if (focused.isConnected) return focused.focus();
-  const key = (node) => node.getAttribute("href") ?? node.getAttribute("aria-label") ?? node.textContent.trim();
-  const same = key(focused) && [...el.querySelectorAll("a, button")].find((node) => key(node) === key(focused));
+  const key = (node) =>
+    node.getAttribute("href") ?? node.getAttribute("aria-label") ?? node.textContent.trim();
+  const same =
+    key(focused) && [...el.querySelectorAll("a, button")].find((node) => key(node) === key(focused));
   same?.focus();
 }
 
@@ -134,7 +136,13 @@ export function confirmButton({ label, title, text, confirm, action, outcome }) 
   // Focus starts on Cancel, so that Enter on a dialog opened by mistake destroys nothing.
   const no = h("button", { type: "button", autofocus: true }, "Cancel");
   const titleId = `dialog-${++uniqueIds}`;
-  const dialog = h("dialog", { "aria-labelledby": titleId }, h("h2", { id: titleId }, title), h("p", {}, text), h("div", { class: "actions" }, yes, no));
+  const dialog = h(
+    "dialog",
+    { "aria-labelledby": titleId },
+    h("h2", { id: titleId }, title),
+    h("p", {}, text),
+    h("div", { class: "actions" }, yes, no),
+  );
   no.addEventListener("click", () => dialog.close());
   yes.addEventListener("click", async () => {
     yes.disabled = true;

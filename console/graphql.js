@@ -43,7 +43,9 @@ export async function request(query, variables = {}, { bearer = token(), signal 
   } catch (e) {
     if (e.name === "AbortError") throw e;
     // A proxy's error page, say: not the daemon's GraphQL answer.
-    throw new GraphQLError([{ message: `HTTP ${response.status} ${response.statusText}, without a GraphQL answer` }]);
+    throw new GraphQLError([
+      { message: `HTTP ${response.status} ${response.statusText}, without a GraphQL answer` },
+    ]);
   }
   if (answer.errors?.length) {
     const error = new GraphQLError(answer.errors, answer.data ?? null);
@@ -109,7 +111,9 @@ class Subscriptions {
     this.#socket = socket;
     this.#acked = false;
     socket.addEventListener("open", () => {
-      socket.send(JSON.stringify({ type: "connection_init", payload: { Authorization: `Bearer ${token()}` } }));
+      socket.send(
+        JSON.stringify({ type: "connection_init", payload: { Authorization: `Bearer ${token()}` } }),
+      );
     });
     socket.addEventListener("message", (event) => this.#receive(socket, JSON.parse(event.data)));
     socket.addEventListener("close", (event) => this.#closed(socket, event));

@@ -38,7 +38,8 @@ export function harvestControl(org, { signal, onChange }) {
             show("starting…");
             try {
               const { startHarvest } = await request(START, { id: org.id }, { signal });
-              if (startHarvest === "ALREADY_RUNNING") show("a harvest is running already; another follows it");
+              if (startHarvest === "ALREADY_RUNNING")
+                show("a harvest is running already; another follows it");
             } catch (error) {
               if (!signal.aborted) show(`not started: ${error.message}`, "error");
             } finally {

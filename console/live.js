@@ -26,7 +26,8 @@ export function followAccounts(organizationIds, { signal, onChange, onStopped, a
       CHANGES,
       { organization },
       {
-        next: ({ accountChanged }) => (accountId === null || accountChanged.accountId === accountId) && soon(),
+        next: ({ accountChanged }) =>
+          (accountId === null || accountChanged.accountId === accountId) && soon(),
         subscribed: soon,
         error: onStopped,
       },

@@ -56,7 +56,18 @@ function showNav() {
       "ul",
       {},
       links.map(([label, path]) =>
-        h("li", {}, h("a", { href: atIde() ? `/${href(path)}` : href(path), "aria-current": !atIde() && here === path ? "page" : null }, label)),
+        h(
+          "li",
+          {},
+          h(
+            "a",
+            {
+              href: atIde() ? `/${href(path)}` : href(path),
+              "aria-current": !atIde() && here === path ? "page" : null,
+            },
+            label,
+          ),
+        ),
       ),
       h("li", {}, h("a", { href: "/graphql", "aria-current": atIde() ? "page" : null }, "GraphQL IDE")),
     ),
@@ -78,7 +89,11 @@ async function show() {
   const found = atIde() ? { page: ide, args: {} } : match(ROUTES, path);
   main.replaceChildren();
   if (!found) {
-    replace(main, heading("Not found"), h("p", {}, "No page is at this address. ", h("a", { href: href("/") }, "Organizations")));
+    replace(
+      main,
+      heading("Not found"),
+      h("p", {}, "No page is at this address. ", h("a", { href: href("/") }, "Organizations")),
+    );
     return focusHeading();
   }
   try {
@@ -110,7 +125,12 @@ async function boot() {
     } catch (error) {
       // A refused token has signed the tab out already (request does that).
       if (error.code === "unauthorized") return;
-      replace(main, heading("orgsync"), errorBox(error, "Could not check the token"), h("button", { type: "button", onclick: boot }, "Try again"));
+      replace(
+        main,
+        heading("orgsync"),
+        errorBox(error, "Could not check the token"),
+        h("button", { type: "button", onclick: boot }, "Try again"),
+      );
       return focusHeading();
     }
   }

@@ -9,7 +9,8 @@ const ROLE_ARN = String.raw`arn:(aws|aws-us-gov|aws-cn):iam::[0-9]{12}:role/.+`;
 const SESSION_NAME = String.raw`[\w+=,.@\-]{2,64}`;
 const DURATION = { min: 900, max: 43200, step: 1 };
 
-const roleInput = (name, required, props = {}) => h("input", { name, required, spellcheck: "false", autocomplete: "off", ...props });
+const roleInput = (name, required, props = {}) =>
+  h("input", { name, required, spellcheck: "false", autocomplete: "off", ...props });
 // A blank is left out of what is sent, so the daemon says whether a set is complete.
 const text = (el) => el.value.trim() || undefined;
 const number = (el) => (el.value.trim() === "" ? undefined : Number(el.value));
@@ -22,7 +23,11 @@ const number = (el) => (el.value.trim() === "" ? undefined : Number(el.value));
 export function roleFields({ required, memberRoleName = "" }) {
   const input = (name, props) => roleInput(name, required, props);
   const f = {
-    roleArn: input("role_arn", { pattern: ROLE_ARN, placeholder: "arn:aws:iam::111122223333:role/OrgSync-Org-Role", size: 60 }),
+    roleArn: input("role_arn", {
+      pattern: ROLE_ARN,
+      placeholder: "arn:aws:iam::111122223333:role/OrgSync-Org-Role",
+      size: 60,
+    }),
     orgSession: input("session_name", { pattern: SESSION_NAME, value: required ? "orgsync" : "" }),
     orgDuration: input("duration_seconds", { type: "number", ...DURATION, value: required ? 3600 : "" }),
     roleName: input("role_name", { value: memberRoleName, placeholder: "OrgSync-Member-Role" }),
@@ -35,7 +40,11 @@ export function roleFields({ required, memberRoleName = "" }) {
       { "data-role": "org" },
       h("legend", {}, "Org role (in the management account)"),
       field("Org role ARN", f.roleArn, "The role the org-role stack made: it reads the organization."),
-      field("Org role session name", f.orgSession, "Shows in CloudTrail; 2 to 64 of letters, digits and +=,.@-"),
+      field(
+        "Org role session name",
+        f.orgSession,
+        "Shows in CloudTrail; 2 to 64 of letters, digits and +=,.@-",
+      ),
       field("Org role session duration (seconds)", f.orgDuration, "900 to 43200"),
     ),
     h(
@@ -48,8 +57,16 @@ export function roleFields({ required, memberRoleName = "" }) {
     ),
   ];
   const read = () => ({
-    orgRole: { roleArn: text(f.roleArn), sessionName: text(f.orgSession), durationSeconds: number(f.orgDuration) },
-    memberRole: { roleName: text(f.roleName), sessionName: text(f.memberSession), durationSeconds: number(f.memberDuration) },
+    orgRole: {
+      roleArn: text(f.roleArn),
+      sessionName: text(f.orgSession),
+      durationSeconds: number(f.orgDuration),
+    },
+    memberRole: {
+      roleName: text(f.roleName),
+      sessionName: text(f.memberSession),
+      durationSeconds: number(f.memberDuration),
+    },
   });
   return { element, read };
 }
@@ -57,7 +74,11 @@ export function roleFields({ required, memberRoleName = "" }) {
 /** The role of a standalone account, in the account itself; `read()` gives an AccountRoleInput. */
 export function accountRoleFields() {
   const f = {
-    roleArn: roleInput("role_arn", true, { pattern: ROLE_ARN, placeholder: "arn:aws:iam::777788889999:role/OrgSync-Member-Role", size: 60 }),
+    roleArn: roleInput("role_arn", true, {
+      pattern: ROLE_ARN,
+      placeholder: "arn:aws:iam::777788889999:role/OrgSync-Member-Role",
+      size: 60,
+    }),
     session: roleInput("session_name", true, { pattern: SESSION_NAME, value: "orgsync" }),
     duration: roleInput("duration_seconds", true, { type: "number", ...DURATION, value: 3600 }),
   };
@@ -65,27 +86,57 @@ export function accountRoleFields() {
     "fieldset",
     {},
     h("legend", {}, "The account's role"),
-    field("Role ARN", f.roleArn, "A role in this account whose trust policy requires the external ID (the member-role template makes one)."),
+    field(
+      "Role ARN",
+      f.roleArn,
+      "A role in this account whose trust policy requires the external ID (the member-role template makes one).",
+    ),
     field("Session name", f.session, "Shows in CloudTrail; 2 to 64 of letters, digits and +=,.@-"),
     field("Session duration (seconds)", f.duration, "900 to 43200"),
   );
-  const read = () => ({ roleArn: text(f.roleArn), sessionName: text(f.session), durationSeconds: number(f.duration) });
+  const read = () => ({
+    roleArn: text(f.roleArn),
+    sessionName: text(f.session),
+    durationSeconds: number(f.duration),
+  });
   return { element, read };
 }
 
 /** The filters, filled with `filters` (the defaults of a registration when absent). */
-export function filterFields(filters = { excludeNamePrefixes: [], limitScopeOuIds: [], autoRemoveSuspended: false, autoBadge: true }) {
-  const prefixes = h("textarea", { name: "exclude_name_prefixes", rows: 2, spellcheck: "false" }, filters.excludeNamePrefixes.join("\n"));
-  const scope = h("textarea", { name: "limit_scope_ou_ids", rows: 2, spellcheck: "false" }, filters.limitScopeOuIds.join("\n"));
-  const suspended = h("input", { type: "checkbox", name: "auto_remove_suspended", checked: filters.autoRemoveSuspended });
+export function filterFields(
+  filters = { excludeNamePrefixes: [], limitScopeOuIds: [], autoRemoveSuspended: false, autoBadge: true },
+) {
+  const prefixes = h(
+    "textarea",
+    { name: "exclude_name_prefixes", rows: 2, spellcheck: "false" },
+    filters.excludeNamePrefixes.join("\n"),
+  );
+  const scope = h(
+    "textarea",
+    { name: "limit_scope_ou_ids", rows: 2, spellcheck: "false" },
+    filters.limitScopeOuIds.join("\n"),
+  );
+  const suspended = h("input", {
+    type: "checkbox",
+    name: "auto_remove_suspended",
+    checked: filters.autoRemoveSuspended,
+  });
   const badge = h("input", { type: "checkbox", name: "auto_badge", checked: filters.autoBadge });
   const element = h(
     "fieldset",
     {},
     h("legend", {}, "Filters"),
     field("Exclude accounts whose name starts with", prefixes, "One prefix a line"),
-    field("Limit the scope to these OU or root ids", scope, "One id a line (ou-… or r-…); accounts nested anywhere below them. Empty: the whole organization."),
-    field("Auto-remove suspended accounts", suspended, "Suspended and closed accounts leave the listing, at once when switched on."),
+    field(
+      "Limit the scope to these OU or root ids",
+      scope,
+      "One id a line (ou-… or r-…); accounts nested anywhere below them. Empty: the whole organization.",
+    ),
+    field(
+      "Auto-remove suspended accounts",
+      suspended,
+      "Suspended and closed accounts leave the listing, at once when switched on.",
+    ),
     field("Auto-badge accounts from their tags", badge, "Tag badges follow AWS and cannot be edited here."),
   );
   const read = () => ({
@@ -99,8 +150,19 @@ export function filterFields(filters = { excludeNamePrefixes: [], limitScopeOuId
 
 /** The events queue (R16), optional: its URL, or null when left blank. */
 export function queueField(url = "") {
-  const input = h("input", { name: "events_queue_url", type: "url", value: url, size: 60, spellcheck: "false", placeholder: "https://sqs.us-east-1.amazonaws.com/111122223333/orgsync-events" });
-  const element = field("Events queue URL (optional)", input, "An SQS queue that Organizations' own events reach through EventBridge: changes then arrive within seconds instead of at the next harvest. It is read through the org role.");
+  const input = h("input", {
+    name: "events_queue_url",
+    type: "url",
+    value: url,
+    size: 60,
+    spellcheck: "false",
+    placeholder: "https://sqs.us-east-1.amazonaws.com/111122223333/orgsync-events",
+  });
+  const element = field(
+    "Events queue URL (optional)",
+    input,
+    "An SQS queue that Organizations' own events reach through EventBridge: changes then arrive within seconds instead of at the next harvest. It is read through the org role.",
+  );
   return { element, read: () => input.value.trim() || null };
 }
 
@@ -117,7 +179,8 @@ const STEPS = [
 function stepOf(error) {
   const code = error.code;
   if (code === "assume_role_failed") return "assume";
-  if (["describe_organization_failed", "not_organization_management", "wrong_organization"].includes(code)) return "describe";
+  if (["describe_organization_failed", "not_organization_management", "wrong_organization"].includes(code))
+    return "describe";
   if (code === "simulation_failed" || error.extensions.denied_actions) return "simulate";
   if (code === "events_queue_unreachable") return "queue";
   return "fields";
@@ -132,9 +195,19 @@ export function validationSteps(queued = null) {
   const steps = queued ? STEPS : STEPS.filter(([key]) => key !== "queue");
   const given = () => queued?.() ?? false;
   const items = new Map(
-    steps.map(([key, label]) => [key, h("li", { "data-step": key, class: "step" }, h("span", { class: "label" }, label), h("span", { class: "state" }))]),
+    steps.map(([key, label]) => [
+      key,
+      h(
+        "li",
+        { "data-step": key, class: "step" },
+        h("span", { class: "label" }, label),
+        h("span", { class: "state" }),
+      ),
+    ]),
   );
-  const element = h("ol", { class: "steps", "aria-label": "Role check", "aria-live": "polite" }, [...items.values()]);
+  const element = h("ol", { class: "steps", "aria-label": "Role check", "aria-live": "polite" }, [
+    ...items.values(),
+  ]);
   const set = (key, state, text, ...detail) => {
     const item = items.get(key);
     item.dataset.state = state;
@@ -154,7 +227,10 @@ export function validationSteps(queued = null) {
     },
     failed(error) {
       // A refusal of a step this form does not show is shown at the first one.
-      const at = Math.max(steps.findIndex(([key]) => key === stepOf(error)), 0);
+      const at = Math.max(
+        steps.findIndex(([key]) => key === stepOf(error)),
+        0,
+      );
       steps.forEach(([key], i) => {
         if (i < at) set(key, "passed", "passed");
         else if (i > at) set(key, "skipped", key === "queue" && !given() ? "none given" : "not reached");
@@ -165,8 +241,27 @@ export function validationSteps(queued = null) {
         "failed",
         "failed",
         h("p", {}, error.message),
-        error.code ? h("p", {}, "Code: ", h("code", {}, error.code), error.extensions.aws_error_code ? [" · AWS: ", h("code", {}, error.extensions.aws_error_code)] : null) : null,
-        denied.length ? [h("p", {}, "Denied actions:"), h("ul", { class: "denied" }, denied.map((a) => h("li", {}, h("code", {}, a))))] : null,
+        error.code
+          ? h(
+              "p",
+              {},
+              "Code: ",
+              h("code", {}, error.code),
+              error.extensions.aws_error_code
+                ? [" · AWS: ", h("code", {}, error.extensions.aws_error_code)]
+                : null,
+            )
+          : null,
+        denied.length
+          ? [
+              h("p", {}, "Denied actions:"),
+              h(
+                "ul",
+                { class: "denied" },
+                denied.map((a) => h("li", {}, h("code", {}, a))),
+              ),
+            ]
+          : null,
       );
       return steps[at][0];
     },

@@ -7,7 +7,15 @@ import { harvestControl } from "../harvest.js";
 import { followAccounts } from "../live.js";
 import { href, navigate } from "../router.js";
 import { isAdmin } from "../session.js";
-import { accessLabel, accessText, badgeChip, ouPath, stateLabel, ACCESS_STATUSES, ACCOUNT_STATES } from "../labels.js";
+import {
+  accessLabel,
+  accessText,
+  badgeChip,
+  ouPath,
+  stateLabel,
+  ACCESS_STATUSES,
+  ACCOUNT_STATES,
+} from "../labels.js";
 
 const PAGE_SIZES = [25, 50, 100, 200];
 const DEFAULT_PAGE_SIZE = 50;
@@ -62,7 +70,9 @@ export default async function accounts(view, { params, signal }) {
   replace(
     view,
     heading("Accounts"),
-    isAdmin() ? h("p", {}, h("a", { class: "button", href: href("/accounts/new") }, "Add a standalone account")) : null,
+    isAdmin()
+      ? h("p", {}, h("a", { class: "button", href: href("/accounts/new") }, "Add a standalone account"))
+      : null,
     rows,
   );
 
@@ -111,23 +121,53 @@ export default async function accounts(view, { params, signal }) {
     rerender(
       rows,
       // Announced on each change, where the whole table would be too much to hear again.
-      h("p", { role: "status", class: "hint" }, page.nodes.length === 0 ? "No account matches these filters." : `${page.nodes.length} accounts on this page${page.pageInfo.hasNextPage ? ", more follow" : ""}.`),
+      h(
+        "p",
+        { role: "status", class: "hint" },
+        page.nodes.length === 0
+          ? "No account matches these filters."
+          : `${page.nodes.length} accounts on this page${page.pageInfo.hasNextPage ? ", more follow" : ""}.`,
+      ),
       page.nodes.length === 0 ? null : accountTable(page.nodes, names),
       h(
         "nav",
         { class: "pager", "aria-label": "Pages" },
         trail.length
-          ? h("a", { href: href("/accounts", urlParams({ after: trail.at(-1) === FIRST ? null : trail.at(-1), trail: trail.slice(0, -1) })) }, "← Previous page")
+          ? h(
+              "a",
+              {
+                href: href(
+                  "/accounts",
+                  urlParams({
+                    after: trail.at(-1) === FIRST ? null : trail.at(-1),
+                    trail: trail.slice(0, -1),
+                  }),
+                ),
+              },
+              "← Previous page",
+            )
           : null,
         page.pageInfo.hasNextPage
-          ? h("a", { href: href("/accounts", urlParams({ after: page.pageInfo.endCursor, trail: [...trail, after ?? FIRST] })) }, "Next page →")
+          ? h(
+              "a",
+              {
+                href: href(
+                  "/accounts",
+                  urlParams({ after: page.pageInfo.endCursor, trail: [...trail, after ?? FIRST] }),
+                ),
+              },
+              "Next page →",
+            )
           : null,
       ),
     );
   }
 
   const onStopped = (error) => rows.before(errorBox(error, "Live updates stopped"));
-  followAccounts(shown.map((o) => o.id), { signal, onChange: refresh, onStopped });
+  followAccounts(
+    shown.map((o) => o.id),
+    { signal, onChange: refresh, onStopped },
+  );
   await refresh();
 }
 
@@ -143,23 +183,53 @@ function choice(name, options, value) {
 
 /** The OU filter: a choice among the organization's units when one is chosen, else an id. */
 function ouControl(value, units) {
-  if (!units) return h("input", { name: "ou", value: value ?? "", placeholder: "ou-… or r-…", spellcheck: "false" });
+  if (!units)
+    return h("input", { name: "ou", value: value ?? "", placeholder: "ou-… or r-…", spellcheck: "false" });
   const paths = new Map();
-  for (const unit of units) paths.set(unit.id, unit.parentId && paths.has(unit.parentId) ? `${paths.get(unit.parentId)}/${unit.name}` : unit.name);
+  for (const unit of units)
+    paths.set(
+      unit.id,
+      unit.parentId && paths.has(unit.parentId) ? `${paths.get(unit.parentId)}/${unit.name}` : unit.name,
+    );
   // An id from the URL that holds no account is kept, so the filter in force stays visible.
   if (value && !paths.has(value)) paths.set(value, value);
-  return choice("ou", [...paths].map(([id, path]) => [id, `${path} (${id})`]), value);
+  return choice(
+    "ou",
+    [...paths].map(([id, path]) => [id, `${path} (${id})`]),
+    value,
+  );
 }
 
 function filterForm(filters, first, orgs, units) {
-  const organization = choice("organization", orgs.map((o) => [o.id, `${o.nickname} (${o.id})`]), filters.organization);
-  const state = choice("state", ACCOUNT_STATES.map((s) => [s, stateLabel(s)]), filters.state);
-  const access = choice("access", ACCESS_STATUSES.map((s) => [s, accessText(s)]), filters.access);
+  const organization = choice(
+    "organization",
+    orgs.map((o) => [o.id, `${o.nickname} (${o.id})`]),
+    filters.organization,
+  );
+  const state = choice(
+    "state",
+    ACCOUNT_STATES.map((s) => [s, stateLabel(s)]),
+    filters.state,
+  );
+  const access = choice(
+    "access",
+    ACCESS_STATUSES.map((s) => [s, accessText(s)]),
+    filters.access,
+  );
   const ou = ouControl(filters.ou, units);
-  const badges = h("input", { name: "badges", value: filters.badges.join(", "), placeholder: "env:prod, team:red", spellcheck: "false" });
+  const badges = h("input", {
+    name: "badges",
+    value: filters.badges.join(", "),
+    placeholder: "env:prod, team:red",
+    spellcheck: "false",
+  });
   const q = h("input", { name: "q", type: "search", value: filters.q ?? "" });
   const sizes = PAGE_SIZES.includes(first) ? PAGE_SIZES : [...PAGE_SIZES, first].sort((a, b) => a - b);
-  const size = h("select", { name: "first" }, sizes.map((n) => h("option", { value: n, selected: n === first }, String(n))));
+  const size = h(
+    "select",
+    { name: "first" },
+    sizes.map((n) => h("option", { value: n, selected: n === first }, String(n))),
+  );
   return h(
     "form",
     {
@@ -186,7 +256,12 @@ function filterForm(filters, first, orgs, units) {
     field("Badges", badges, "key:value, all must match"),
     field("Name, id or email", q),
     field("Per page", size),
-    h("div", { class: "actions" }, h("button", { type: "submit" }, "Filter"), h("a", { href: href("/accounts") }, "Clear")),
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { type: "submit" }, "Filter"),
+      h("a", { href: href("/accounts") }, "Clear"),
+    ),
   );
 }
 
@@ -195,7 +270,17 @@ function accountTable(accounts, names) {
     "table",
     { class: "accounts" },
     h("caption", { class: "visually-hidden" }, "Accounts"),
-    h("thead", {}, h("tr", {}, ["Account", "State", "Access", "OU path", "Organization", "Badges"].map((t) => h("th", { scope: "col" }, t)))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        ["Account", "State", "Access", "OU path", "Organization", "Badges"].map((t) =>
+          h("th", { scope: "col" }, t),
+        ),
+      ),
+    ),
     h(
       "tbody",
       {},
@@ -203,12 +288,26 @@ function accountTable(accounts, names) {
         h(
           "tr",
           { "data-account": a.accountId },
-          h("td", {}, h("a", { href: href(`/accounts/${a.accountId}`) }, a.name), h("br"), h("code", {}, a.accountId)),
+          h(
+            "td",
+            {},
+            h("a", { href: href(`/accounts/${a.accountId}`) }, a.name),
+            h("br"),
+            h("code", {}, a.accountId),
+          ),
           h("td", {}, stateLabel(a.state)),
           h("td", { "data-access": a.access.status }, accessLabel(a.access.status)),
           h("td", { class: "ou-path" }, ouPath(a.orgPath)),
-          h("td", {}, a.organizationId ? names.get(a.organizationId) ?? a.organizationId : "standalone"),
-          h("td", {}, h("ul", { class: "badges" }, a.badges.map((b) => h("li", {}, badgeChip(b))))),
+          h("td", {}, a.organizationId ? (names.get(a.organizationId) ?? a.organizationId) : "standalone"),
+          h(
+            "td",
+            {},
+            h(
+              "ul",
+              { class: "badges" },
+              a.badges.map((b) => h("li", {}, badgeChip(b))),
+            ),
+          ),
         ),
       ),
     ),

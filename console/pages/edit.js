@@ -24,7 +24,12 @@ export default async function edit(view, { args, signal }) {
   const title = heading(`Edit organization ${args.id}`);
   const crumbs = h("p", { class: "crumbs" }, h("a", { href: href("/organizations") }, "Organizations"));
   if (!isAdmin()) {
-    replace(view, crumbs, title, h("p", { class: "notice" }, "Editing an organization needs an admin token."));
+    replace(
+      view,
+      crumbs,
+      title,
+      h("p", { class: "notice" }, "Editing an organization needs an admin token."),
+    );
     return;
   }
   replace(view, crumbs, title, loading("the organization"));
@@ -40,7 +45,13 @@ export default async function edit(view, { args, signal }) {
     return;
   }
   replace(title, `Edit ${org.nickname} `, h("code", {}, org.id));
-  view.lastChild.replaceWith(renameForm(org), filtersForm(org), queueForm(org), credentialsForm(org), removeSection(org));
+  view.lastChild.replaceWith(
+    renameForm(org),
+    filtersForm(org),
+    queueForm(org),
+    credentialsForm(org),
+    removeSection(org),
+  );
 }
 
 /** A form that sends one `updateOrganization` and says how it went beside its button. */
@@ -91,9 +102,15 @@ function filtersForm(org) {
 
 function queueForm(org) {
   const queue = queueField(org.eventsQueue?.url ?? "");
-  const note = h("p", { class: "hint" }, "Blank stops following a queue; a new one is read through the org role before it is kept.");
+  const note = h(
+    "p",
+    { class: "hint" },
+    "Blank stops following a queue; a new one is read through the org role before it is kept.",
+  );
   // null (not left out) is what clears it.
-  return updateForm(org, "Change events queue", [queue.element, note], () => ({ eventsQueueUrl: queue.read() }));
+  return updateForm(org, "Change events queue", [queue.element, note], () => ({
+    eventsQueueUrl: queue.read(),
+  }));
 }
 
 function credentialsForm(org) {

@@ -76,7 +76,8 @@ export default async function ide(view, { signal }) {
         try {
           replace(result, JSON.stringify({ data: await request(query.value, vars, { signal }) }, null, 2));
         } catch (error) {
-          if (!signal.aborted) replace(result, JSON.stringify({ data: error.data, errors: error.errors }, null, 2));
+          if (!signal.aborted)
+            replace(result, JSON.stringify({ data: error.data, errors: error.errors }, null, 2));
         } finally {
           run.disabled = false;
         }
@@ -89,8 +90,17 @@ export default async function ide(view, { signal }) {
   query.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
   });
-  const types = h("section", { class: "types", "aria-label": "Schema" }, h("h2", {}, "Schema"), loading("the schema"));
-  replace(view, heading("GraphQL IDE"), h("div", { class: "ide-layout" }, h("div", {}, form, resultBox), types));
+  const types = h(
+    "section",
+    { class: "types", "aria-label": "Schema" },
+    h("h2", {}, "Schema"),
+    loading("the schema"),
+  );
+  replace(
+    view,
+    heading("GraphQL IDE"),
+    h("div", { class: "ide-layout" }, h("div", {}, form, resultBox), types),
+  );
 
   try {
     const { __schema: schema } = await request(TYPES, {}, { signal });
@@ -108,7 +118,9 @@ function typeName(ref) {
 }
 
 function schemaView(schema) {
-  const roots = [schema.queryType, schema.mutationType, schema.subscriptionType].filter(Boolean).map((t) => t.name);
+  const roots = [schema.queryType, schema.mutationType, schema.subscriptionType]
+    .filter(Boolean)
+    .map((t) => t.name);
   const own = schema.types.filter((t) => !t.name.startsWith("__"));
   // The roots first, query before mutation before subscription; then every type by name.
   const rank = (type) => (roots.includes(type.name) ? roots.indexOf(type.name) : roots.length);
@@ -130,7 +142,14 @@ function schemaView(schema) {
 
 function members(type) {
   const rows = type.fields ?? type.inputFields ?? [];
-  if (type.enumValues) return h("ul", {}, type.enumValues.map((v) => h("li", {}, h("code", {}, v.name), v.description ? ` — ${v.description}` : "")));
+  if (type.enumValues)
+    return h(
+      "ul",
+      {},
+      type.enumValues.map((v) =>
+        h("li", {}, h("code", {}, v.name), v.description ? ` — ${v.description}` : ""),
+      ),
+    );
   return h(
     "ul",
     {},
@@ -138,7 +157,13 @@ function members(type) {
       h(
         "li",
         {},
-        h("code", {}, f.name, f.args?.length ? `(${f.args.map((a) => `${a.name}: ${typeName(a.type)}`).join(", ")})` : "", `: ${typeName(f.type)}`),
+        h(
+          "code",
+          {},
+          f.name,
+          f.args?.length ? `(${f.args.map((a) => `${a.name}: ${typeName(a.type)}`).join(", ")})` : "",
+          `: ${typeName(f.type)}`,
+        ),
         f.description ? h("div", { class: "hint" }, f.description) : null,
       ),
     ),

@@ -22,8 +22,16 @@ export default async function organizations(view, { params, signal }) {
   replace(
     view,
     heading("Organizations"),
-    registered ? h("p", { class: "notice ok", role: "status" }, `Registered ${registered}; its first harvest has started.`) : null,
-    isAdmin() ? h("p", {}, h("a", { class: "button", href: href("/organizations/new") }, "Add organization")) : null,
+    registered
+      ? h(
+          "p",
+          { class: "notice ok", role: "status" },
+          `Registered ${registered}; its first harvest has started.`,
+        )
+      : null,
+    isAdmin()
+      ? h("p", {}, h("a", { class: "button", href: href("/organizations/new") }, "Add organization"))
+      : null,
     body,
   );
   // Each organization's harvest control lives across re-reads of the table, so its
@@ -41,13 +49,25 @@ export default async function organizations(view, { params, signal }) {
     }
     if (!latest()) return;
     if (data.organizations.length === 0) {
-      replace(body, h("p", {}, "No organization is registered yet. ", isAdmin() ? h("a", { href: href("/onboarding") }, "Start the onboarding") : null));
+      replace(
+        body,
+        h(
+          "p",
+          {},
+          "No organization is registered yet. ",
+          isAdmin() ? h("a", { href: href("/onboarding") }, "Start the onboarding") : null,
+        ),
+      );
       return;
     }
     const control = (org) => {
       if (!controls.has(org.id)) {
         controls.set(org.id, harvestControl(org, { signal, onChange: refreshSoon }));
-        followAccounts([org.id], { signal, onChange: refreshSoon, onStopped: (error) => body.before(errorBox(error, "Live updates stopped")) });
+        followAccounts([org.id], {
+          signal,
+          onChange: refreshSoon,
+          onStopped: (error) => body.before(errorBox(error, "Live updates stopped")),
+        });
       }
       return controls.get(org.id);
     };
@@ -60,7 +80,13 @@ export default async function organizations(view, { params, signal }) {
         h(
           "thead",
           {},
-          h("tr", {}, ["Organization", "Management account", "Accounts", "Last harvest", "Harvest"].map((t) => h("th", { scope: "col" }, t))),
+          h(
+            "tr",
+            {},
+            ["Organization", "Management account", "Accounts", "Last harvest", "Harvest"].map((t) =>
+              h("th", { scope: "col" }, t),
+            ),
+          ),
         ),
         h(
           "tbody",
@@ -88,7 +114,11 @@ export default async function organizations(view, { params, signal }) {
                 {},
                 h(
                   "a",
-                  { class: "count", href: href("/accounts", { organization: org.id }), "aria-label": `${org.accountCount} accounts of ${org.nickname}` },
+                  {
+                    class: "count",
+                    href: href("/accounts", { organization: org.id }),
+                    "aria-label": `${org.accountCount} accounts of ${org.nickname}`,
+                  },
                   String(org.accountCount),
                 ),
               ),
@@ -121,7 +151,11 @@ function eventsQueue(queue) {
     "div",
     { class: "queue" },
     "Events queue: ",
-    queue.error ? h("span", { class: "error-text" }, queue.error) : queue.polledAt ? ["read ", when(queue.polledAt)] : "not read yet",
+    queue.error
+      ? h("span", { class: "error-text" }, queue.error)
+      : queue.polledAt
+        ? ["read ", when(queue.polledAt)]
+        : "not read yet",
   );
 }
 

@@ -13,11 +13,18 @@ const REGISTER = `mutation Register($input: RegisterOrganizationInput!) {
 
 export default function register(view, { params }) {
   if (!isAdmin()) {
-    replace(view, heading("Add an organization"), h("p", { class: "notice" }, "Registering an organization needs an admin token."));
+    replace(
+      view,
+      heading("Add an organization"),
+      h("p", { class: "notice" }, "Registering an organization needs an admin token."),
+    );
     return;
   }
   const nickname = h("input", { name: "nickname", required: true, maxlength: 64 });
-  const roles = roleFields({ required: true, memberRoleName: params.get("memberRole") ?? "OrgSync-Member-Role" });
+  const roles = roleFields({
+    required: true,
+    memberRoleName: params.get("memberRole") ?? "OrgSync-Member-Role",
+  });
   const filters = filterFields();
   const queue = queueField();
   const steps = validationSteps(() => queue.read() !== null);
@@ -31,7 +38,13 @@ export default function register(view, { params }) {
         button.disabled = true;
         steps.checking();
         const { orgRole, memberRole } = roles.read();
-        const input = { nickname: nickname.value.trim(), orgRole, memberRole, filters: filters.read(), eventsQueueUrl: queue.read() };
+        const input = {
+          nickname: nickname.value.trim(),
+          orgRole,
+          memberRole,
+          filters: filters.read(),
+          eventsQueueUrl: queue.read(),
+        };
         try {
           const { registerOrganization: org } = await request(REGISTER, { input });
           steps.passed();
@@ -52,7 +65,12 @@ export default function register(view, { params }) {
       "Registering replaces the credentials of standalone accounts that belong to the organization: they are then managed by it. ",
       "Member roles are not checked now; each harvest tries them and shows failures as the account's access status.",
     ),
-    h("div", { class: "actions" }, button, h("a", { href: href("/onboarding") }, "Back to the onboarding steps")),
+    h(
+      "div",
+      { class: "actions" },
+      button,
+      h("a", { href: href("/onboarding") }, "Back to the onboarding steps"),
+    ),
   );
   replace(view, heading("Add an organization"), form, h("h2", {}, "Role check"), steps.element);
 }

@@ -21,7 +21,13 @@ export async function verify(bearer) {
 }
 
 export default function signInPage(view, { reason, done }) {
-  const input = h("input", { type: "password", name: "token", autocomplete: "off", required: true, spellcheck: "false" });
+  const input = h("input", {
+    type: "password",
+    name: "token",
+    autocomplete: "off",
+    required: true,
+    spellcheck: "false",
+  });
   const problem = h("div", { "aria-live": "polite" });
   const button = h("button", { type: "submit" }, "Sign in");
   const form = h(
@@ -42,7 +48,11 @@ export default function signInPage(view, { reason, done }) {
         }
       },
     },
-    field("API token", input, "An admin or viewer token, e.g. the one in <state dir>/admin.token. It is kept for this tab only."),
+    field(
+      "API token",
+      input,
+      "An admin or viewer token, e.g. the one in <state dir>/admin.token. It is kept for this tab only.",
+    ),
     button,
   );
   replace(

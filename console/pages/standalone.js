@@ -12,10 +12,20 @@ const ADD = `mutation AddAccount($input: AddAccountInput!) { addAccount(input: $
 
 export default function standalone(view) {
   if (!isAdmin()) {
-    replace(view, heading("Add a standalone account"), h("p", { class: "notice" }, "Adding an account needs an admin token."));
+    replace(
+      view,
+      heading("Add a standalone account"),
+      h("p", { class: "notice" }, "Adding an account needs an admin token."),
+    );
     return;
   }
-  const accountId = h("input", { name: "account_id", required: true, pattern: "[0-9]{12}", inputmode: "numeric", spellcheck: "false" });
+  const accountId = h("input", {
+    name: "account_id",
+    required: true,
+    pattern: "[0-9]{12}",
+    inputmode: "numeric",
+    spellcheck: "false",
+  });
   const name = h("input", { name: "name", required: true, maxlength: 64 });
   const role = accountRoleFields();
   const outcome = h("div", { "aria-live": "polite" });
@@ -48,7 +58,11 @@ export default function standalone(view) {
   replace(
     view,
     heading("Add a standalone account"),
-    h("p", {}, "For an account outside any registered organization. Deploy the member-role template in it first (see the onboarding), then give that role here."),
+    h(
+      "p",
+      {},
+      "For an account outside any registered organization. Deploy the member-role template in it first (see the onboarding), then give that role here.",
+    ),
     form,
   );
 }

@@ -25,12 +25,23 @@ const LIFETIMES = [
 
 export default async function tokens(view, { signal }) {
   if (!isAdmin()) {
-    replace(view, heading("API tokens"), h("p", { class: "notice" }, "Tokens are managed with an admin token."));
+    replace(
+      view,
+      heading("API tokens"),
+      h("p", { class: "notice" }, "Tokens are managed with an admin token."),
+    );
     return;
   }
   const list = h("div", {}, loading("the tokens"));
   const created = h("div", { "aria-live": "polite" });
-  replace(view, heading("API tokens"), createForm(created, () => refresh()), created, h("h2", {}, "Tokens"), list);
+  replace(
+    view,
+    heading("API tokens"),
+    createForm(created, () => refresh()),
+    created,
+    h("h2", {}, "Tokens"),
+    list,
+  );
 
   async function refresh() {
     let data;
@@ -47,8 +58,17 @@ export default async function tokens(view, { signal }) {
 
 function createForm(created, refresh) {
   const name = h("input", { name: "name", required: true, maxlength: 64, spellcheck: "false" });
-  const role = h("select", { name: "role" }, h("option", { value: "VIEWER" }, "viewer: reads"), h("option", { value: "ADMIN" }, "admin: reads and changes"));
-  const lifetime = h("select", { name: "expires_in" }, LIFETIMES.map(([value, label]) => h("option", { value, selected: label === "90 days" }, label)));
+  const role = h(
+    "select",
+    { name: "role" },
+    h("option", { value: "VIEWER" }, "viewer: reads"),
+    h("option", { value: "ADMIN" }, "admin: reads and changes"),
+  );
+  const lifetime = h(
+    "select",
+    { name: "expires_in" },
+    LIFETIMES.map(([value, label]) => h("option", { value, selected: label === "90 days" }, label)),
+  );
   const button = h("button", { type: "submit" }, "Create token");
   return h(
     "form",
@@ -60,7 +80,11 @@ function createForm(created, refresh) {
         button.disabled = true;
         replace(created);
         try {
-          const variables = { name: name.value.trim(), role: role.value, expiresInSeconds: lifetime.value ? Number(lifetime.value) : null };
+          const variables = {
+            name: name.value.trim(),
+            role: role.value,
+            expiresInSeconds: lifetime.value ? Number(lifetime.value) : null,
+          };
           const { createToken } = await request(CREATE, variables);
           replace(created, secretBox(createToken));
           event.target.reset();
@@ -94,7 +118,13 @@ function secretBox({ token, info }) {
     "div",
     { class: "notice ok" },
     h("p", {}, `Token ${info.name} made. Its secret is shown this once: keep it now.`),
-    h("div", { class: "copy" }, h("code", { class: "secret", "data-token": info.name }, token), h("button", { type: "button", onclick: copy }, "Copy token"), status),
+    h(
+      "div",
+      { class: "copy" },
+      h("code", { class: "secret", "data-token": info.name }, token),
+      h("button", { type: "button", onclick: copy }, "Copy token"),
+      status,
+    ),
   );
 }
 
@@ -105,7 +135,17 @@ function tokenTable(all, refresh) {
       "table",
       {},
       h("caption", { class: "visually-hidden" }, "API tokens"),
-      h("thead", {}, h("tr", {}, ["Name", "Role", "Created", "Last used", "Expires", "State", ""].map((t) => h("th", { scope: "col" }, t)))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["Name", "Role", "Created", "Last used", "Expires", "State", ""].map((t) =>
+            h("th", { scope: "col" }, t),
+          ),
+        ),
+      ),
       h(
         "tbody",
         {},
@@ -118,7 +158,11 @@ function tokenTable(all, refresh) {
             h("td", {}, when(t.createdAt)),
             h("td", {}, t.lastUsedAt ? when(t.lastUsedAt) : "never"),
             h("td", {}, t.expiresAt ? when(t.expiresAt) : "never"),
-            h("td", { class: t.valid ? "ok" : "error-text" }, t.valid ? "valid" : t.revokedAt ? "revoked" : "expired"),
+            h(
+              "td",
+              { class: t.valid ? "ok" : "error-text" },
+              t.valid ? "valid" : t.revokedAt ? "revoked" : "expired",
+            ),
             h(
               "td",
               {},

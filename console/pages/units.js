@@ -18,8 +18,13 @@ const UNITS = `query Units($id: ID!) {
 
 export default async function units(view, { args, signal }) {
   const title = heading("OU tree");
-  const tree = h("div", { "aria-live": "polite" }, loading("the OU tree"));
-  replace(view, h("p", { class: "crumbs" }, h("a", { href: href("/organizations") }, "Organizations")), title, tree);
+  const tree = h("div", {}, loading("the OU tree"));
+  replace(
+    view,
+    h("p", { class: "crumbs" }, h("a", { href: href("/organizations") }, "Organizations")),
+    title,
+    tree,
+  );
 
   let ready = false;
   const reread = rereads();
@@ -44,7 +49,10 @@ export default async function units(view, { args, signal }) {
       const onStopped = (error) => tree.before(errorBox(error, "Live updates stopped"));
       followAccounts([org.id], { signal, onChange: refresh, onStopped });
     }
-    rerender(tree, org.units.length ? nest(org.id, org.units) : h("p", { class: "empty" }, "No account is listed yet."));
+    rerender(
+      tree,
+      org.units.length ? nest(org.id, org.units) : h("p", { class: "empty" }, "No account is listed yet."),
+    );
   }
   await refresh();
 }
@@ -77,11 +85,21 @@ function nest(orgId, units) {
             h("code", {}, unit.id),
           ),
           " ",
-          h("span", { class: "count", "data-count": unit.accountCount }, `${unit.accountCount} ${unit.accountCount === 1 ? "account" : "accounts"}`),
+          h(
+            "span",
+            { class: "count", "data-count": unit.accountCount },
+            `${unit.accountCount} ${unit.accountCount === 1 ? "account" : "accounts"}`,
+          ),
           h(
             "span",
             { class: "states" },
-            unit.states.map((s) => h("span", { class: `state-count ${s.state.toLowerCase()}` }, `${s.count} ${stateLabel(s.state)}`)),
+            unit.states.map((s) =>
+              h(
+                "span",
+                { class: `state-count ${s.state.toLowerCase()}` },
+                `${s.count} ${stateLabel(s.state)}`,
+              ),
+            ),
           ),
           children.has(unit.id) ? list(children.get(unit.id)) : null,
         ),

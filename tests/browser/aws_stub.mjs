@@ -10,7 +10,10 @@ const accessDenied = (role) => `<ErrorResponse xmlns="https://sts.amazonaws.com/
 authorized to perform: sts:AssumeRole on resource: ${role}</Message></Error>
 <RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>`;
 
-const simulation = (actions, denied) => `<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
+const simulation = (
+  actions,
+  denied,
+) => `<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
 <SimulatePrincipalPolicyResult><IsTruncated>false</IsTruncated><EvaluationResults>${actions
   .map(
     (action) => `<member><EvalActionName>${action}</EvalActionName><EvalResourceName>*</EvalResourceName>
@@ -57,7 +60,9 @@ export class AwsStub {
     const chunks = [];
     for await (const chunk of req) chunks.push(chunk);
     const body = Buffer.concat(chunks);
-    const form = new URLSearchParams(req.headers["content-type"]?.includes("x-www-form-urlencoded") ? body.toString() : "");
+    const form = new URLSearchParams(
+      req.headers["content-type"]?.includes("x-www-form-urlencoded") ? body.toString() : "",
+    );
     const action = form.get("Action");
     if (action === "AssumeRole") {
       const role = form.get("RoleArn");
@@ -67,17 +72,25 @@ export class AwsStub {
       }
     }
     if (action === "SimulatePrincipalPolicy") {
-      const actions = [...form.entries()].filter(([k]) => k.startsWith("ActionNames.member.")).map(([, v]) => v);
+      const actions = [...form.entries()]
+        .filter(([k]) => k.startsWith("ActionNames.member."))
+        .map(([, v]) => v);
       res.writeHead(200, { "Content-Type": "text/xml" });
       return res.end(simulation(actions, this.#denied.get(form.get("PolicySourceArn")) ?? new Set()));
     }
     const headers = { ...req.headers };
     // Hop-by-hop headers, which fetch sets itself or refuses.
-    for (const name of ["host", "content-length", "connection", "keep-alive", "expect", "transfer-encoding"]) delete headers[name];
-    const answer = await fetch(`${this.upstream}${req.url}`, { method: req.method, headers, body: body.length ? body : undefined });
+    for (const name of ["host", "content-length", "connection", "keep-alive", "expect", "transfer-encoding"])
+      delete headers[name];
+    const answer = await fetch(`${this.upstream}${req.url}`, {
+      method: req.method,
+      headers,
+      body: body.length ? body : undefined,
+    });
     const out = {};
     answer.headers.forEach((value, name) => {
-      if (!["content-length", "transfer-encoding", "connection", "content-encoding"].includes(name)) out[name] = value;
+      if (!["content-length", "transfer-encoding", "connection", "content-encoding"].includes(name))
+        out[name] = value;
     });
     res.writeHead(answer.status, out);
     res.end(Buffer.from(await answer.arrayBuffer()));

@@ -31,7 +31,11 @@ const motoUrl = process.env.ORGSYNC_TEST_MOTO_URL;
 // The principal the daemon runs as, which the templates it serves must trust.
 const PRINCIPAL = "arn:aws:iam::123456789012:role/orgsync-daemon";
 // What a role without the org template's policy lacks; the stub's simulator denies it.
-const ORGANIZATIONS_ACTIONS = ["organizations:ListRoots", "organizations:ListAccountsForParent", "organizations:ListTagsForResource"];
+const ORGANIZATIONS_ACTIONS = [
+  "organizations:ListRoots",
+  "organizations:ListAccountsForParent",
+  "organizations:ListTagsForResource",
+];
 // What the simulator reports denied to one account's member role.
 const SCP_DENIED = ["s3:GetBucketPolicy", "kms:ListKeys"];
 // Long enough for a debug daemon's harvest on a loaded CI machine, short of hiding a hang.
@@ -56,8 +60,16 @@ async function newPage(name) {
   page.on("console", (m) => m.type() === "error" && problems.push(`${name}: console error: ${m.text()}`));
   page.on("pageerror", (e) => problems.push(`${name}: uncaught: ${e.message}`));
   // An aborted request is the console dropping a page's reads as it leaves it.
-  page.on("requestfailed", (r) => r.failure()?.errorText !== "net::ERR_ABORTED" && problems.push(`${name}: ${r.url()} failed: ${r.failure()?.errorText}`));
-  page.on("response", (r) => r.status() >= 400 && problems.push(`${name}: ${r.url()} answered ${r.status()}`));
+  page.on(
+    "requestfailed",
+    (r) =>
+      r.failure()?.errorText !== "net::ERR_ABORTED" &&
+      problems.push(`${name}: ${r.url()} failed: ${r.failure()?.errorText}`),
+  );
+  page.on(
+    "response",
+    (r) => r.status() >= 400 && problems.push(`${name}: ${r.url()} answered ${r.status()}`),
+  );
   return page;
 }
 
@@ -69,7 +81,11 @@ async function shot(page, name) {
   const unnamed = await page.evaluate(() =>
     [...document.querySelectorAll("input, select, textarea, button")]
       .filter((el) => !el.closest("[hidden]") && el.type !== "hidden")
-      .filter((el) => (el.tagName === "BUTTON" ? !el.textContent.trim() && !el.getAttribute("aria-label") : el.labels.length === 0 && !el.getAttribute("aria-label")))
+      .filter((el) =>
+        el.tagName === "BUTTON"
+          ? !el.textContent.trim() && !el.getAttribute("aria-label")
+          : el.labels.length === 0 && !el.getAttribute("aria-label"),
+      )
       .map((el) => el.outerHTML),
   );
   assert.deepEqual(unnamed, [], `${name}: every control is labelled`);
@@ -100,7 +116,11 @@ async function replacesListing(page, action) {
   await page.waitForFunction((listing) => !listing.isConnected, old, WAIT);
 }
 
-const idsNamed = (...names) => org.accounts.filter((a) => names.includes(a.name)).map((a) => a.id).sort();
+const idsNamed = (...names) =>
+  org.accounts
+    .filter((a) => names.includes(a.name))
+    .map((a) => a.id)
+    .sort();
 
 before(async () => {
   assert.ok(motoUrl, "ORGSYNC_TEST_MOTO_URL is not set: run scripts/test");
@@ -128,10 +148,17 @@ before(async () => {
     },
     stdio: ["ignore", "inherit", "inherit"],
   });
-  await until(async () => (await fetch(`${base}/readyz`).catch(() => null))?.ok, "the daemon answers /readyz");
+  await until(
+    async () => (await fetch(`${base}/readyz`).catch(() => null))?.ok,
+    "the daemon answers /readyz",
+  );
   adminToken = (await readFile(path.join(stateDir, "admin.token"), "utf8")).trim();
   // Chromium's sandbox cannot start as root, which CI is.
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox"],
+  });
   admin = await newPage("admin");
 });
 
@@ -175,8 +202,13 @@ function step(name, fn) {
     } catch (error) {
       failed = true;
       // What each tab showed, for the failure's report; a screenshot that fails adds nothing.
-      for (const [who, page] of [["admin", admin], ["viewer", viewer]]) {
-        await page?.screenshot({ path: path.join(screenshots, `failure-${who}.png`), fullPage: true }).catch(() => {});
+      for (const [who, page] of [
+        ["admin", admin],
+        ["viewer", viewer],
+      ]) {
+        await page
+          ?.screenshot({ path: path.join(screenshots, `failure-${who}.png`), fullPage: true })
+          .catch(() => {});
       }
       throw error;
     }
@@ -190,34 +222,49 @@ step("signs in with the admin token", async () => {
 });
 
 let templates;
-step("onboarding copies the external ID and downloads both templates with it and the principal filled in", async () => {
-  await admin.getByRole("link", { name: "Onboarding", exact: true }).click();
-  await admin.getByRole("heading", { name: "Onboarding an AWS Organization" }).waitFor();
-  await admin.getByRole("button", { name: "Copy external ID" }).click();
-  await admin.getByText("Copied to the clipboard.").waitFor();
-  const copied = await admin.evaluate(() => navigator.clipboard.readText());
-  const rest = await fetch(`${base}/api/v1/external-id`, { headers: { Authorization: `Bearer ${adminToken}` } });
-  assert.equal(copied, (await rest.json()).external_id, "the copied ID is the installation's");
-  assert.ok(copied.length >= 32);
+step(
+  "onboarding copies the external ID and downloads both templates with it and the principal filled in",
+  async () => {
+    await admin.getByRole("link", { name: "Onboarding", exact: true }).click();
+    await admin.getByRole("heading", { name: "Onboarding an AWS Organization" }).waitFor();
+    await admin.getByRole("button", { name: "Copy external ID" }).click();
+    await admin.getByText("Copied to the clipboard.").waitFor();
+    const copied = await admin.evaluate(() => navigator.clipboard.readText());
+    const rest = await fetch(`${base}/api/v1/external-id`, {
+      headers: { Authorization: `Bearer ${adminToken}` },
+    });
+    assert.equal(copied, (await rest.json()).external_id, "the copied ID is the installation's");
+    assert.ok(copied.length >= 32);
 
-  const dir = path.join(scratch, "templates");
-  await mkdir(dir);
-  templates = {};
-  for (const [key, label] of [["org", "Download the org-role template"], ["member", "Download the member-role template"]]) {
-    const [download] = await Promise.all([admin.waitForEvent("download"), admin.getByRole("button", { name: label }).click()]);
-    templates[key] = path.join(dir, download.suggestedFilename());
-    await download.saveAs(templates[key]);
-    const yaml = await readFile(templates[key], "utf8");
-    assert.ok(yaml.includes(JSON.stringify(copied)), `${key} template carries the external ID`);
-    assert.ok(yaml.includes(JSON.stringify(PRINCIPAL)), `${key} template trusts the daemon's principal`);
-  }
-  await shot(admin, "onboarding");
-});
+    const dir = path.join(scratch, "templates");
+    await mkdir(dir);
+    templates = {};
+    for (const [key, label] of [
+      ["org", "Download the org-role template"],
+      ["member", "Download the member-role template"],
+    ]) {
+      const [download] = await Promise.all([
+        admin.waitForEvent("download"),
+        admin.getByRole("button", { name: label }).click(),
+      ]);
+      templates[key] = path.join(dir, download.suggestedFilename());
+      await download.saveAs(templates[key]);
+      const yaml = await readFile(templates[key], "utf8");
+      assert.ok(yaml.includes(JSON.stringify(copied)), `${key} template carries the external ID`);
+      assert.ok(yaml.includes(JSON.stringify(PRINCIPAL)), `${key} template trusts the daemon's principal`);
+    }
+    await shot(admin, "onboarding");
+  },
+);
 
 step("the downloaded templates deploy as stacks, the member role everywhere but one account", async () => {
   const bob = org.accounts.find((a) => a.name === "sandbox-bob").id;
   const roles = await motoOrg("deploy", org.management, templates.org, templates.member, bob);
-  assert.equal(roles.length, 1 + org.accounts.length, "the org role, and the member role in every account but one");
+  assert.equal(
+    roles.length,
+    1 + org.accounts.length,
+    "the org role, and the member role in every account but one",
+  );
   stub.deployed(roles);
   // The member role has no Organizations permissions: the simulator says so.
   stub.deny(`arn:aws:iam::${org.management}:role/OrgSync-Member-Role`, ORGANIZATIONS_ACTIONS);
@@ -245,14 +292,17 @@ step("a registration with an org role that does not exist is refused at the assu
   await shot(admin, "register-refused-assume-role");
 });
 
-step("the member role given as the org role is refused at the simulation step, each denied action listed", async () => {
-  await submitRegistration(`arn:aws:iam::${org.management}:role/OrgSync-Member-Role`);
-  await checkStep("simulate").and(admin.locator("[data-state=failed]")).waitFor(WAIT);
-  assert.equal(await checkStep("describe").getAttribute("data-state"), "passed");
-  const denied = await checkStep("simulate").locator(".denied li").allInnerTexts();
-  assert.deepEqual(denied.sort(), [...ORGANIZATIONS_ACTIONS].sort());
-  await shot(admin, "register-refused-simulation");
-});
+step(
+  "the member role given as the org role is refused at the simulation step, each denied action listed",
+  async () => {
+    await submitRegistration(`arn:aws:iam::${org.management}:role/OrgSync-Member-Role`);
+    await checkStep("simulate").and(admin.locator("[data-state=failed]")).waitFor(WAIT);
+    assert.equal(await checkStep("describe").getAttribute("data-state"), "passed");
+    const denied = await checkStep("simulate").locator(".denied li").allInnerTexts();
+    assert.deepEqual(denied.sort(), [...ORGANIZATIONS_ACTIONS].sort());
+    await shot(admin, "register-refused-simulation");
+  },
+);
 
 step("registers the organization; Harvest now's progress bar reaches the end", async () => {
   await submitRegistration(`arn:aws:iam::${org.management}:role/OrgSync-Org-Role`);
@@ -290,8 +340,15 @@ step("pages through the listing, forward and back", async () => {
     await replacesListing(admin, () => next.click());
     pages.push(await listedIds(admin));
   }
-  assert.deepEqual(pages.map((p) => p.length), [3, 3, 1]);
-  assert.deepEqual(pages.flat().sort(), [org.management, ...org.accounts.map((a) => a.id)].sort(), "each account once");
+  assert.deepEqual(
+    pages.map((p) => p.length),
+    [3, 3, 1],
+  );
+  assert.deepEqual(
+    pages.flat().sort(),
+    [org.management, ...org.accounts.map((a) => a.id)].sort(),
+    "each account once",
+  );
   await replacesListing(admin, () => admin.getByRole("link", { name: "← Previous page" }).click());
   assert.deepEqual(await listedIds(admin), pages[1]);
   await replacesListing(admin, () => admin.goBack());
@@ -315,38 +372,58 @@ step("filters the listing by a badge and by access status", async () => {
   await shot(admin, "accounts-by-access");
   await replacesListing(admin, () => admin.goBack());
   assert.match(admin.url(), /badge=team%3Ared/);
-  assert.deepEqual(await listedIds(admin), idsNamed("payments-prod", "web-dev"), "back returns to the badge filter");
+  assert.deepEqual(
+    await listedIds(admin),
+    idsNamed("payments-prod", "web-dev"),
+    "back returns to the badge filter",
+  );
 });
 
-step("an account shows its history with who caused each change; a manual badge is added and removed", async () => {
-  const payments = org.accounts.find((a) => a.name === "payments-prod");
-  await admin.getByRole("link", { name: "payments-prod" }).click();
-  await admin.locator(".timeline[aria-busy=false]").waitFor(WAIT);
-  const first = admin.locator(".timeline li").first();
-  assert.equal(await first.getAttribute("data-type"), "AccountDiscovered");
-  assert.equal(await first.locator(".actor").innerText(), `harvest:${org.id}`);
-  assert.match(await admin.locator(".ou-path").innerText(), /^Root\/Workloads\/Prod$/);
-  await admin.locator('[data-badge="team"]', { hasText: "follows the AWS tag" }).waitFor();
-  assert.equal(await admin.locator('[data-badge="team"] button').count(), 0, "a tag badge cannot be removed");
+step(
+  "an account shows its history with who caused each change; a manual badge is added and removed",
+  async () => {
+    const payments = org.accounts.find((a) => a.name === "payments-prod");
+    await admin.getByRole("link", { name: "payments-prod" }).click();
+    await admin.locator(".timeline[aria-busy=false]").waitFor(WAIT);
+    const first = admin.locator(".timeline li").first();
+    assert.equal(await first.getAttribute("data-type"), "AccountDiscovered");
+    assert.equal(await first.locator(".actor").innerText(), `harvest:${org.id}`);
+    assert.match(await admin.locator(".ou-path").innerText(), /^Root\/Workloads\/Prod$/);
+    await admin.locator('[data-badge="team"]', { hasText: "follows the AWS tag" }).waitFor();
+    assert.equal(
+      await admin.locator('[data-badge="team"] button').count(),
+      0,
+      "a tag badge cannot be removed",
+    );
 
-  await admin.getByLabel("Badge key").fill("owner");
-  await admin.getByLabel("Badge value").fill("ann");
-  await admin.getByRole("button", { name: "Add badge" }).click();
-  await admin.locator('[data-badge="owner"]', { hasText: "owner:ann" }).waitFor(WAIT);
-  await admin.locator(".timeline li .actor", { hasText: "token:initial-admin" }).first().waitFor(WAIT);
-  await shot(admin, "account");
-  await admin.getByRole("button", { name: "Remove badge owner" }).click();
-  await admin.locator('[data-badge="owner"]').waitFor({ state: "detached", ...WAIT });
-  const listed = await fetch(`${base}/api/v1/accounts/${payments.id}`, { headers: { Authorization: `Bearer ${adminToken}` } });
-  assert.ok(!(await listed.json()).badges.some((b) => b.key === "owner"), "the daemon has no owner badge either");
-});
+    await admin.getByLabel("Badge key").fill("owner");
+    await admin.getByLabel("Badge value").fill("ann");
+    await admin.getByRole("button", { name: "Add badge" }).click();
+    await admin.locator('[data-badge="owner"]', { hasText: "owner:ann" }).waitFor(WAIT);
+    await admin.locator(".timeline li .actor", { hasText: "token:initial-admin" }).first().waitFor(WAIT);
+    await shot(admin, "account");
+    await admin.getByRole("button", { name: "Remove badge owner" }).click();
+    await admin.locator('[data-badge="owner"]').waitFor({ state: "detached", ...WAIT });
+    const listed = await fetch(`${base}/api/v1/accounts/${payments.id}`, {
+      headers: { Authorization: `Bearer ${adminToken}` },
+    });
+    assert.ok(
+      !(await listed.json()).badges.some((b) => b.key === "owner"),
+      "the daemon has no owner badge either",
+    );
+  },
+);
 
 step("an account's permission warnings come with the SCP caveat", async () => {
   await admin.goto(`${base}/#/accounts/${idsNamed("ledger-prod")[0]}`);
   const warnings = admin.locator(".warnings li");
   await warnings.first().waitFor(WAIT);
   const listed = await warnings.allInnerTexts();
-  for (const action of SCP_DENIED) assert.ok(listed.some((w) => w.includes(action)), `${action} is among the warnings: ${listed}`);
+  for (const action of SCP_DENIED)
+    assert.ok(
+      listed.some((w) => w.includes(action)),
+      `${action} is among the warnings: ${listed}`,
+    );
   await admin.locator(".notice", { hasText: "global keys such as aws:PrincipalArn" }).waitFor();
   await shot(admin, "account-warnings");
 });
@@ -404,13 +481,17 @@ step("a standalone account is added with its own role, its role replaced, and de
   await admin.getByRole("button", { name: "Delete account…" }).click();
   await admin.getByRole("dialog").getByRole("button", { name: "Delete legacy" }).click();
   await admin.getByRole("heading", { name: "Accounts" }).waitFor(WAIT);
-  const gone = await fetch(`${base}/api/v1/accounts/${role.account}`, { headers: { Authorization: `Bearer ${adminToken}` } });
+  const gone = await fetch(`${base}/api/v1/accounts/${role.account}`, {
+    headers: { Authorization: `Bearer ${adminToken}` },
+  });
   assert.equal(gone.status, 404, "the account left the listing");
 });
 
 step("editing: a partial credential set is refused with its reason; the nickname changes alone", async () => {
   await admin.goto(`${base}/#/organizations/${org.id}/edit`);
-  const credentials = admin.locator("form", { has: admin.getByRole("heading", { name: "Replace credentials" }) });
+  const credentials = admin.locator("form", {
+    has: admin.getByRole("heading", { name: "Replace credentials" }),
+  });
   await credentials.getByLabel("Org role ARN").fill(`arn:aws:iam::${org.management}:role/OrgSync-Org-Role`);
   await credentials.getByRole("button", { name: "Replace credentials" }).click();
   const fields = credentials.locator(".step[data-step=fields][data-state=failed]");
@@ -421,7 +502,9 @@ step("editing: a partial credential set is refused with its reason; the nickname
 
   // A queue the org role cannot read is refused, and none is kept.
   const queue = admin.locator("form", { has: admin.getByRole("heading", { name: "Change events queue" }) });
-  await queue.getByLabel("Events queue URL (optional)").fill(`https://sqs.us-east-1.amazonaws.com/${org.management}/no-such-queue`);
+  await queue
+    .getByLabel("Events queue URL (optional)")
+    .fill(`https://sqs.us-east-1.amazonaws.com/${org.management}/no-such-queue`);
   await queue.getByRole("button", { name: "Change events queue" }).click();
   await queue.locator(".error", { hasText: "events_queue_unreachable" }).waitFor(WAIT);
 
@@ -436,17 +519,26 @@ step("editing: a partial credential set is refused with its reason; the nickname
 step("the GraphQL IDE at /graphql runs a query and lists the schema's types", async () => {
   await admin.goto(`${base}/graphql`);
   await admin.getByRole("heading", { name: "GraphQL IDE" }).waitFor(WAIT);
-  assert.equal(await admin.getByRole("button", { name: "Stop subscription" }).isVisible(), false, "no subscription runs yet");
+  assert.equal(
+    await admin.getByRole("button", { name: "Stop subscription" }).isVisible(),
+    false,
+    "no subscription runs yet",
+  );
   await admin.getByRole("button", { name: "Run" }).click();
   await admin.locator(".result", { hasText: '"nickname": "production"' }).waitFor(WAIT);
   await admin.locator(".types summary", { hasText: "OrganizationalUnit" }).waitFor(WAIT);
   await shot(admin, "ide");
 
   // A subscription runs over the socket until stopped.
-  await admin.getByLabel("Query").fill(`subscription { harvestProgress(organization: "${org.id}") { phase outcome } }`);
+  await admin
+    .getByLabel("Query")
+    .fill(`subscription { harvestProgress(organization: "${org.id}") { phase outcome } }`);
   await admin.getByRole("button", { name: "Run" }).click();
   await admin.locator(".result", { hasText: "Subscribed" }).waitFor();
-  const started = await fetch(`${base}/api/v1/organizations/${org.id}/harvest`, { method: "POST", headers: { Authorization: `Bearer ${adminToken}` } });
+  const started = await fetch(`${base}/api/v1/organizations/${org.id}/harvest`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${adminToken}` },
+  });
   assert.equal(started.status, 202);
   await admin.locator(".result", { hasText: '"phase": "FINISHED"' }).waitFor(WAIT);
   await admin.getByRole("button", { name: "Stop subscription" }).click();
