@@ -35,7 +35,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     .app_data(web::PayloadConfig::default().limit(max_body_bytes))
     .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
     .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
-    .service(SwaggerUi::new("/api/v1/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()))
+    // No validator: Swagger UI's default loads a badge from validator.swagger.io, and nothing
+    // the daemon serves reaches outside it.
+    .service(
+        SwaggerUi::new("/api/v1/docs/{_:.*}")
+            .url("/api/v1/openapi.json", ApiDoc::openapi())
+            .config(utoipa_swagger_ui::Config::default().validator_url("none")),
+    )
     .service(web::resource("/healthz").get(health::healthz))
     .service(web::resource("/readyz").get(health::readyz))
     .service(web::resource("/metrics").get(health::metrics))
