@@ -73,6 +73,12 @@ pub struct OrganizationChange {
     pub events_queue: Option<Option<QueueUrl>>,
 }
 
+/// What an error of the org role's checks must not show of it (R14).
+fn org_role_redaction(credentials: &Credentials) -> Redaction {
+    let role = &credentials.org_role;
+    Redaction::of(&role.role_arn, &role.session_name, "the org role")
+}
+
 impl App {
     /// Checks the org role as R3 says, in order: assume it with the external ID, describe its
     /// organization (managed from the role's account, or else listable by it as a delegated
@@ -85,11 +91,8 @@ impl App {
     ) -> Result<(OrganizationInfo, RoleAccount, RoleSession), AppError> {
         let aws = &self.0.aws;
         let org_role = &credentials.org_role;
-        let redaction = Redaction::of(&org_role.role_arn, &org_role.session_name, "the org role");
-        let session = aws
-            .assume_org_role(org_role)
-            .await
-            .map_err(|e| AppError::aws_step("assume_role_failed", &e, &redaction))?;
+        let redaction = org_role_redaction(credentials);
+        let session = self.assume_org_role(credentials).await?;
         let info = aws
             .api()
             .describe_organization(&session)
@@ -139,6 +142,17 @@ impl App {
         Ok((info, role_account, session))
     }
 
+    /// Assumes the org role of `credentials`; a refusal is R3's first step failing.
+    async fn assume_org_role(&self, credentials: &Credentials) -> Result<RoleSession, AppError> {
+        self.0
+            .aws
+            .assume_org_role(&credentials.org_role)
+            .await
+            .map_err(|e| {
+                AppError::aws_step("assume_role_failed", &e, &org_role_redaction(credentials))
+            })
+    }
+
     /// Checks that the org role, in `session`, reads the events queue `queue` (R16).
     async fn check_events_queue(
         &self,
@@ -146,14 +160,15 @@ impl App {
         session: &RoleSession,
         queue: &QueueUrl,
     ) -> Result<(), AppError> {
-        let org_role = &credentials.org_role;
-        let redaction = Redaction::of(&org_role.role_arn, &org_role.session_name, "the org role");
         self.0
             .aws
             .api()
             .check_queue(session, queue)
             .await
-            .map_err(|e| AppError::aws_step("events_queue_unreachable", &e, &redaction))
+            .map_err(|e| {
+                let redaction = org_role_redaction(credentials);
+                AppError::aws_step("events_queue_unreachable", &e, &redaction)
+            })
     }
 
     /// Registers an organization after checking, in order, that its role can be assumed and
@@ -235,16 +250,7 @@ impl App {
                 };
                 let session = match checked {
                     Some(session) => session,
-                    None => inner
-                        .aws
-                        .assume_org_role(&credentials.org_role)
-                        .await
-                        .map_err(|e| {
-                            let role = &credentials.org_role;
-                            let redaction =
-                                Redaction::of(&role.role_arn, &role.session_name, "the org role");
-                            AppError::aws_step("assume_role_failed", &e, &redaction)
-                        })?,
+                    None => self.assume_org_role(&credentials).await?,
                 };
                 self.check_events_queue(&credentials, &session, url).await?;
             }
