@@ -166,7 +166,7 @@ async fn handle(
             "unreadable"
         }
         Ok(notice) if notice.subject.is_none() => "ignored",
-        Ok(notice) => match harvester.refresh(org, &notice).await {
+        Ok(notice) => match harvester.refresh(org, &notice, session).await {
             Ok(changes) => {
                 tracing::debug!(org_id = %org, event = %notice.event_name, changes, "refreshed");
                 "applied"

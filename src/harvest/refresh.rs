@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use crate::aws::{DescribedAccount, ListedAccount, RoleSession};
+use crate::aws::{AwsError, DescribedAccount, ListedAccount, RoleSession};
 use crate::domain::account::{AccountCommand, RecordAccountGone, RemoveAccount};
 use crate::domain::organization::Credentials;
 use crate::domain::{AccountId, AccountState, Actor, OrgPath, OrgUnit, ParentId};
@@ -18,13 +18,15 @@ use super::pass::{check_member, listed_commands, redaction, Known, Listing, Simu
 use super::{HarvestError, Harvester, Inner};
 
 impl Harvester {
-    /// Refreshes what `notice` names in `org_id`'s listing, holding the organization's
-    /// harvest lock; answers how many events that appended. AWS's refusals come back as
-    /// [`HarvestError::Aws`], redacted, for the caller to try again later.
-    pub async fn refresh(
+    /// Refreshes what `notice` names in `org_id`'s listing, reading AWS in `session` (the
+    /// org role's, as the queue was read), holding the organization's harvest lock; answers
+    /// how many events that appended. AWS's refusals come back as [`HarvestError::Aws`],
+    /// redacted, for the caller to try again later.
+    pub(super) async fn refresh(
         &self,
         org_id: &crate::domain::OrgId,
         notice: &Notice,
+        session: &RoleSession,
     ) -> Result<usize, HarvestError> {
         let Some(subject) = &notice.subject else {
             return Ok(0);
@@ -36,21 +38,17 @@ impl Harvester {
                 .ok_or_else(|| HarvestError::NotRegistered(org_id.clone()))?;
             let credentials = h.keys.open_json::<Credentials>(&org.credentials)?;
             let credentials = credentials.expose();
-            let aws_failed =
-                |e: crate::aws::AwsError| HarvestError::Aws(e.redacted(&redaction(credentials)));
-            let session = h
-                .aws
-                .assume_org_role(&credentials.org_role)
-                .await
-                .map_err(aws_failed)?;
+            let refused = |e: AwsError| HarvestError::Aws(e.redacted(&redaction(credentials)));
             let actor = Actor::aws_call(&notice.event_name, notice.trail.clone());
             let work = match subject {
-                Subject::Account(id) => refresh_account(h, &org, credentials, &session, id)
-                    .await?
-                    .map(|commands| (id.to_string(), commands))
-                    .into_iter()
-                    .collect(),
-                Subject::Unit(unit) => refresh_unit(h, &org, &session, unit).await?,
+                Subject::Account(id) => {
+                    refresh_account(h, &org, credentials, session, id, &refused)
+                        .await?
+                        .map(|commands| (id.to_string(), commands))
+                        .into_iter()
+                        .collect()
+                }
+                Subject::Unit(unit) => refresh_unit(h, &org, session, unit, &refused).await?,
             };
             let appended = h
                 .commands
@@ -70,9 +68,9 @@ async fn refresh_account(
     credentials: &Credentials,
     session: &RoleSession,
     id: &AccountId,
+    redact: &impl Fn(AwsError) -> HarvestError,
 ) -> Result<Option<Vec<AccountCommand>>, HarvestError> {
     let api = h.aws.api();
-    let redact = |e: crate::aws::AwsError| HarvestError::Aws(e.redacted(&redaction(credentials)));
     let before = accounts::compared_one(h.store.pool(), &org.id, id)
         .await?
         .map(Known::from);
@@ -129,14 +127,9 @@ async fn refresh_unit(
     org: &OrganizationRecord,
     session: &RoleSession,
     unit: &ParentId,
+    redact: &impl Fn(AwsError) -> HarvestError,
 ) -> Result<Vec<(String, Vec<AccountCommand>)>, HarvestError> {
-    let credentials = h.keys.open_json::<Credentials>(&org.credentials)?;
-    let name = h
-        .aws
-        .api()
-        .unit_name(session, unit)
-        .await
-        .map_err(|e| HarvestError::Aws(e.redacted(&redaction(credentials.expose()))))?;
+    let name = h.aws.api().unit_name(session, unit).await.map_err(redact)?;
     let below = accounts::compared_below(h.store.pool(), &org.id, unit).await?;
     Ok(below
         .into_iter()
@@ -178,7 +171,7 @@ async fn path_of(
     session: &RoleSession,
     id: &AccountId,
     described: &DescribedAccount,
-) -> Result<OrgPath, crate::aws::AwsError> {
+) -> Result<OrgPath, AwsError> {
     let known: HashMap<ParentId, OrgPath> = known_paths(h, org).await;
     if let Some(ids) = &described.path {
         let mut path = Vec::with_capacity(ids.len());
@@ -214,7 +207,7 @@ async fn step(
     session: &RoleSession,
     known: &HashMap<ParentId, OrgPath>,
     unit: ParentId,
-) -> Result<OrgUnit, crate::aws::AwsError> {
+) -> Result<OrgUnit, AwsError> {
     let name = match known.get(&unit) {
         Some(path) => path.last().map(|u| u.name.clone()).unwrap_or_default(),
         // Roots are all called so.
