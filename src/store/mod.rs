@@ -13,7 +13,7 @@
 //!
 //! Everything but appends is written once in SQL both dialects accept ([`Dialect`] holds the
 //! few differences), on an [`AnyPool`]; JSON and timestamps are kept as text so both read
-//! them alike.
+//! them alike. `migrations.rs` builds each dialect's schema migrations into the binary.
 
 mod changes;
 mod dialect;
@@ -23,6 +23,7 @@ pub mod harvest_runs;
 #[cfg(feature = "kurrentdb")]
 mod kurrent;
 mod locks;
+mod migrations;
 mod postgres;
 pub mod queue_polls;
 mod reseal;

@@ -6,9 +6,7 @@ use std::time::Duration;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
-use super::StoreError;
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+use super::{migrations, StoreError};
 
 /// The connections of the budget (`store.max_connections`) taken before the pool every
 /// other query runs on gets the rest: this pool's two (one listening for other instances'
@@ -39,11 +37,12 @@ pub(super) async fn connect(url: &str, timeout: Duration) -> Result<PgPool, Stor
 /// Applies the pending migrations on a connection without a statement timeout (a migration
 /// of a large store may run long), which gets `timeout` back before it returns to the pool.
 pub(super) async fn migrate(pool: &PgPool, timeout: Duration) -> Result<(), StoreError> {
+    let migrator = migrations::POSTGRES.migrator().await?;
     let mut conn = pool.acquire().await?;
     sqlx::query("SET statement_timeout = 0")
         .execute(&mut *conn)
         .await?;
-    let migrated = MIGRATOR.run(&mut *conn).await;
+    let migrated = migrator.run(&mut *conn).await;
     sqlx::query(&statement_timeout(timeout))
         .execute(&mut *conn)
         .await?;

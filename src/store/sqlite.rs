@@ -7,10 +7,8 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{AnyPool, ConnectOptions, Connection};
 
-use super::StoreError;
+use super::{migrations, StoreError};
 use crate::crypto::write_private;
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Creates the database file when absent, private to its owner (0600, in a 0700 directory
 /// when that is new too; SQLite gives its `-wal` and `-shm` files the database file's mode),
@@ -39,6 +37,6 @@ pub(super) fn exists(url: &str) -> Result<bool, StoreError> {
 }
 
 pub(super) async fn migrate(pool: &AnyPool) -> Result<(), StoreError> {
-    MIGRATOR.run(pool).await?;
+    migrations::SQLITE.migrator().await?.run(pool).await?;
     Ok(())
 }
