@@ -16,29 +16,21 @@ use sqlx::migrate::{MigrateError, Migration, MigrationSource, MigrationType, Mig
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Migrations(&'static [(&'static str, &'static str)]);
 
-/// The files of `migrations/<dialect>/` listed, each built in with its text.
+/// The migration files, one list for both dialects: each migration is written in each.
 macro_rules! migrations {
-    ($dialect:literal: $($file:literal),+ $(,)?) => {
-        Migrations(&[$((
+    ($($file:literal),+ $(,)?) => {
+        pub(super) const SQLITE: Migrations = Migrations(&[$((
             $file,
-            include_str!(concat!("../../migrations/", $dialect, "/", $file)),
-        )),+])
+            include_str!(concat!("../../migrations/sqlite/", $file)),
+        )),+]);
+        pub(super) const POSTGRES: Migrations = Migrations(&[$((
+            $file,
+            include_str!(concat!("../../migrations/postgres/", $file)),
+        )),+]);
     };
 }
 
-pub(super) const SQLITE: Migrations = migrations!("sqlite":
-    "0001_init.sql",
-    "0002_account_documents.sql",
-    "0003_lighter_read_tables.sql",
-    "0004_badges_as_searched.sql",
-    "0005_compact_badges.sql",
-    "0006_organization_badges_as_read.sql",
-    "0007_token_lifecycle.sql",
-    "0008_departed.sql",
-    "0009_events_queue.sql",
-);
-
-pub(super) const POSTGRES: Migrations = migrations!("postgres":
+migrations!(
     "0001_init.sql",
     "0002_account_documents.sql",
     "0003_lighter_read_tables.sql",
